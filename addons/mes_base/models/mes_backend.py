@@ -1,0 +1,154 @@
+import hashlib
+import hmac
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from mes_connector.client import MesClient
+from mes_connector.exceptions import MesError
+
+
+def _hash_key(key):
+    # Inbound keys are 256-bit random tokens: a plain SHA-256 is enough to make a
+    # leaked database useless for calling the API (no dictionary to try).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class MesBackend(models.Model):
+    _name = "mes.backend"
+    _description = "MES Backend"
+    _order = "sequence, id"
+
+    name = fields.Char(required=True)
+    code = fields.Char(
+        required=True,
+        help="Short identifier of this MES; it is part of the intake URL the MES posts to.",
+    )
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    base_url = fields.Char(
+        "MES URL", required=True, help="Base URL of the MES API, e.g. https://mes.plant.example"
+    )
+    outbound_api_key = fields.Char(
+        "MES API key",
+        groups="mes_base.group_mes_manager",
+        help="Key Odoo sends to the MES in the Authorization header.",
+    )
+    verify_tls = fields.Boolean("Verify TLS certificate", default=True)
+    timeout_connect = fields.Float("Connect timeout (s)", default=5.0)
+    timeout_read = fields.Float("Read timeout (s)", default=30.0)
+    export_max_retries = fields.Integer(
+        "Export attempts",
+        default=20,
+        help="How many times an order export is tried while the MES is unreachable before the "
+        "export is marked failed. The delay between attempts is the retry pattern of the "
+        "queue job function 'mes.message._send'. 0 means: try forever.",
+    )
+    inbound_key_hash = fields.Char(groups="base.group_system", copy=False)
+    inbound_key_hint = fields.Char(
+        "Inbound key", readonly=True, copy=False, help="Last characters of the key the MES uses."
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        "Integration user",
+        required=True,
+        default=lambda self: self.env.ref("mes_base.user_mes_integration", raise_if_not_found=False),
+        help="MES messages are processed as this user: stock moves and logs show it.",
+    )
+    intake_url = fields.Char(compute="_compute_intake_url")
+    message_ids = fields.One2many("mes.message", "backend_id")
+    message_count = fields.Integer(compute="_compute_message_count")
+
+    _sql_constraints = [
+        ("code_uniq", "unique(code)", "The code of an MES backend must be unique."),
+    ]
+
+    @api.depends("code")
+    def _compute_intake_url(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for backend in self:
+            backend.intake_url = f"{base}/mes/api/v1/{backend.code}/events" if backend.code else ""
+
+    def _compute_message_count(self):
+        counts = dict(
+            self.env["mes.message"]._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id"], ["__count"]
+            )
+        )
+        for backend in self:
+            backend.message_count = counts.get(backend, 0)
+
+    @api.constrains("code")
+    def _check_code(self):
+        for backend in self:
+            if not backend.code.replace("_", "").replace("-", "").isalnum():
+                raise UserError(
+                    _(
+                        "Code %(code)r: use only letters, digits, '-' and '_' "
+                        "(it becomes part of a URL).",
+                        code=backend.code,
+                    )
+                )
+
+    def action_generate_inbound_key(self):
+        """Make a new key for the MES to call Odoo with; it is shown once, then only its hash stays."""
+        self.ensure_one()
+        key = secrets.token_urlsafe(32)
+        self._set_inbound_key(key)
+        wizard = self.env["mes.backend.key.wizard"].create({"backend_id": self.id, "key": key})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": wizard._name,
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            self._get_client().health()
+        except MesError as err:
+            raise UserError(_("The MES did not answer as expected: %s", err)) from err
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"type": "success", "message": _("The MES at %s answers.", self.base_url)},
+        }
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        return action
+
+    def _set_inbound_key(self, key):
+        if not key or len(key) < 16:
+            raise UserError(_("An inbound API key needs at least 16 characters."))
+        self.sudo().write({"inbound_key_hash": _hash_key(key), "inbound_key_hint": "…" + key[-4:]})
+
+    def _check_inbound_key(self, key):
+        """True when ``key`` is this backend's inbound key (constant-time comparison)."""
+        self.ensure_one()
+        stored = self.sudo().inbound_key_hash
+        if not key or not stored:
+            return False
+        return hmac.compare_digest(_hash_key(key), stored)
+
+    def _get_client(self):
+        self.ensure_one()
+        return MesClient(
+            self.base_url,
+            api_key=self.sudo().outbound_api_key or None,
+            timeout=(self.timeout_connect or 5.0, self.timeout_read or 30.0),
+            verify=self.verify_tls,
+        )
+
+    @api.model
+    def _for_production(self, production):
+        """The backend that runs ``production`` on the shop floor, if any."""
+        return self.search([("company_id", "=", production.company_id.id)], limit=1)

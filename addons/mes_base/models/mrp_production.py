@@ -1,0 +1,165 @@
+import json
+from datetime import UTC
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from mes_connector import MessageValidationError, order_idempotency_key, validate_order
+from mes_connector.messages import (
+    Component,
+    Operation,
+    OrderExport,
+    Product,
+)
+
+
+def _utc(value):
+    return value.replace(tzinfo=UTC) if value else None
+
+
+class MrpProduction(models.Model):
+    _inherit = "mrp.production"
+
+    mes_backend_id = fields.Many2one("mes.backend", "MES", readonly=True, copy=False, index=True)
+    mes_state = fields.Selection(
+        [
+            ("not_sent", "Not sent"),
+            ("pending", "Pending"),
+            ("acknowledged", "Acknowledged"),
+            ("rejected", "Rejected"),
+            ("failed", "Failed"),
+        ],
+        "MES state",
+        default="not_sent",
+        copy=False,
+        readonly=True,
+        index=True,
+        tracking=True,
+    )
+    mes_revision = fields.Integer("MES revision", readonly=True, copy=False)
+    mes_order_id = fields.Char("MES order id", readonly=True, copy=False, index=True)
+    mes_message_ids = fields.One2many("mes.message", "production_id", "MES messages")
+    mes_message_count = fields.Integer(compute="_compute_mes_message_count")
+
+    @api.depends("mes_message_ids")
+    def _compute_mes_message_count(self):
+        counts = dict(
+            self.env["mes.message"]._read_group(
+                [("production_id", "in", self.ids)], ["production_id"], ["__count"]
+            )
+        )
+        for production in self:
+            production.mes_message_count = counts.get(production, 0)
+
+    def action_confirm(self):
+        res = super().action_confirm()
+        self._mes_export()
+        return res
+
+    def action_view_mes_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
+        action["domain"] = [("production_id", "=", self.id)]
+        action["context"] = {"search_default_group_by_direction": 0}
+        return action
+
+    def _mes_export(self):
+        """Write each order's outbound message in this transaction and queue its delivery."""
+        messages = self.env["mes.message"]
+        for production in self.filtered(lambda p: p.state not in ("draft", "cancel")):
+            backend = self.env["mes.backend"].sudo()._for_production(production)
+            if not backend or production.mes_state != "not_sent":
+                continue
+            revision = production.mes_revision + 1
+            document = production._mes_order_document(revision, "create")
+            key = order_idempotency_key(
+                f"{self.env['ir.config_parameter'].sudo().get_param('database.uuid')}/{backend.code}",
+                production.name,
+                revision,
+            )
+            messages |= messages.sudo().create(
+                {
+                    "backend_id": backend.id,
+                    "direction": "outbound",
+                    "message_type": "order_export",
+                    "external_id": key,
+                    "order_ref": production.name,
+                    "production_id": production.id,
+                    "revision": revision,
+                    "payload": json.dumps(document, indent=2, ensure_ascii=False),
+                    "state": "pending",
+                }
+            )
+            production.write(
+                {"mes_backend_id": backend.id, "mes_state": "pending", "mes_revision": revision}
+            )
+        messages._enqueue()
+        return messages
+
+    def _mes_order_document(self, revision, action):
+        """The order as the MES receives it, checked against the order schema."""
+        self.ensure_one()
+        missing = (self.product_id | self.move_raw_ids.product_id).filtered(
+            lambda p: not p.default_code
+        )
+        if missing:
+            raise UserError(
+                _(
+                    "The MES identifies products by their Internal Reference, and %(products)s "
+                    "has none. Set it on the product, then confirm %(order)s again.",
+                    products=", ".join(missing.mapped("display_name")),
+                    order=self.name,
+                )
+            )
+        no_code = self.workorder_ids.workcenter_id.filtered(lambda w: not w.code)
+        if no_code:
+            raise UserError(
+                _(
+                    "The MES identifies work centers by their Code, and %(wcs)s has none. "
+                    "Set it on the work center, then confirm %(order)s again.",
+                    wcs=", ".join(no_code.mapped("display_name")),
+                    order=self.name,
+                )
+            )
+
+        def product(p):
+            return Product(code=p.default_code, name=p.name, tracking=p.tracking)
+
+        document = OrderExport(
+            order_id=self.name,
+            revision=revision,
+            action=action,
+            product=product(self.product_id),
+            quantity=self.product_qty,
+            uom=self.product_uom_id.name,
+            planned_start=_utc(self.date_start),
+            planned_end=_utc(self.date_finished),
+            priority=int(self.priority or 0),
+            origin=self.origin or None,
+            company=self.company_id.name,
+            components=tuple(
+                Component(
+                    product=product(move.product_id),
+                    quantity=move.product_uom_qty,
+                    uom=move.product_uom.name,
+                    operation_sequence=move.operation_id.sequence if move.operation_id else None,
+                )
+                for move in self.move_raw_ids
+                if move.state != "cancel"
+            ),
+            operations=tuple(
+                Operation(
+                    sequence=wo.operation_id.sequence if wo.operation_id else index,
+                    name=wo.name,
+                    resource=wo.workcenter_id.code,
+                    duration_minutes=wo.duration_expected,
+                )
+                for index, wo in enumerate(self.workorder_ids, start=1)
+            ),
+        ).to_dict()
+        try:
+            return validate_order(document)
+        except MessageValidationError as err:
+            raise UserError(
+                _("Order %(order)s cannot be sent to the MES: %(err)s", order=self.name, err=err)
+            ) from err

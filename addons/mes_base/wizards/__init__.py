@@ -1,0 +1,1 @@
+from . import mes_backend_key_wizard

@@ -1,0 +1,208 @@
+"""HTTP clients: Odoo -> MES (:class:`MesClient`) and MES -> Odoo (:class:`OdooIntakeClient`).
+
+Every call has a connect and a read timeout. Errors are split by what the
+caller should do: :class:`MesPermanentError` (fix the data or configuration)
+or :class:`MesTransientError` (try again later). Credentials are sent in
+headers only and never appear in messages, reprs or logs.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+import requests
+
+from .exceptions import MesAuthError, MesRejectedError, MesTransientError
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (5.0, 30.0)
+# Answers that mean "not now" rather than "not this".
+_TRANSIENT_STATUSES = {408, 425, 429}
+_MAX_REASON = 500
+
+
+def _reason(response):
+    """The MES's own explanation from an error answer, short enough to show a user."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+    else:
+        if isinstance(body, dict):
+            parts = [str(body.get(k)) for k in ("error", "reason", "message") if body.get(k)]
+            parts += [
+                f"{e.get('field')}: {e.get('reason')}" if isinstance(e, dict) else str(e)
+                for e in body.get("errors") or []
+            ]
+            text = "; ".join(parts) or json.dumps(body)
+        else:
+            text = json.dumps(body)
+    return (text or response.reason or "")[:_MAX_REASON]
+
+
+def _retry_after(response):
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0, int(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class OrderAck:
+    """The MES's answer to an order delivery."""
+
+    mes_order_id: str
+    duplicate: bool
+    body: dict
+
+
+class _HttpClient:
+    """Shared transport: one ``requests.Session``, timeouts, error classification."""
+
+    peer = "server"
+
+    def __init__(self, base_url, api_key=None, timeout=DEFAULT_TIMEOUT, verify=True, session=None):
+        if not base_url or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.verify = verify
+        self._api_key = api_key
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    def _headers(self, extra=None):
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers.update(extra or {})
+        return headers
+
+    def _request(
+        self, method, path, *, json_body=None, data=None, headers=None, params=None, check=True
+    ):
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=json_body,
+                data=data,
+                params=params,
+                headers=self._headers(headers),
+                timeout=self.timeout,
+            )
+        except requests.Timeout as err:
+            raise MesTransientError(f"{self.peer} at {self.base_url} did not answer in time") from err
+        except requests.ConnectionError as err:
+            raise MesTransientError(
+                f"{self.peer} at {self.base_url} is not reachable (connection failed)"
+            ) from err
+        except requests.RequestException as err:
+            raise MesTransientError(f"call to {self.peer} at {self.base_url} failed: {err}") from err
+        _logger.debug("%s %s -> %s", method, url, response.status_code)
+        if check:
+            self._raise_for_status(response)
+        return response
+
+    def _raise_for_status(self, response):
+        status = response.status_code
+        if status < 400:
+            return
+        reason = _reason(response)
+        if status in (401, 403):
+            raise MesAuthError(
+                f"{self.peer} refused the credentials (HTTP {status}): {reason}",
+                status=status,
+                reason=reason,
+            )
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            raise MesTransientError(
+                f"{self.peer} could not handle the call now (HTTP {status}): {reason}",
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        raise MesRejectedError(
+            f"{self.peer} rejected the message (HTTP {status}): {reason}", status=status, reason=reason
+        )
+
+    @staticmethod
+    def _json(response):
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise MesTransientError(
+                f"answer is not JSON (HTTP {response.status_code})", status=response.status_code
+            ) from err
+        return body
+
+
+class MesClient(_HttpClient):
+    """What Odoo calls on the MES."""
+
+    peer = "MES"
+
+    def health(self):
+        return self._json(self._request("GET", "/api/v1/health"))
+
+    def send_order(self, order, idempotency_key):
+        """Deliver one order revision; a redelivery with the same key is a no-op at the MES."""
+        if not idempotency_key:
+            raise ValueError("idempotency_key is required")
+        response = self._request(
+            "POST", "/api/v1/orders", json_body=order, headers={"Idempotency-Key": idempotency_key}
+        )
+        body = self._json(response)
+        mes_order_id = body.get("mes_order_id") if isinstance(body, dict) else None
+        if not mes_order_id:
+            raise MesTransientError(
+                f"MES accepted the order but its answer has no mes_order_id: {body!r:.200}"
+            )
+        return OrderAck(
+            mes_order_id=str(mes_order_id), duplicate=body.get("status") == "duplicate", body=body
+        )
+
+
+class OdooIntakeClient(_HttpClient):
+    """What an MES calls on Odoo: the intake endpoint of one MES backend."""
+
+    peer = "Odoo"
+
+    def __init__(self, base_url, backend_code, api_key, **kwargs):
+        super().__init__(base_url, api_key=api_key, **kwargs)
+        self.backend_code = backend_code
+
+    @property
+    def path(self):
+        return f"/mes/api/v1/{self.backend_code}/events"
+
+    def post_raw(self, body, content_type="application/json"):
+        """POST bytes as they are; returns (HTTP status, decoded answer) whatever the status.
+
+        Only transport failures raise (:class:`MesTransientError`), so a test or
+        an MES can look at how Odoo answered a bad message.
+        """
+        response = self._request(
+            "POST", self.path, data=body, headers={"Content-Type": content_type}, check=False
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {"error": response.text[:_MAX_REASON]}
+        return response.status_code, answer
+
+    def post_events(self, events):
+        """Send a batch of event dicts; returns Odoo's answer per event.
+
+        Raises :class:`MesAuthError` on a refused key and
+        :class:`MesTransientError` when Odoo could not store the batch.
+        """
+        body = json.dumps({"events": list(events)}).encode()
+        response = self._request(
+            "POST", self.path, data=body, headers={"Content-Type": "application/json"}
+        )
+        return self._json(response)["results"]

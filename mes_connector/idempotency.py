@@ -1,0 +1,21 @@
+"""Idempotency keys: the same logical message always gets the same key."""
+
+import uuid
+
+# Fixed namespace of this project, so keys are stable across installations.
+_NAMESPACE = uuid.UUID("6c1f4a52-4d0e-5b57-9a0c-3f8b1f3c9d21")
+
+
+def order_idempotency_key(source, order_id, revision):
+    """Key of one revision of one order, sent as the ``Idempotency-Key`` header.
+
+    ``source`` tells apart the systems that may send orders to the same MES
+    (an Odoo database uuid and backend code, for instance), ``order_id`` is the
+    order's reference and ``revision`` its revision number. The MES stores the
+    first delivery of a key and answers every later one as a duplicate.
+    """
+    if not source or not order_id:
+        raise ValueError("source and order_id are required for an idempotency key")
+    if int(revision) < 1:
+        raise ValueError(f"revision must be 1 or more, got {revision!r}")
+    return str(uuid.uuid5(_NAMESPACE, f"order|{source}|{order_id}|{int(revision)}"))

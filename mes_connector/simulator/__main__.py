@@ -1,0 +1,66 @@
+"""Command line of the MES simulator."""
+
+import argparse
+import logging
+import os
+import signal
+import threading
+
+from .server import SimulatorServer
+from .store import Store
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python3 -m mes_connector.simulator",
+        description="Stand-in for a legacy MES: receives orders, reports production to Odoo.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8070)
+    parser.add_argument("--db", default="mes_simulator.sqlite", help="SQLite file it keeps state in")
+    parser.add_argument(
+        "--api-key-env",
+        default="MES_SIMULATOR_API_KEY",
+        help="environment variable holding the key Odoo must send (none: no check)",
+    )
+    parser.add_argument("--odoo-url", help="Odoo base URL, e.g. http://127.0.0.1:8069")
+    parser.add_argument("--backend", default="SIM", help="code of the MES backend in Odoo")
+    parser.add_argument(
+        "--odoo-api-key-env",
+        default="MES_ODOO_API_KEY",
+        help="environment variable holding the backend's inbound API key in Odoo",
+    )
+    parser.add_argument(
+        "--auto-complete",
+        type=float,
+        metavar="SECONDS",
+        help="finish every received order after this many seconds and report it",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    odoo_key = os.environ.get(args.odoo_api_key_env)
+    if args.odoo_url and not odoo_key:
+        parser.error(f"--odoo-url needs the Odoo API key in ${args.odoo_api_key_env}")
+    sim = SimulatorServer(
+        host=args.host,
+        port=args.port,
+        store=Store(args.db),
+        api_key=os.environ.get(args.api_key_env),
+        odoo_url=args.odoo_url,
+        backend_code=args.backend,
+        odoo_api_key=odoo_key,
+        auto_complete=args.auto_complete,
+    ).start()
+    logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    sim.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""The simulator's HTTP API and its background workers.
+
+API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
+
+- ``GET  /api/v1/health``
+- ``POST /api/v1/orders`` with ``Idempotency-Key``: 201 created, 200 duplicate,
+  400/422 with the fields at fault, 401 without the right key, 503 while "down".
+- ``GET  /api/v1/orders`` and ``GET /api/v1/orders/<mes id or order id>``
+- ``POST /api/v1/orders/<id>/complete`` ``{"quantity": n}``: the shop floor
+  finishes the order; the completion event is queued for Odoo.
+- ``GET  /api/v1/events?after=<seq>``: every event the simulator produced.
+- ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds}``:
+  fault switches (not authenticated: for tests and demos on 127.0.0.1).
+"""
+
+import hmac
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from ..client import OdooIntakeClient
+from ..exceptions import MesError
+from ..messages import EVENT_SCHEMA
+from ..validation import validation_errors
+from .store import Store
+
+_logger = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "MesSimulator/1"
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def sim(self):
+        return self.server.simulator
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        _logger.info("%s %s", self.address_string(), format % args)
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError(f"body of {length} bytes is over the limit of {MAX_BODY}")
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError as err:
+            raise ValueError(f"body is not JSON: {err}") from err
+
+    def _authorized(self):
+        key = self.sim.api_key
+        if not key:
+            return True
+        given = self.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {key}".encode())
+
+    def _dispatch(self, method):
+        url = urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        if parts[:2] != ["api", "v1"]:
+            return self._send(404, {"error": f"no such path {url.path}"})
+        parts = parts[2:]
+        if parts == ["control"] and method == "POST":
+            return self._control()
+        if self.sim.delay:
+            time.sleep(self.sim.delay)
+        if self.sim.down:
+            return self._send(503, {"error": "MES is down (simulated outage)"})
+        if parts == ["health"]:
+            return self._send(200, {"status": "ok"})
+        if not self._authorized():
+            return self._send(401, {"error": "missing or wrong API key"})
+        try:
+            return self._route(method, parts, parse_qs(url.query))
+        except ValueError as err:
+            return self._send(400, {"error": str(err)})
+
+    def _route(self, method, parts, query):
+        store = self.sim.store
+        if parts == ["orders"] and method == "POST":
+            return self._receive_order()
+        if parts == ["orders"] and method == "GET":
+            return self._send(200, {"orders": store.orders(status=(query.get("status") or [None])[0])})
+        if len(parts) == 2 and parts[0] == "orders" and method == "GET":
+            order = store.order(parts[1])
+            return self._send(200, order) if order else self._send(404, {"error": "no such order"})
+        if len(parts) == 3 and parts[0] == "orders" and parts[2] == "complete" and method == "POST":
+            body = self._body()
+            try:
+                event = self.sim.complete_order(parts[1], body.get("quantity"))
+            except LookupError as err:
+                return self._send(404, {"error": str(err)})
+            return self._send(200, {"event": event})
+        if parts == ["events"] and method == "GET":
+            after = int((query.get("after") or ["0"])[0])
+            return self._send(200, {"events": store.events(after=after)})
+        return self._send(404, {"error": f"no such path /api/v1/{'/'.join(parts)}"})
+
+    def _receive_order(self):
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            return self._send(400, {"error": "the Idempotency-Key header is required"})
+        order = self._body()
+        errors = validation_errors(order, "order.v1.json")
+        if errors:
+            return self._send(
+                422, {"error": "order is not valid", "errors": [e.as_dict() for e in errors]}
+            )
+        mes_order_id, created = self.sim.store.receive_order(order, key)
+        if created:
+            self.sim.order_received(mes_order_id)
+        return self._send(
+            201 if created else 200,
+            {"status": "created" if created else "duplicate", "mes_order_id": mes_order_id},
+        )
+
+    def _control(self):
+        body = self._body()
+        sim = self.sim
+        if "down" in body:
+            sim.down = bool(body["down"])
+        if "delay" in body:
+            sim.delay = float(body["delay"] or 0)
+        if "auto_complete" in body:
+            sim.auto_complete = body["auto_complete"]
+        return self._send(
+            200, {"down": sim.down, "delay": sim.delay, "auto_complete": sim.auto_complete}
+        )
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+
+class SimulatorServer:
+    """The simulator: HTTP server, event store and the worker that pushes events to Odoo."""
+
+    def __init__(
+        self,
+        host="127.0.0.1",
+        port=8070,
+        store=None,
+        api_key=None,
+        odoo_url=None,
+        backend_code=None,
+        odoo_api_key=None,
+        auto_complete=None,
+        push_interval=1.0,
+    ):
+        self.store = store or Store()
+        self.api_key = api_key
+        self.down = False
+        self.delay = 0.0
+        self.auto_complete = auto_complete
+        self.push_interval = push_interval
+        self.intake = (
+            OdooIntakeClient(odoo_url, backend_code, odoo_api_key, timeout=(5, 60))
+            if odoo_url
+            else None
+        )
+        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.simulator = self
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads = []
+
+    @property
+    def url(self):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        """Serve and push in background threads; returns self."""
+        self._spawn(self.httpd.serve_forever, "http")
+        if self.intake:
+            self._spawn(self._push_loop, "push")
+        return self
+
+    def _spawn(self, target, name):
+        thread = threading.Thread(target=target, name=f"mes-simulator-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    # the shop floor
+
+    def order_received(self, mes_order_id):
+        if self.auto_complete is not None:
+            timer = threading.Timer(float(self.auto_complete), self._auto_complete, [mes_order_id])
+            timer.daemon = True
+            timer.start()
+
+    def _auto_complete(self, mes_order_id):
+        if self._stop.is_set():
+            return
+        order = self.store.order(mes_order_id)
+        if order and order["status"] == "released":
+            self.complete_order(mes_order_id)
+
+    def complete_order(self, order_key, quantity=None):
+        """Finish an order on the "shop floor" and queue its completion event for Odoo."""
+        order = self.store.order(order_key)
+        if not order:
+            raise LookupError(f"no order {order_key!r} in the MES")
+        mes_order_id = order["mes_order_id"]
+
+        def make_event(number):
+            return {
+                "schema": EVENT_SCHEMA,
+                "event_id": f"{mes_order_id}-E{number:04d}",
+                "event_type": "order_completed",
+                "order_ref": order["order_id"],
+                "mes_order_id": mes_order_id,
+                "sequence": number,
+                "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "data": {
+                    "quantity": order["quantity"] if quantity is None else quantity,
+                    "uom": order["uom"],
+                },
+            }
+
+        event = self.store.add_event(mes_order_id, make_event)
+        self.store.set_order_status(mes_order_id, "completed")
+        self._wake.set()
+        return event
+
+    # delivery to Odoo
+
+    def push_pending(self):
+        """Deliver queued events to Odoo once; returns how many Odoo took."""
+        pending = self.store.undelivered()
+        if not pending:
+            return 0
+        try:
+            results = self.intake.post_events([event for _seq, event in pending])
+        except MesError as err:
+            _logger.warning("could not deliver %d event(s) to Odoo: %s", len(pending), err)
+            self.store.mark_failed([seq for seq, _e in pending], str(err))
+            raise
+        for (seq, _event), result in zip(pending, results, strict=True):
+            self.store.mark_delivered(seq, result.get("status"))
+        return len(pending)
+
+    def _push_loop(self):
+        backoff = self.push_interval
+        while not self._stop.is_set():
+            self._wake.wait(backoff)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                while self.push_pending():
+                    pass
+            except MesError:
+                backoff = min(max(backoff * 2, 1.0), 30.0)
+            else:
+                backoff = self.push_interval

@@ -1,0 +1,202 @@
+"""The simulator's memory: a SQLite file, so a restarted simulator keeps what it received."""
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    mes_order_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL UNIQUE,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    uom TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    idempotency_key TEXT PRIMARY KEY,
+    mes_order_id TEXT NOT NULL REFERENCES orders(mes_order_id),
+    revision INTEGER NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    mes_order_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT,
+    result TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+
+
+def _now():
+    return datetime.now(UTC).isoformat()
+
+
+class Store:
+    """Thread-safe access to the simulator's SQLite file (``:memory:`` for tests)."""
+
+    def __init__(self, path=":memory:"):
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    # orders
+
+    def receive_order(self, order, idempotency_key):
+        """Store an order revision once per key; returns (mes_order_id, created: bool)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT mes_order_id FROM receipts WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+                if row:
+                    db.execute(
+                        "UPDATE receipts SET deliveries = deliveries + 1 WHERE idempotency_key = ?",
+                        (idempotency_key,),
+                    )
+                    db.execute("COMMIT")
+                    return row["mes_order_id"], False
+                existing = db.execute(
+                    "SELECT mes_order_id FROM orders WHERE order_id = ?", (order["order_id"],)
+                ).fetchone()
+                if existing:
+                    mes_order_id = existing["mes_order_id"]
+                    db.execute(
+                        "UPDATE orders SET revision = ?, quantity = ?, uom = ?, payload = ?,"
+                        " status = CASE WHEN ? = 'cancel' THEN 'cancelled' ELSE status END"
+                        " WHERE mes_order_id = ?",
+                        (
+                            order["revision"],
+                            order["quantity"],
+                            order["uom"],
+                            json.dumps(order),
+                            order["action"],
+                            mes_order_id,
+                        ),
+                    )
+                else:
+                    count = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+                    mes_order_id = f"MES-{count + 1:06d}"
+                    db.execute(
+                        "INSERT INTO orders VALUES (?, ?, ?, 'released', ?, ?, ?, ?)",
+                        (
+                            mes_order_id,
+                            order["order_id"],
+                            order["revision"],
+                            order["quantity"],
+                            order["uom"],
+                            json.dumps(order),
+                            _now(),
+                        ),
+                    )
+                db.execute(
+                    "INSERT INTO receipts VALUES (?, ?, ?, 1, ?)",
+                    (idempotency_key, mes_order_id, order["revision"], _now()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return mes_order_id, True
+
+    def _order_dict(self, row):
+        order = dict(row)
+        order["payload"] = json.loads(order["payload"])
+        order["deliveries"] = self._db.execute(
+            "SELECT COALESCE(SUM(deliveries), 0) FROM receipts WHERE mes_order_id = ?",
+            (row["mes_order_id"],),
+        ).fetchone()[0]
+        return order
+
+    def orders(self, status=None):
+        with self._lock:
+            sql = "SELECT * FROM orders"
+            rows = self._db.execute(
+                sql + (" WHERE status = ?" if status else "") + " ORDER BY mes_order_id",
+                (status,) if status else (),
+            ).fetchall()
+            return [self._order_dict(r) for r in rows]
+
+    def order(self, mes_order_id):
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM orders WHERE mes_order_id = ? OR order_id = ?",
+                (mes_order_id, mes_order_id),
+            ).fetchone()
+            return self._order_dict(row) if row else None
+
+    def set_order_status(self, mes_order_id, status):
+        with self._lock:
+            self._db.execute(
+                "UPDATE orders SET status = ? WHERE mes_order_id = ?", (status, mes_order_id)
+            )
+
+    # events
+
+    def add_event(self, mes_order_id, make_event):
+        """Append the order's next event; ``make_event(number)`` builds it from its number."""
+        with self._lock:
+            number = (
+                self._db.execute(
+                    "SELECT COUNT(*) FROM events WHERE mes_order_id = ?", (mes_order_id,)
+                ).fetchone()[0]
+                + 1
+            )
+            event = make_event(number)
+            self._db.execute(
+                "INSERT INTO events (event_id, mes_order_id, body, created_at) VALUES (?, ?, ?, ?)",
+                (event["event_id"], mes_order_id, json.dumps(event), _now()),
+            )
+            return event
+
+    def undelivered(self, limit=50):
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body FROM events WHERE delivered_at IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [(r["seq"], json.loads(r["body"])) for r in rows]
+
+    def mark_delivered(self, seq, result):
+        with self._lock:
+            self._db.execute(
+                "UPDATE events SET delivered_at = ?, result = ?, attempts = attempts + 1,"
+                " last_error = NULL WHERE seq = ?",
+                (_now(), result, seq),
+            )
+
+    def mark_failed(self, seqs, error):
+        with self._lock:
+            self._db.executemany(
+                "UPDATE events SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                [(error, s) for s in seqs],
+            )
+
+    def events(self, after=0, limit=1000):
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            ).fetchall()
+            out = []
+            for r in rows:
+                item = dict(r)
+                item["body"] = json.loads(item["body"])
+                out.append(item)
+            return out

@@ -11,8 +11,8 @@ from .exceptions import (
     MesError,
     MesPermanentError,
     MesRejectedError,
-    MesTransientError,
     MessageValidationError,
+    MesTransientError,
 )
 from .idempotency import order_idempotency_key
 from .messages import EVENT_SCHEMA, ORDER_SCHEMA, Event, OrderExport

@@ -97,13 +97,17 @@ class _HttpClient:
                 timeout=self.timeout,
             )
         except requests.Timeout as err:
-            raise MesTransientError(f"{self.peer} at {self.base_url} did not answer in time") from err
+            raise MesTransientError(
+                f"{self.peer} at {self.base_url} did not answer in time"
+            ) from err
         except requests.ConnectionError as err:
             raise MesTransientError(
                 f"{self.peer} at {self.base_url} is not reachable (connection failed)"
             ) from err
         except requests.RequestException as err:
-            raise MesTransientError(f"call to {self.peer} at {self.base_url} failed: {err}") from err
+            raise MesTransientError(
+                f"call to {self.peer} at {self.base_url} failed: {err}"
+            ) from err
         _logger.debug("%s %s -> %s", method, url, response.status_code)
         if check:
             self._raise_for_status(response)
@@ -127,7 +131,9 @@ class _HttpClient:
                 retry_after=_retry_after(response),
             )
         raise MesRejectedError(
-            f"{self.peer} rejected the message (HTTP {status}): {reason}", status=status, reason=reason
+            f"{self.peer} rejected the message (HTTP {status}): {reason}",
+            status=status,
+            reason=reason,
         )
 
     @staticmethod
@@ -201,8 +207,16 @@ class OdooIntakeClient(_HttpClient):
         Raises :class:`MesAuthError` on a refused key and
         :class:`MesTransientError` when Odoo could not store the batch.
         """
-        body = json.dumps({"events": list(events)}).encode()
+        events = list(events)
+        body = json.dumps({"events": events}).encode()
         response = self._request(
             "POST", self.path, data=body, headers={"Content-Type": "application/json"}
         )
-        return self._json(response)["results"]
+        answer = self._json(response)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(events):
+            raise MesTransientError(
+                f"Odoo's answer does not list one result per event: {answer!r:.200}",
+                status=response.status_code,
+            )
+        return results

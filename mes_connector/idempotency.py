@@ -18,4 +18,10 @@ def order_idempotency_key(source, order_id, revision):
         raise ValueError("source and order_id are required for an idempotency key")
     if int(revision) < 1:
         raise ValueError(f"revision must be 1 or more, got {revision!r}")
-    return str(uuid.uuid5(_NAMESPACE, f"order|{source}|{order_id}|{int(revision)}"))
+    name = "|".join(("order", _escape(source), _escape(order_id), str(int(revision))))
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def _escape(part):
+    # "|" separates the parts: escaped, no two different inputs share a key.
+    return str(part).replace("\\", "\\\\").replace("|", "\\|")

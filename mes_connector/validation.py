@@ -104,7 +104,7 @@ def _reason(error):
 
 
 def _field_errors(error):
-    """Expand one jsonschema error into field errors (``required`` and extra keys name each field)."""
+    """One jsonschema error as field errors (``required`` and extra keys: one per field)."""
     base = list(error.absolute_path)
     if error.validator == "required":
         present = error.instance if isinstance(error.instance, dict) else {}

@@ -17,7 +17,9 @@ def main(argv=None):
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8070)
-    parser.add_argument("--db", default="mes_simulator.sqlite", help="SQLite file it keeps state in")
+    parser.add_argument(
+        "--db", default="mes_simulator.sqlite", help="SQLite file it keeps state in"
+    )
     parser.add_argument(
         "--api-key-env",
         default="MES_SIMULATOR_API_KEY",

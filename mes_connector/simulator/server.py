@@ -20,7 +20,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..client import OdooIntakeClient
 from ..exceptions import MesError
@@ -52,13 +52,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _body(self):
+    def _read_body(self):
+        """Read the whole body first, whatever the answer: the connection stays usable."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            raise ValueError(f"body of {length} bytes is over the limit of {MAX_BODY}")
-        raw = self.rfile.read(length) if length else b""
+            self.close_connection = True
+            self._raw = None
+            return
+        self._raw = self.rfile.read(length) if length else b""
+
+    def _body(self):
+        if self._raw is None:
+            raise ValueError(f"body is over the limit of {MAX_BODY} bytes")
         try:
-            return json.loads(raw or b"{}")
+            return json.loads(self._raw or b"{}")
         except ValueError as err:
             raise ValueError(f"body is not JSON: {err}") from err
 
@@ -70,8 +77,10 @@ class _Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(given.encode(), f"Bearer {key}".encode())
 
     def _dispatch(self, method):
+        self._read_body()
         url = urlsplit(self.path)
-        parts = [p for p in url.path.split("/") if p]
+        # Order references contain "/" (WH/MO/00001): clients send them percent-encoded.
+        parts = [unquote(p) for p in url.path.split("/") if p]
         if parts[:2] != ["api", "v1"]:
             return self._send(404, {"error": f"no such path {url.path}"})
         parts = parts[2:]
@@ -95,14 +104,20 @@ class _Handler(BaseHTTPRequestHandler):
         if parts == ["orders"] and method == "POST":
             return self._receive_order()
         if parts == ["orders"] and method == "GET":
-            return self._send(200, {"orders": store.orders(status=(query.get("status") or [None])[0])})
+            return self._send(
+                200, {"orders": store.orders(status=(query.get("status") or [None])[0])}
+            )
         if len(parts) == 2 and parts[0] == "orders" and method == "GET":
             order = store.order(parts[1])
             return self._send(200, order) if order else self._send(404, {"error": "no such order"})
         if len(parts) == 3 and parts[0] == "orders" and parts[2] == "complete" and method == "POST":
-            body = self._body()
+            quantity = self._body().get("quantity")
+            if quantity is not None and (
+                isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity <= 0
+            ):
+                raise ValueError(f"quantity: {quantity!r} must be a number greater than 0")
             try:
-                event = self.sim.complete_order(parts[1], body.get("quantity"))
+                event = self.sim.complete_order(parts[1], quantity)
             except LookupError as err:
                 return self._send(404, {"error": str(err)})
             return self._send(200, {"event": event})
@@ -253,6 +268,8 @@ class SimulatorServer:
 
     def push_pending(self):
         """Deliver queued events to Odoo once; returns how many Odoo took."""
+        if not self.intake:
+            raise RuntimeError("the simulator has no Odoo URL to deliver events to")
         pending = self.store.undelivered()
         if not pending:
             return 0
@@ -276,7 +293,9 @@ class SimulatorServer:
             try:
                 while self.push_pending():
                     pass
-            except MesError:
+            except Exception as err:  # keep delivering whatever one answer looked like
+                if not isinstance(err, MesError):
+                    _logger.exception("event delivery to Odoo failed")
                 backoff = min(max(backoff * 2, 1.0), 30.0)
             else:
                 backoff = self.push_interval

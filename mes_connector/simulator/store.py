@@ -64,7 +64,8 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute(
-                    "SELECT mes_order_id FROM receipts WHERE idempotency_key = ?", (idempotency_key,)
+                    "SELECT mes_order_id FROM receipts WHERE idempotency_key = ?",
+                    (idempotency_key,),
                 ).fetchone()
                 if row:
                     db.execute(

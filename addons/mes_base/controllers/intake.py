@@ -28,6 +28,7 @@ class MesIntakeController(http.Controller):
         methods=["POST"],
         csrf=False,
         save_session=False,
+        readonly=False,
     )
     def events(self, backend_code, **_kw):
         backend = self._authenticate(backend_code)
@@ -35,13 +36,17 @@ class MesIntakeController(http.Controller):
             return self._answer(401, {"error": "missing or wrong API key for this MES backend"})
         httprequest = request.httprequest
         if (httprequest.content_length or 0) > MAX_BODY:
-            return self._answer(413, {"error": f"body larger than {MAX_BODY} bytes; send smaller batches"})
+            return self._answer(
+                413, {"error": f"body larger than {MAX_BODY} bytes; send smaller batches"}
+            )
         body = httprequest.get_data(cache=False)
         raw = body.decode("utf-8", errors="backslashreplace")
         messages = request.env["mes.message"].sudo()
         content_type = (httprequest.mimetype or "application/json").lower()
         if content_type not in ("application/json", "text/json"):
-            error = FieldError("Content-Type", content_type, "is not supported: send application/json")
+            error = FieldError(
+                "Content-Type", content_type, "is not supported: send application/json"
+            )
             return self._reject(415, messages, backend, raw, "unsupported_format", error)
         try:
             decoded = json.loads(body)
@@ -51,9 +56,7 @@ class MesIntakeController(http.Controller):
         if isinstance(decoded, dict) and "events" in decoded:
             events = decoded["events"]
             if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
-                error = FieldError(
-                    "events", MISSING, f"must be a list of 1 to {MAX_BATCH} events"
-                )
+                error = FieldError("events", MISSING, f"must be a list of 1 to {MAX_BATCH} events")
                 return self._reject(400, messages, backend, raw, "invalid_batch", error)
             results = [
                 messages._intake(backend, json.dumps(event, ensure_ascii=False), event)

@@ -1,4 +1,1 @@
-from . import mes_backend
-from . import mes_message
-from . import mrp_production
-from . import queue_job
+from . import mes_backend, mes_message, mrp_production, queue_job

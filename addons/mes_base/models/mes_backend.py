@@ -56,7 +56,9 @@ class MesBackend(models.Model):
         "res.users",
         "Integration user",
         required=True,
-        default=lambda self: self.env.ref("mes_base.user_mes_integration", raise_if_not_found=False),
+        default=lambda self: self.env.ref(
+            "mes_base.user_mes_integration", raise_if_not_found=False
+        ),
         help="MES messages are processed as this user: stock moves and logs show it.",
     )
     intake_url = fields.Char(compute="_compute_intake_url")
@@ -95,7 +97,7 @@ class MesBackend(models.Model):
                 )
 
     def action_generate_inbound_key(self):
-        """Make a new key for the MES to call Odoo with; it is shown once, then only its hash stays."""
+        """New key for the MES to call Odoo with: shown once, then only its hash is kept."""
         self.ensure_one()
         key = secrets.token_urlsafe(32)
         self._set_inbound_key(key)

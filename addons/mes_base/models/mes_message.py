@@ -12,7 +12,6 @@ from odoo.tools import float_compare
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
 
-from mes_connector import order_idempotency_key, validate_order
 from mes_connector.exceptions import MesPermanentError, MesTransientError
 from mes_connector.validation import validation_errors
 
@@ -113,7 +112,10 @@ class MesMessage(models.Model):
         labels = dict(self._fields["message_type"]._description_selection(self.env))
         for message in self:
             message.display_name = " ".join(
-                filter(None, [labels.get(message.message_type), message.order_ref or message.external_id])
+                filter(
+                    None,
+                    [labels.get(message.message_type), message.order_ref or message.external_id],
+                )
             )
 
     # Actions
@@ -122,7 +124,9 @@ class MesMessage(models.Model):
         """Run the message again: re-process an inbound one, re-send an outbound one."""
         retryable = self.filtered(lambda m: m.state in ("error", "failed", "rejected", "waiting"))
         if not retryable:
-            raise UserError(_("Only messages in error, failed, rejected or waiting can be retried."))
+            raise UserError(
+                _("Only messages in error, failed, rejected or waiting can be retried.")
+            )
         for message in retryable:
             new_state = "received" if message.direction == "inbound" else "pending"
             message.write({"state": new_state, "error_code": False, "error_text": False})
@@ -181,22 +185,16 @@ class MesMessage(models.Model):
             vals["sequence"] = event.get("sequence") or 0
             vals["occurred_at"] = _utc_naive(event["occurred_at"])
         answer = {"event_id": external_id or None}
+        existing = self._find_inbound(backend, external_id) if external_id else None
+        if existing:
+            return dict(answer, status="duplicate", message_id=existing.id, state=existing.state)
         try:
             with self.env.cr.savepoint():
                 message = self.sudo().with_context(mail_create_nolog=True).create(vals)
         except pg_errors.UniqueViolation:
-            existing = self.sudo().search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("direction", "=", "inbound"),
-                    ("external_id", "=", external_id),
-                ],
-                limit=1,
-            )
-            answer.update(status="duplicate", message_id=existing.id or None)
-            if existing:
-                answer["state"] = existing.state
-            return answer
+            # A concurrent delivery of the same event committed first: its row is not
+            # visible to this transaction's snapshot, the unique index still sees it.
+            return dict(answer, status="duplicate")
         answer["message_id"] = message.id
         if errors:
             answer.update(status="rejected", errors=[e.as_dict() for e in errors])
@@ -204,6 +202,16 @@ class MesMessage(models.Model):
         message._enqueue()
         answer["status"] = "accepted"
         return answer
+
+    def _find_inbound(self, backend, external_id):
+        return self.sudo().search(
+            [
+                ("backend_id", "=", backend.id),
+                ("direction", "=", "inbound"),
+                ("external_id", "=", external_id),
+            ],
+            limit=1,
+        )
 
     # Jobs
 
@@ -233,7 +241,8 @@ class MesMessage(models.Model):
         try:
             with self.env.cr.savepoint(flush=False):
                 self.env.cr.execute(
-                    "SELECT id FROM mes_message WHERE id IN %s FOR UPDATE NOWAIT", (tuple(self.ids),)
+                    "SELECT id FROM mes_message WHERE id IN %s FOR UPDATE NOWAIT",
+                    (tuple(self.ids),),
                 )
         except pg_errors.LockNotAvailable as err:
             raise RetryableJobError(
@@ -283,7 +292,9 @@ class MesMessage(models.Model):
         event = json.loads(self.payload)
         handler = getattr(self, f"_process_{self.message_type}", None)
         if handler is None:
-            return self._set_error("unsupported_type", f"event_type: {self.message_type!r} has no processor")
+            return self._set_error(
+                "unsupported_type", f"event_type: {self.message_type!r} has no processor"
+            )
         try:
             with self.env.cr.savepoint():
                 result = handler(event)
@@ -297,7 +308,8 @@ class MesMessage(models.Model):
             # A defect, not bad data: keep the message visible instead of a silent failed job.
             _logger.exception("MES message %s could not be processed", self.id)
             return self._set_error(
-                "internal_error", _("Unexpected error (%(kind)s): %(err)s", kind=type(err).__name__, err=err)
+                "internal_error",
+                _("Unexpected error (%(kind)s): %(err)s", kind=type(err).__name__, err=err),
             )
         self.write(
             {
@@ -376,13 +388,15 @@ class MesMessage(models.Model):
         production.qty_producing = quantity
         production._set_qty_producing()
         missing_lots = production.move_raw_ids.filtered(
-            lambda m: m.has_tracking != "none"
-            and float_compare(
-                sum(m.move_line_ids.filtered("lot_id").mapped("quantity")),
-                m.quantity,
-                precision_rounding=m.product_uom.rounding,
+            lambda m: (
+                m.has_tracking != "none"
+                and float_compare(
+                    sum(m.move_line_ids.filtered("lot_id").mapped("quantity")),
+                    m.quantity,
+                    precision_rounding=m.product_uom.rounding,
+                )
+                < 0
             )
-            < 0
         )
         if missing_lots:
             raise MesDataError(
@@ -401,5 +415,9 @@ class MesMessage(models.Model):
         self.move_ids = (before | production.move_raw_ids | production.move_finished_ids).filtered(
             lambda m: m.state == "done"
         )
-        return _("order %(ref)s done with %(qty)s %(uom)s", ref=production.name, qty=quantity,
-                 uom=production.product_uom_id.name)
+        return _(
+            "order %(ref)s done with %(qty)s %(uom)s",
+            ref=production.name,
+            qty=quantity,
+            uom=production.product_uom_id.name,
+        )

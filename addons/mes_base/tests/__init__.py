@@ -1,0 +1,13 @@
+import odoo.tests.common as _odoo_test_common
+
+# queue_job's test helpers register themselves in SETATTR_SOURCES, which Odoo 18
+# cores older than mid-2025 do not have; an empty registry is what they expect.
+if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
+    _odoo_test_common.SETATTR_SOURCES = {}
+
+from . import (
+    test_export,
+    test_intake,
+    test_processing,
+    test_security,
+)

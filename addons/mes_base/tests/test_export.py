@@ -1,0 +1,118 @@
+import json
+
+from odoo.exceptions import UserError
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from mes_connector import order_idempotency_key, validate_order
+
+from .common import MesCase
+
+
+class TestExport(MesCase):
+    def test_confirm_writes_outbox_message_and_enqueues_delivery(self):
+        production = self._production(qty=3)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            message = production.mes_message_ids
+            self.assertEqual(len(message), 1)
+            trap.assert_jobs_count(1, only=message._send)
+        self.assertEqual(message.direction, "outbound")
+        self.assertEqual(message.state, "pending")
+        self.assertEqual(production.mes_state, "pending")
+        self.assertEqual(production.mes_revision, 1)
+        document = json.loads(message.payload)
+        validate_order(document)
+        self.assertEqual(document["order_id"], production.name)
+        self.assertEqual(document["product"]["code"], "T-PUMP")
+        self.assertEqual(document["quantity"], 3)
+        self.assertEqual(
+            {c["product"]["code"]: c["quantity"] for c in document["components"]},
+            {"T-HOUS": 3, "T-SCR": 12},
+        )
+        housing = next(c for c in document["components"] if c["product"]["code"] == "T-HOUS")
+        self.assertEqual(housing["product"]["tracking"], "lot")
+        self.assertEqual(housing["operation_sequence"], 10)
+        self.assertEqual([o["resource"] for o in document["operations"]], ["T-ASM", "T-PACK"])
+        uuid = self.env["ir.config_parameter"].get_param("database.uuid")
+        self.assertEqual(
+            message.external_id, order_idempotency_key(f"{uuid}/TEST", production.name, 1)
+        )
+        self.assertTrue(message.job_uuid)
+
+    def test_delivery_reaches_mes_once(self):
+        production = self._production()
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+        message = production.mes_message_ids
+        self.assertEqual(message.state, "acknowledged")
+        self.assertEqual(production.mes_state, "acknowledged")
+        received = self.simulator.store.order(production.name)
+        self.assertEqual(received["mes_order_id"], production.mes_order_id)
+        self.assertEqual(received["deliveries"], 1)
+        # A second delivery of the same message (a retry after a lost answer) is a
+        # duplicate at the MES, and the order is still there once.
+        message.state = "pending"
+        message._send()
+        self.assertEqual(self.simulator.store.order(production.name)["deliveries"], 2)
+        self.assertEqual(message.state, "acknowledged")
+
+    def test_mes_down_keeps_message_pending_and_retries(self):
+        production = self._production()
+        self.simulator.down = True
+        with trap_jobs() as trap:
+            production.action_confirm()
+            with self.assertRaisesRegex(RetryableJobError, "HTTP 503"):
+                trap.perform_enqueued_jobs()
+        self.assertEqual(production.mes_message_ids.state, "pending")
+        self.assertEqual(production.mes_state, "pending")
+        self.assertIsNone(self.simulator.store.order(production.name))
+
+    def test_mes_rejection_shows_mes_reason(self):
+        production = self._production()
+        with trap_jobs():
+            production.action_confirm()
+        message = production.mes_message_ids
+        document = json.loads(message.payload)
+        document["quantity"] = -1
+        message.payload = json.dumps(document)
+        message._send()
+        self.assertEqual(message.state, "rejected")
+        self.assertEqual(message.error_code, "mes_http_422")
+        self.assertIn("quantity", message.error_text)
+        self.assertEqual(production.mes_state, "rejected")
+
+    def test_product_without_code_blocks_confirmation(self):
+        self.pump.default_code = False
+        production = self._production()
+        with self.assertRaisesRegex(UserError, "Internal Reference"):
+            production.action_confirm()
+        self.assertFalse(self.env["mes.message"].search([("order_ref", "=", production.name)]))
+
+    def test_no_backend_no_export(self):
+        self.backend.active = False
+        production = self._production()
+        production.action_confirm()
+        self.assertEqual(production.mes_state, "not_sent")
+        self.assertFalse(production.mes_message_ids)
+
+    def test_failed_job_marks_message_failed(self):
+        production = self._production()
+        production.action_confirm()
+        message = production.mes_message_ids
+        job = self.env["queue.job"].search([("uuid", "=", message.job_uuid)])
+        self.assertEqual(job.max_retries, self.backend.export_max_retries)
+        job.write({"state": "pending", "retry": 2, "result": "MES is not reachable"})
+        self.assertEqual(message.state, "pending")
+        self.assertEqual(message.attempt_count, 2)
+        self.assertIn("MES is not reachable", message.error_text)
+        job.write({"state": "failed", "exc_message": "Max. retries (20) reached: MES down"})
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(production.mes_state, "failed")
+        self.assertIn("Max. retries", message.error_text)
+        with trap_jobs() as trap:
+            message.action_retry()
+            trap.assert_jobs_count(1, only=message._send)
+        self.assertEqual(message.state, "pending")

@@ -1,0 +1,92 @@
+import json
+
+from odoo.tests import HttpCase, tagged
+
+from .common import INBOUND_KEY, MesCase
+
+
+@tagged("post_install", "-at_install")
+class TestIntake(MesCase, HttpCase):
+    def _post(self, body, key=INBOUND_KEY, content_type="application/json", code="TEST"):
+        headers = {"Content-Type": content_type}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = body if isinstance(body, bytes | str) else json.dumps(body)
+        return self.url_open(f"/mes/api/v1/{code}/events", data=data, headers=headers)
+
+    def _messages(self):
+        return self.env["mes.message"].search(
+            [("backend_id", "=", self.backend.id), ("direction", "=", "inbound")]
+        )
+
+    def _job_count(self):
+        return self.env["queue.job"].search_count([("model_name", "=", "mes.message")])
+
+    def test_event_is_stored_exactly_and_processing_queued(self):
+        production = self._production()
+        body = json.dumps(self._event(production, "IN-1"), indent=1)
+        jobs_before = self._job_count()
+        response = self._post(body)
+        self.assertEqual(response.status_code, 202, response.text)
+        answer = response.json()
+        self.assertEqual(answer["status"], "accepted")
+        message = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual(message.payload, body)
+        self.assertEqual(message.external_id, "IN-1")
+        self.assertEqual(message.state, "received")
+        self.assertEqual(message.order_ref, production.name)
+        self.assertEqual(str(message.occurred_at), "2026-11-20 07:30:00")
+        self.assertEqual(self._job_count(), jobs_before + 1)
+
+    def test_duplicate_delivery_is_one_row(self):
+        production = self._production()
+        body = json.dumps(self._event(production, "IN-2"))
+        statuses = [self._post(body).json()["status"] for _i in range(5)]
+        self.assertEqual(statuses, ["accepted"] + ["duplicate"] * 4)
+        self.assertEqual(len(self._messages().filtered(lambda m: m.external_id == "IN-2")), 1)
+
+    def test_invalid_event_is_rejected_naming_field_and_still_stored(self):
+        production = self._production()
+        event = self._event(production, "IN-3")
+        del event["data"]["uom"]
+        event["data"]["quantity"] = -2
+        response = self._post(event)
+        self.assertEqual(response.status_code, 422)
+        answer = response.json()
+        self.assertEqual(answer["status"], "rejected")
+        fields = {e["field"]: e for e in answer["errors"]}
+        self.assertEqual(set(fields), {"data.uom", "data.quantity"})
+        self.assertEqual(fields["data.quantity"]["value"], -2)
+        message = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual(message.state, "error")
+        self.assertEqual(message.error_code, "invalid_message")
+        self.assertIn("data.quantity: -2 must be greater than 0", message.error_text)
+        self.assertEqual(json.loads(message.payload), event)
+
+    def test_not_json_is_rejected_and_stored(self):
+        response = self._post(b"{not json")
+        self.assertEqual(response.status_code, 400)
+        message = self.env["mes.message"].browse(response.json()["message_id"])
+        self.assertEqual(message.payload, "{not json")
+        self.assertEqual(message.error_code, "invalid_json")
+
+    def test_wrong_or_missing_key_is_401_and_nothing_stored(self):
+        production = self._production()
+        before = self._messages()
+        for key in (None, "wrong-key-wrong-key-wrong", INBOUND_KEY[:-1]):
+            response = self._post(self._event(production, "IN-4"), key=key)
+            self.assertEqual(response.status_code, 401)
+        response = self._post(self._event(production, "IN-4"), code="NOPE")
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(self._messages(), before)
+
+    def test_batch_answers_per_event(self):
+        production = self._production()
+        good = self._event(production, "IN-5")
+        bad = dict(self._event(production, "IN-6"), event_type="teleported")
+        response = self._post({"events": [good, bad, good]})
+        self.assertEqual(response.status_code, 200)
+        results = response.json()["results"]
+        self.assertEqual([r["status"] for r in results], ["accepted", "rejected", "duplicate"])
+        self.assertEqual(results[1]["errors"][0]["field"], "event_type")
+        self.assertEqual(results[1]["errors"][0]["value"], "teleported")

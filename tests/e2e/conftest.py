@@ -1,0 +1,291 @@
+"""Real servers for end-to-end tests: Odoo with the suite, and the MES simulator.
+
+The database comes from ``MES_E2E_DB`` (an existing database with ``mes_base``
+and its demo data, as ``tests/run.sh`` prepares it); without it a fresh one is
+created for the session and dropped afterwards. Odoo must be importable by the
+Python running pytest: these tests fail, never skip, when it is not.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+ADDONS = REPO / "addons"
+ADMIN = ("admin", "admin")
+DB_ARGS = [
+    f"--db_host={os.environ.get('PGHOST', '127.0.0.1')}",
+    f"--db_port={os.environ.get('PGPORT', '5432')}",
+    f"--db_user={os.environ.get('PGUSER', 'postgres')}",
+]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, interval=0.5):
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def _check_odoo():
+    probe = subprocess.run(
+        [sys.executable, "-c", "import odoo.release as r; print(r.version)"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    if probe.returncode:
+        pytest.fail(
+            "Odoo 18 is not importable by this Python: end-to-end tests need it "
+            f"(see README, 'Running the tests').\n{probe.stderr[-500:]}"
+        )
+
+
+class Process:
+    """A child process with its output in a file, shown when a test fails."""
+
+    def __init__(self, name, args, env=None, cwd=None):
+        self.name = name
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.log = Path(tempfile.mkstemp(prefix=f"mes-e2e-{name}-", suffix=".log")[1])
+        self.popen = None
+
+    def start(self):
+        handle = self.log.open("ab")
+        self.popen = subprocess.Popen(
+            self.args, stdout=handle, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+        )
+        return self
+
+    def stop(self):
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+    def tail(self, lines=60):
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@pytest.fixture(scope="session")
+def odoo_db():
+    _check_odoo()
+    given = os.environ.get("MES_E2E_DB")
+    if given:
+        yield given
+        return
+    name = f"mes_e2e_{uuid.uuid4().hex[:8]}"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            *DB_ARGS,
+            f"--addons-path={ADDONS}",
+            "-d",
+            name,
+            "-i",
+            "mes_base",
+            "--stop-after-init",
+            "--log-level=warn",
+            "--http-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    if install.returncode:
+        pytest.fail(
+            f"could not create database {name}:\n{install.stdout[-3000:]}{install.stderr[-3000:]}"
+        )
+    yield name
+    subprocess.run([sys.executable, "-m", "odoo", "db", "--help"], capture_output=True, cwd="/")
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name], check=False
+    )
+
+
+class OdooRpc:
+    def __init__(self, url, db):
+        self.url = url
+        self.db = db
+        common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common")
+        self.uid = common.authenticate(db, *ADMIN, {})
+        self.proxy = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
+
+    def __call__(self, model, method, *args, **kwargs):
+        return self.proxy.execute_kw(self.db, self.uid, ADMIN[1], model, method, list(args), kwargs)
+
+    def read_one(self, model, record_id, fields):
+        return self(model, "read", [record_id], fields)[0]
+
+
+@pytest.fixture(scope="session")
+def odoo(odoo_db, tmp_path_factory):
+    port = free_port()
+    conf = tmp_path_factory.mktemp("odoo") / "odoo.conf"
+    conf.write_text("[queue_job]\nchannels = root:4\n")
+    process = Process(
+        "odoo",
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            "-c",
+            str(conf),
+            *DB_ARGS,
+            f"--addons-path={ADDONS}",
+            "-d",
+            odoo_db,
+            f"--db-filter=^{odoo_db}$",
+            "--http-interface=127.0.0.1",
+            f"--http-port={port}",
+            "--gevent-port",
+            str(free_port()),
+            "--workers=0",
+            "--load=base,web,queue_job",
+            "--log-level=info",
+            "--max-cron-threads=0",
+        ],
+        cwd="/",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        if process.popen.poll() is not None:
+            pytest.fail(f"Odoo exited:\n{process.tail()}")
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"{url}/web/health", timeout=2).status_code == 200
+        return False
+
+    wait_for(healthy, 120, "Odoo to answer /web/health")
+    rpc = OdooRpc(url, odoo_db)
+    rpc.process = process
+    yield rpc
+    process.stop()
+
+
+class Simulator:
+    """The simulator as a separate process, stoppable and restartable on one SQLite file."""
+
+    def __init__(self, odoo_url, backend_code, mes_key, odoo_key, workdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mes_key = mes_key
+        env = dict(os.environ, MES_SIMULATOR_API_KEY=mes_key, MES_ODOO_API_KEY=odoo_key)
+        self.process = Process(
+            "simulator",
+            [
+                sys.executable,
+                "-m",
+                "mes_connector.simulator",
+                "--port",
+                str(self.port),
+                "--db",
+                str(workdir / "simulator.sqlite"),
+                "--odoo-url",
+                odoo_url,
+                "--backend",
+                backend_code,
+            ],
+            env=env,
+            cwd=str(REPO),
+        )
+
+    def start(self):
+        self.process.start()
+        wait_for(self._healthy, 30, "the simulator to start")
+        return self
+
+    def _healthy(self):
+        if self.process.popen.poll() is not None:
+            pytest.fail(f"simulator exited:\n{self.process.tail()}")
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"{self.url}/api/v1/health", timeout=2).ok
+        return False
+
+    def stop(self):
+        self.process.stop()
+
+    def get(self, path):
+        response = requests.get(
+            f"{self.url}/api/v1{path}",
+            headers={"Authorization": f"Bearer {self.mes_key}"},
+            timeout=10,
+        )
+        return response.json() if response.status_code == 200 else None
+
+    def post(self, path, body=None):
+        response = requests.post(
+            f"{self.url}/api/v1{path}",
+            json=body or {},
+            headers={"Authorization": f"Bearer {self.mes_key}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def plant(odoo, tmp_path_factory):
+    """The demo plant wired to a simulator of its own: returns (rpc, simulator, inbound key)."""
+    mes_key = uuid.uuid4().hex
+    backend_id = odoo("mes.backend", "search", [("code", "=", "SIM")])[0]
+    odoo("mes.backend", "write", [backend_id], {"outbound_api_key": mes_key})
+    action = odoo("mes.backend", "action_generate_inbound_key", [backend_id])
+    inbound_key = odoo.read_one("mes.backend.key.wizard", action["res_id"], ["key"])["key"]
+    simulator = Simulator(odoo.url, "SIM", mes_key, inbound_key, tmp_path_factory.mktemp("sim"))
+    odoo("mes.backend", "write", [backend_id], {"base_url": simulator.url, "timeout_connect": 2})
+    simulator.start()
+    yield odoo, simulator, inbound_key
+    simulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def _show_logs_on_failure(request):
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for name in ("odoo", "plant"):
+            if name in request.fixturenames:
+                value = request.getfixturevalue(name)
+                rpc = value[0] if isinstance(value, tuple) else value
+                print(f"\n--- odoo log ---\n{rpc.process.tail(120)}")
+                if isinstance(value, tuple):
+                    print(f"\n--- simulator log ---\n{value[1].process.tail(60)}")
+                break
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,436 @@
+"""The MES simulator: idempotent order intake, persistence and event delivery to Odoo."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from mes_connector import MesError, MesTransientError, order_idempotency_key, validate_event
+from mes_connector.client import OdooIntakeClient
+from mes_connector.simulator import Store
+
+KEY = order_idempotency_key("test-db/SIM", "WH/MO/00001", 1)
+
+
+def _headers(sim, key=KEY):
+    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def _post_order(sim, order, key=KEY):
+    return requests.post(
+        f"{sim.url}/api/v1/orders", json=order, headers=_headers(sim, key), timeout=5
+    )
+
+
+def _get(sim, path):
+    response = requests.get(f"{sim.url}/api/v1{path}", headers=_headers(sim, None), timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _complete(sim, order_key, **body):
+    response = requests.post(
+        f"{sim.url}/api/v1/orders/{order_key}/complete",
+        json=body,
+        headers=_headers(sim, None),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["event"]
+
+
+def _control(sim, **switches):
+    response = requests.post(f"{sim.url}/api/v1/control", json=switches, timeout=5)
+    assert response.status_code == 200
+    return response.json()
+
+
+def _attach_odoo(sim, fake, odoo_api_key):
+    """Let ``sim`` push to ``fake`` without its background worker: tests call push_pending()."""
+    sim.intake = OdooIntakeClient(fake.url, "SIM", odoo_api_key, timeout=(2, 5))
+    return sim
+
+
+# order intake
+
+
+def test_one_order_per_idempotency_key_sequential_and_concurrent(simulator, make_order):
+    order = make_order()
+    sequential = [_post_order(simulator, order) for _ in range(5)]
+    barrier = threading.Barrier(5)
+
+    def post(_n):
+        barrier.wait(timeout=5)
+        return _post_order(simulator, order)
+
+    with ThreadPoolExecutor(5) as pool:
+        concurrent = list(pool.map(post, range(5)))
+
+    answers = sequential + concurrent
+    assert [r.status_code for r in answers] == [201] + [200] * 9
+    assert [r.json()["status"] for r in answers] == ["created"] + ["duplicate"] * 9
+    assert {r.json()["mes_order_id"] for r in answers} == {"MES-000001"}
+    orders = _get(simulator, "/orders")["orders"]
+    assert len(orders) == 1
+    stored = _get(simulator, "/orders/MES-000001")
+    assert stored["deliveries"] == 10
+    assert stored["order_id"] == "WH/MO/00001"
+    assert stored["payload"] == order
+    assert stored["status"] == "released"
+
+
+def test_concurrent_first_deliveries_create_one_order(simulator, make_order):
+    order = make_order()
+    barrier = threading.Barrier(8)
+
+    def post(_n):
+        barrier.wait(timeout=5)
+        return _post_order(simulator, order)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert sorted(r.status_code for r in answers) == [200] * 7 + [201]
+    assert len({r.json()["mes_order_id"] for r in answers}) == 1
+    assert len(simulator.store.orders()) == 1
+    assert simulator.store.orders()[0]["deliveries"] == 8
+
+
+def test_order_is_found_by_mes_id_and_by_order_id(simulator, make_order):
+    _post_order(simulator, make_order("MO-7"), order_idempotency_key("db", "MO-7", 1))
+    by_mes_id = _get(simulator, "/orders/MES-000001")
+    assert by_mes_id["order_id"] == "MO-7"
+    assert _get(simulator, "/orders/MO-7") == by_mes_id
+
+
+@pytest.mark.parametrize("action", ["get", "complete"])
+def test_order_with_slash_in_its_reference_is_found_by_order_id(simulator, make_order, action):
+    _post_order(simulator, make_order("WH/MO/00001"))
+    quoted = quote("WH/MO/00001", safe="")
+    assert quoted == "WH%2FMO%2F00001"
+    if action == "get":
+        assert _get(simulator, f"/orders/{quoted}")["mes_order_id"] == "MES-000001"
+    else:
+        assert _complete(simulator, quoted)["order_ref"] == "WH/MO/00001"
+
+
+def test_new_key_for_same_order_updates_it(simulator, make_order):
+    _post_order(simulator, make_order())
+    key2 = order_idempotency_key("test-db/SIM", "WH/MO/00001", 2)
+    answer = _post_order(simulator, make_order(revision=2, quantity=7.0, action="change"), key2)
+    assert answer.status_code == 201
+    assert answer.json() == {"status": "created", "mes_order_id": "MES-000001"}
+    stored = simulator.store.order("MES-000001")
+    assert (stored["revision"], stored["quantity"], stored["deliveries"]) == (2, 7.0, 2)
+
+    key3 = order_idempotency_key("test-db/SIM", "WH/MO/00001", 3)
+    _post_order(simulator, make_order(revision=3, action="cancel"), key3)
+    assert simulator.store.order("MES-000001")["status"] == "cancelled"
+    assert _get(simulator, "/orders?status=cancelled")["orders"][0]["mes_order_id"] == "MES-000001"
+    assert _get(simulator, "/orders?status=released")["orders"] == []
+
+
+def test_missing_idempotency_key_is_refused(simulator, make_order):
+    answer = _post_order(simulator, make_order(), key=None)
+    assert answer.status_code == 400
+    assert "Idempotency-Key" in answer.json()["error"]
+    assert simulator.store.orders() == []
+
+
+def test_invalid_order_is_refused_with_its_fields(simulator, make_order):
+    order = make_order(quantity=-2.0)
+    del order["uom"]
+    order["product"]["code"] = ""
+    answer = _post_order(simulator, order)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["error"] == "order is not valid"
+    assert body["errors"] == [
+        {"field": "product.code", "value": "", "reason": "must not be empty"},
+        {"field": "quantity", "value": -2.0, "reason": "must be greater than 0"},
+        {"field": "uom", "reason": "is missing"},
+    ]
+    assert simulator.store.orders() == []
+    # the refused key is not burnt: the corrected order is created with it
+    assert _post_order(simulator, make_order()).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(b"{not json", 400), (b"[1, 2]", 422), (b'"order"', 422)]
+)
+def test_undecodable_or_non_object_body(simulator, body, status):
+    answer = requests.post(
+        f"{simulator.url}/api/v1/orders",
+        data=body,
+        headers={**_headers(simulator), "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert answer.status_code == status
+    assert simulator.store.orders() == []
+
+
+def test_api_key_is_checked(simulator, make_order):
+    no_key = requests.post(
+        f"{simulator.url}/api/v1/orders",
+        json=make_order(),
+        headers={"Idempotency-Key": KEY},
+        timeout=5,
+    )
+    assert no_key.status_code == 401
+    wrong = requests.get(
+        f"{simulator.url}/api/v1/orders", headers={"Authorization": "Bearer nope"}, timeout=5
+    )
+    assert wrong.status_code == 401
+    assert simulator.store.orders() == []
+    # health needs no key
+    assert requests.get(f"{simulator.url}/api/v1/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_down_switch(simulator, make_order):
+    assert _control(simulator, down=True)["down"] is True
+    assert requests.get(f"{simulator.url}/api/v1/health", timeout=5).status_code == 503
+    assert _post_order(simulator, make_order()).status_code == 503
+    assert simulator.store.orders() == []
+    assert _control(simulator, down=False)["down"] is False
+    assert _post_order(simulator, make_order()).status_code == 201
+
+
+@pytest.mark.parametrize("case", ["wrong key", "down", "no idempotency key"])
+def test_keep_alive_connection_survives_early_answers(simulator, make_order, case):
+    session = requests.Session()
+    headers = _headers(simulator)
+    if case == "wrong key":
+        headers["Authorization"] = "Bearer wrong"
+    elif case == "down":
+        _control(simulator, down=True)
+    else:
+        del headers["Idempotency-Key"]
+    first = session.post(f"{simulator.url}/api/v1/orders", json=make_order(), headers=headers)
+    assert first.status_code in (400, 401, 503)
+    _control(simulator, down=False)
+    assert session.get(f"{simulator.url}/api/v1/health", timeout=5).status_code == 200
+
+
+def test_unknown_paths_are_404(simulator):
+    assert requests.get(f"{simulator.url}/other", timeout=5).status_code == 404
+    for path in ("/nothing", "/orders/MES-999999"):
+        answer = requests.get(
+            f"{simulator.url}/api/v1{path}", headers=_headers(simulator, None), timeout=5
+        )
+        assert answer.status_code == 404, path
+
+
+def test_orders_survive_a_restart(make_simulator, stop_simulator, make_order, tmp_path):
+    path = str(tmp_path / "mes.sqlite")
+    first = make_simulator(store=Store(path))
+    assert _post_order(first, make_order()).status_code == 201
+    _complete(first, "MES-000001")
+    stop_simulator(first)
+    first.store.close()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{first.url}/api/v1/health", timeout=2)
+
+    second = make_simulator(store=Store(path))
+    stored = _get(second, "/orders/MES-000001")
+    assert stored["order_id"] == "WH/MO/00001"
+    assert stored["status"] == "completed"
+    assert stored["payload"] == make_order()
+    # the receipt survived too: the same key is still a duplicate
+    again = _post_order(second, make_order())
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate", "mes_order_id": "MES-000001"}
+    assert _get(second, "/orders/MES-000001")["deliveries"] == 2
+    # and so did the undelivered event, with its numbering
+    events = _get(second, "/events")["events"]
+    assert [e["event_id"] for e in events] == ["MES-000001-E0001"]
+    assert events[0]["delivered_at"] is None
+    assert _complete(second, "MES-000001")["event_id"] == "MES-000001-E0002"
+
+
+# completion events and their delivery to Odoo
+
+
+def test_completion_event_is_valid_and_pushed_to_odoo(
+    pushing_simulator, fake_odoo, make_order, odoo_api_key, wait_for
+):
+    sim = pushing_simulator
+    _post_order(sim, make_order(quantity=12.0, uom="kg"))
+    event = _complete(sim, "MES-000001")
+
+    assert validate_event(event) is event
+    assert event["event_type"] == "order_completed"
+    assert event["event_id"] == "MES-000001-E0001"
+    assert event["order_ref"] == "WH/MO/00001"
+    assert event["mes_order_id"] == "MES-000001"
+    assert event["sequence"] == 1
+    assert event["data"] == {"quantity": 12.0, "uom": "kg"}
+    assert sim.store.order("MES-000001")["status"] == "completed"
+
+    wait_for(lambda: fake_odoo.received)
+    assert fake_odoo.received == [event]
+    request = fake_odoo.requests[0]
+    assert request["path"] == "/mes/api/v1/SIM/events"
+    assert request["headers"]["Authorization"] == f"Bearer {odoo_api_key}"
+
+    [stored] = wait_for(lambda: [e for e in _get(sim, "/events")["events"] if e["delivered_at"]])
+    assert stored["body"] == event
+    assert stored["result"] == "accepted"
+    assert stored["attempts"] == 1
+    assert stored["last_error"] is None
+
+
+def test_completion_with_reported_quantity(simulator, make_order):
+    _post_order(simulator, make_order(quantity=10.0))
+    event = _complete(simulator, "MES-000001", quantity=9.5)
+    validate_event(event)
+    assert event["data"] == {"quantity": 9.5, "uom": "Units"}
+
+
+def test_completing_unknown_order_is_404(simulator):
+    answer = requests.post(
+        f"{simulator.url}/api/v1/orders/MES-404404/complete",
+        json={},
+        headers=_headers(simulator, None),
+        timeout=5,
+    )
+    assert answer.status_code == 404
+    assert simulator.store.events() == []
+
+
+@pytest.mark.parametrize("outage", ["503", "stopped"])
+def test_event_waits_while_odoo_is_unavailable(
+    simulator, fake_odoo, make_fake_server, make_order, odoo_api_key, outage
+):
+    sim = _attach_odoo(simulator, fake_odoo, odoo_api_key)
+    _post_order(sim, make_order())
+    event = _complete(sim, "MES-000001")
+
+    odoo = fake_odoo
+    port = odoo.httpd.server_address[1]
+    if outage == "503":
+        odoo.status = 503
+    else:
+        odoo.stop()
+    for _attempt in range(2):
+        with pytest.raises(MesTransientError):
+            sim.push_pending()
+
+    [stored] = _get(sim, "/events")["events"]
+    assert stored["delivered_at"] is None
+    assert stored["attempts"] == 2
+    assert ("503" if outage == "503" else "not reachable") in stored["last_error"]
+    assert odoo.received == []
+    assert [e for _seq, e in sim.store.undelivered()] == [event]
+
+    if outage == "503":
+        odoo.status = 200
+    else:
+        odoo = make_fake_server(port)  # Odoo is back on the same address
+    assert sim.push_pending() == 1
+    assert sim.push_pending() == 0  # nothing is sent twice
+
+    assert odoo.received == [event]  # the same event, with the same id
+    [stored] = _get(sim, "/events")["events"]
+    assert stored["delivered_at"] is not None
+    assert stored["result"] == "accepted"
+    assert stored["attempts"] == 3
+    assert stored["last_error"] is None
+    assert sim.store.undelivered() == []
+
+
+def test_background_worker_delivers_after_odoo_recovers(
+    pushing_simulator, fake_odoo, make_order, wait_for
+):
+    fake_odoo.status = 503
+    _post_order(pushing_simulator, make_order())
+    event = _complete(pushing_simulator, "MES-000001")
+    wait_for(lambda: fake_odoo.requests)  # the worker tried and failed
+    assert pushing_simulator.store.undelivered()
+    fake_odoo.status = 200
+    wait_for(lambda: fake_odoo.received, timeout=10)  # backoff after a failure is 1 s
+    assert fake_odoo.received == [event]
+    wait_for(lambda: not pushing_simulator.store.undelivered())
+
+
+def test_batch_of_events_is_delivered_in_order(simulator, fake_odoo, make_order, odoo_api_key):
+    sim = _attach_odoo(simulator, fake_odoo, odoo_api_key)
+    for n in (1, 2, 3):
+        _post_order(
+            sim, make_order(f"WH/MO/0000{n}"), order_idempotency_key("db", f"WH/MO/0000{n}", 1)
+        )
+        _complete(sim, f"MES-00000{n}")
+    assert sim.push_pending() == 3
+    assert fake_odoo.batches == [
+        [e["body"] for e in _get(sim, "/events")["events"]],
+    ]
+    assert [e["order_ref"] for e in fake_odoo.received] == [
+        "WH/MO/00001",
+        "WH/MO/00002",
+        "WH/MO/00003",
+    ]
+
+
+def test_event_ids_are_stable_and_increase_per_order(simulator, make_order):
+    for n in (1, 2):
+        _post_order(
+            simulator,
+            make_order(f"WH/MO/0000{n}"),
+            order_idempotency_key("db", f"WH/MO/0000{n}", 1),
+        )
+    produced = [
+        _complete(simulator, "MES-000001"),
+        _complete(simulator, "MES-000002"),
+        _complete(simulator, "MES-000001"),
+        _complete(simulator, "MES-000001"),
+    ]
+    assert [(e["event_id"], e["sequence"]) for e in produced] == [
+        ("MES-000001-E0001", 1),
+        ("MES-000002-E0001", 1),
+        ("MES-000001-E0002", 2),
+        ("MES-000001-E0003", 3),
+    ]
+    listed = _get(simulator, "/events")["events"]
+    assert [e["body"] for e in listed] == produced
+    seqs = [e["seq"] for e in listed]
+    assert seqs == sorted(seqs)
+    assert [
+        e["body"]["event_id"] for e in _get(simulator, f"/events?after={seqs[1]}")["events"]
+    ] == [
+        "MES-000001-E0002",
+        "MES-000001-E0003",
+    ]
+    for event in produced:
+        validate_event(event)
+
+
+def test_auto_complete(make_simulator, make_order, wait_for):
+    sim = make_simulator(auto_complete=0.05)
+    _post_order(sim, make_order())
+    [event] = wait_for(lambda: sim.store.events())
+    assert event["body"]["event_id"] == "MES-000001-E0001"
+    assert sim.store.order("MES-000001")["status"] == "completed"
+
+
+def test_unexpected_odoo_answer_is_a_mes_error(simulator, fake_odoo, make_order, odoo_api_key):
+    sim = _attach_odoo(simulator, fake_odoo, odoo_api_key)
+    _post_order(sim, make_order())
+    _complete(sim, "MES-000001")
+    fake_odoo.body = {"jsonrpc": "2.0", "result": {"ok": True}}
+    with pytest.raises(MesError):
+        sim.push_pending()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_push_worker_survives_an_unexpected_answer(
+    pushing_simulator, fake_odoo, make_order, wait_for
+):
+    fake_odoo.body = {"unexpected": True}
+    _post_order(pushing_simulator, make_order())
+    _complete(pushing_simulator, "MES-000001")
+    wait_for(lambda: fake_odoo.requests)
+    fake_odoo.body = None  # Odoo answers properly again
+    wait_for(lambda: fake_odoo.received, timeout=3)

@@ -20,6 +20,4 @@
         "views/mes_base_menus.xml",
     ],
     "demo": ["demo/mes_demo_plant.xml"],
-    "installable": True,
-    "application": False,
 }

@@ -2,7 +2,7 @@ import hashlib
 import hmac
 import secrets
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from mes_connector.client import MesClient
@@ -89,7 +89,7 @@ class MesBackend(models.Model):
         for backend in self:
             if not backend.code.replace("_", "").replace("-", "").isalnum():
                 raise UserError(
-                    _(
+                    self.env._(
                         "Code %(code)r: use only letters, digits, '-' and '_' "
                         "(it becomes part of a URL).",
                         code=backend.code,
@@ -115,11 +115,14 @@ class MesBackend(models.Model):
         try:
             self._get_client().health()
         except MesError as err:
-            raise UserError(_("The MES did not answer as expected: %s", err)) from err
+            raise UserError(self.env._("The MES did not answer as expected: %s", err)) from err
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"type": "success", "message": _("The MES at %s answers.", self.base_url)},
+            "params": {
+                "type": "success",
+                "message": self.env._("The MES at %s answers.", self.base_url),
+            },
         }
 
     def action_view_messages(self):
@@ -130,7 +133,7 @@ class MesBackend(models.Model):
 
     def _set_inbound_key(self, key):
         if not key or len(key) < 16:
-            raise UserError(_("An inbound API key needs at least 16 characters."))
+            raise UserError(self.env._("An inbound API key needs at least 16 characters."))
         self.sudo().write({"inbound_key_hash": _hash_key(key), "inbound_key_hint": "…" + key[-4:]})
 
     def _check_inbound_key(self, key):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from psycopg2 import OperationalError
 from psycopg2 import errors as pg_errors
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import float_compare
 
@@ -125,12 +125,12 @@ class MesMessage(models.Model):
         retryable = self.filtered(lambda m: m.state in ("error", "failed", "rejected", "waiting"))
         if not retryable:
             raise UserError(
-                _("Only messages in error, failed, rejected or waiting can be retried.")
+                self.env._("Only messages in error, failed, rejected or waiting can be retried.")
             )
         for message in retryable:
             new_state = "received" if message.direction == "inbound" else "pending"
             message.write({"state": new_state, "error_code": False, "error_text": False})
-            message.message_post(body=_("Retry requested by %s.", self.env.user.name))
+            message.message_post(body=self.env._("Retry requested by %s.", self.env.user.name))
             message._enqueue()
         return True
 
@@ -138,7 +138,7 @@ class MesMessage(models.Model):
         self.ensure_one()
         job = self.env["queue.job"].search([("uuid", "=", self.job_uuid)])
         if not job:
-            raise UserError(_("No queue job is linked to this message."))
+            raise UserError(self.env._("No queue job is linked to this message."))
         return {
             "type": "ir.actions.act_window",
             "res_model": "queue.job",
@@ -301,7 +301,9 @@ class MesMessage(models.Model):
         except MesDataError as err:
             return self._set_error(err.code, str(err))
         except (UserError, ValidationError) as err:
-            return self._set_error("odoo_refused", _("Odoo refused the posting: %s", err.args[0]))
+            return self._set_error(
+                "odoo_refused", self.env._("Odoo refused the posting: %s", err.args[0])
+            )
         except (RetryableJobError, OperationalError):
             raise  # lock or serialization conflict: queue_job tries again
         except Exception as err:
@@ -309,7 +311,9 @@ class MesMessage(models.Model):
             _logger.exception("MES message %s could not be processed", self.id)
             return self._set_error(
                 "internal_error",
-                _("Unexpected error (%(kind)s): %(err)s", kind=type(err).__name__, err=err),
+                self.env._(
+                    "Unexpected error (%(kind)s): %(err)s", kind=type(err).__name__, err=err
+                ),
             )
         self.write(
             {
@@ -337,7 +341,7 @@ class MesMessage(models.Model):
         if not production:
             raise MesDataError(
                 "order_not_found",
-                _(
+                self.env._(
                     "order_ref: no manufacturing order %(ref)r in company %(company)s. "
                     "Check that the order was exported to this MES.",
                     ref=event["order_ref"],
@@ -354,7 +358,7 @@ class MesMessage(models.Model):
         if not uom:
             raise MesDataError(
                 "unknown_uom",
-                _(
+                self.env._(
                     "%(field)s: unit %(code)r is not a unit of category %(category)s in Odoo "
                     "(expected e.g. %(expected)r).",
                     field=field,
@@ -370,7 +374,7 @@ class MesMessage(models.Model):
         if production.state in ("done", "cancel"):
             raise MesDataError(
                 "order_closed",
-                _(
+                self.env._(
                     "order_ref: order %(ref)s is already %(state)s; a completion cannot be posted "
                     "on it. Cancel this message if the MES sent it twice, or reopen the order.",
                     ref=production.name,
@@ -380,7 +384,7 @@ class MesMessage(models.Model):
         if production.state == "draft":
             raise MesDataError(
                 "order_not_confirmed",
-                _("order_ref: order %s is not confirmed in Odoo.", production.name),
+                self.env._("order_ref: order %s is not confirmed in Odoo.", production.name),
             )
         data = event["data"]
         uom = self._find_uom(data["uom"], production.product_uom_id, "data.uom")
@@ -401,7 +405,7 @@ class MesMessage(models.Model):
         if missing_lots:
             raise MesDataError(
                 "lot_missing",
-                _(
+                self.env._(
                     "Component %(products)s of order %(ref)s is lot-tracked but no lot is reserved "
                     "for it: receive stock with a lot, or have the MES report the consumed lots.",
                     products=", ".join(missing_lots.product_id.mapped("display_name")),
@@ -415,7 +419,7 @@ class MesMessage(models.Model):
         self.move_ids = (before | production.move_raw_ids | production.move_finished_ids).filtered(
             lambda m: m.state == "done"
         )
-        return _(
+        return self.env._(
             "order %(ref)s done with %(qty)s %(uom)s",
             ref=production.name,
             qty=quantity,

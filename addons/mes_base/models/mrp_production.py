@@ -1,7 +1,7 @@
 import json
 from datetime import UTC
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from mes_connector import MessageValidationError, order_idempotency_key, validate_order
@@ -104,7 +104,7 @@ class MrpProduction(models.Model):
         )
         if missing:
             raise UserError(
-                _(
+                self.env._(
                     "The MES identifies products by their Internal Reference, and %(products)s "
                     "has none. Set it on the product, then confirm %(order)s again.",
                     products=", ".join(missing.mapped("display_name")),
@@ -114,7 +114,7 @@ class MrpProduction(models.Model):
         no_code = self.workorder_ids.workcenter_id.filtered(lambda w: not w.code)
         if no_code:
             raise UserError(
-                _(
+                self.env._(
                     "The MES identifies work centers by their Code, and %(wcs)s has none. "
                     "Set it on the work center, then confirm %(order)s again.",
                     wcs=", ".join(no_code.mapped("display_name")),
@@ -161,5 +161,7 @@ class MrpProduction(models.Model):
             return validate_order(document)
         except MessageValidationError as err:
             raise UserError(
-                _("Order %(order)s cannot be sent to the MES: %(err)s", order=self.name, err=err)
+                self.env._(
+                    "Order %(order)s cannot be sent to the MES: %(err)s", order=self.name, err=err
+                )
             ) from err

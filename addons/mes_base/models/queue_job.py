@@ -2,7 +2,7 @@ import logging
 
 from psycopg2 import errors as pg_errors
 
-from odoo import _, models
+from odoo import models
 
 _logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class QueueJob(models.Model):
                         "attempt_count": job.retry,
                         "next_attempt_at": job.eta,
                         "error_code": "retrying",
-                        "error_text": _(
+                        "error_text": self.env._(
                             "Attempt %(n)s failed, next try at %(eta)s (UTC): %(why)s",
                             n=job.retry,
                             eta=job.eta,

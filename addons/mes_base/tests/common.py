@@ -57,6 +57,8 @@ class MesCase(TransactionCase):
             cls.housing, cls.stock_location, 30, lot_id=cls.lot_a
         )
         cls.env["stock.quant"]._update_available_quantity(cls.screw, cls.stock_location, 500)
+        # Demo data may hold a backend of its own: these tests talk to theirs only.
+        cls.env["mes.backend"].search([]).active = False
         cls.simulator = SimulatorServer(port=0, store=Store(":memory:"), api_key=MES_KEY).start()
         cls.addClassCleanup(cls.simulator.stop)
         cls.backend = cls.env["mes.backend"].create(

@@ -172,7 +172,7 @@ def test_export_waits_while_mes_is_down_and_arrives_once(plant):
     function = rpc("queue.job.function", "search", [("name", "=", "<mes.message>._send")])
     assert function, "the retry pattern of order exports is queue_job data"
     original = rpc.read_one("queue.job.function", function[0], ["edit_retry_pattern"])
-    rpc("queue.job.function", "write", function, {"edit_retry_pattern": "{1: 2, 2: 4, 3: 8}"})
+    rpc("queue.job.function", "write", function, {"edit_retry_pattern": "{1: 3, 2: 6, 3: 12}"})
     simulator.stop()
     try:
         production_id = _new_order(rpc, qty=1)
@@ -188,14 +188,28 @@ def test_export_waits_while_mes_is_down_and_arrives_once(plant):
         assert first["error_code"] == "retrying"
         assert "not reachable" in first["error_text"]
         assert _production(rpc, production_id)["mes_state"] == "pending"
-        wait_for(lambda: attempts(3), 60, "two more attempts with backoff")
-        jobs = rpc(
-            "queue.job",
-            "search_read",
-            [("func_string", "like", f"mes.message({first['id']},)")],
-            ["retry", "eta"],
-        )
-        assert jobs and jobs[0]["retry"] >= 3
+        # Backoff: the delay queue_job puts between a failed attempt and the next grows
+        # along the retry pattern (3 s, then 6 s, then 12 s).
+        delays = {}
+
+        def delay_after(n):
+            job = rpc(
+                "queue.job",
+                "search_read",
+                [("uuid", "=", job_uuid)],
+                ["retry", "eta", "date_started", "state"],
+            )[0]
+            if job["retry"] == n and job["state"] == "pending" and job["eta"]:
+                eta, started = (datetime.fromisoformat(job[k]) for k in ("eta", "date_started"))
+                delays[n] = (eta - started).total_seconds()
+            return n in delays
+
+        job_uuid = rpc.read_one("mes.message", first["id"], ["job_uuid"])["job_uuid"]
+        wait_for(lambda: delay_after(1), 60, "the first retry to be planned")
+        wait_for(lambda: delay_after(2), 60, "the second retry to be planned")
+        wait_for(lambda: delay_after(3), 60, "the third retry to be planned")
+        assert delays[1] < delays[2] < delays[3], delays
+        assert attempts(3)["state"] == "pending"
     finally:
         simulator.start()
     wait_for(

@@ -1,5 +1,6 @@
 import json
 import logging
+from importlib import resources
 
 from odoo import http
 from odoo.http import request
@@ -10,6 +11,7 @@ _logger = logging.getLogger(__name__)
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 500
+PUBLISHED = ("openapi.json", "event.v1.json")
 
 
 class MesIntakeController(http.Controller):
@@ -66,6 +68,20 @@ class MesIntakeController(http.Controller):
         answer = messages._intake(backend, raw, decoded)
         status = {"accepted": 202, "duplicate": 200}.get(answer["status"], 422)
         return self._answer(status, answer)
+
+    @http.route(
+        ["/mes/api/v1/openapi.json", "/mes/api/v1/schemas/<string:name>"],
+        type="http",
+        auth="none",
+        methods=["GET"],
+        save_session=False,
+    )
+    def api_document(self, name="openapi.json", **_kw):
+        """The OpenAPI document of this API and the JSON schemas it refers to."""
+        if name not in PUBLISHED:
+            return request.not_found()
+        body = resources.files("mes_connector").joinpath("schemas", name).read_bytes()
+        return request.make_response(body, headers=[("Content-Type", "application/json")])
 
     def _authenticate(self, backend_code):
         headers = request.httprequest.headers

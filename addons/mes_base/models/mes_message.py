@@ -43,7 +43,7 @@ class MesMessage(models.Model):
     _description = "MES Message"
     _inherit = ["mail.thread"]
     _order = "id desc"
-    _rec_name = "display_name"
+    _rec_names_search = ["order_ref", "external_id", "mes_order_id"]
 
     backend_id = fields.Many2one("mes.backend", required=True, index=True, ondelete="restrict")
     company_id = fields.Many2one(related="backend_id.company_id", store=True, index=True)

@@ -90,3 +90,12 @@ class TestIntake(MesCase, HttpCase):
         self.assertEqual([r["status"] for r in results], ["accepted", "rejected", "duplicate"])
         self.assertEqual(results[1]["errors"][0]["field"], "event_type")
         self.assertEqual(results[1]["errors"][0]["value"], "teleported")
+
+    def test_openapi_document_is_served(self):
+        document = self.url_open("/mes/api/v1/openapi.json").json()
+        self.assertIn("/{backend}/events", document["paths"])
+        responses = document["paths"]["/{backend}/events"]["post"]["responses"]
+        self.assertTrue({"200", "202", "400", "401", "413", "415", "422"} <= set(responses))
+        schema = self.url_open("/mes/api/v1/schemas/event.v1.json").json()
+        self.assertEqual(schema["properties"]["schema"], {"const": "mes.event/1"})
+        self.assertEqual(self.url_open("/mes/api/v1/schemas/order.v1.json").status_code, 404)

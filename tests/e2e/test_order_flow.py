@@ -189,25 +189,24 @@ def test_export_waits_while_mes_is_down_and_arrives_once(plant):
         assert "not reachable" in first["error_text"]
         assert _production(rpc, production_id)["mes_state"] == "pending"
         # Backoff: the delay queue_job puts between a failed attempt and the next grows
-        # along the retry pattern (3 s, then 6 s, then 12 s).
+        # along the retry pattern (3 s, then 6 s, then 12 s). The message records each
+        # postponement when it happens (write_date) and the time of the next attempt.
         delays = {}
 
         def delay_after(n):
-            job = rpc(
-                "queue.job",
-                "search_read",
-                [("uuid", "=", job_uuid)],
-                ["retry", "eta", "date_started", "state"],
-            )[0]
-            if job["retry"] == n and job["state"] == "pending" and job["eta"]:
-                eta, started = (datetime.fromisoformat(job[k]) for k in ("eta", "date_started"))
-                delays[n] = (eta - started).total_seconds()
+            message = rpc.read_one(
+                "mes.message", first["id"], ["attempt_count", "next_attempt_at", "write_date"]
+            )
+            if message["attempt_count"] == n and message["next_attempt_at"]:
+                planned, written = (
+                    datetime.fromisoformat(message[k]) for k in ("next_attempt_at", "write_date")
+                )
+                delays[n] = (planned - written).total_seconds()
             return n in delays
 
-        job_uuid = rpc.read_one("mes.message", first["id"], ["job_uuid"])["job_uuid"]
-        wait_for(lambda: delay_after(1), 60, "the first retry to be planned")
-        wait_for(lambda: delay_after(2), 60, "the second retry to be planned")
-        wait_for(lambda: delay_after(3), 60, "the third retry to be planned")
+        wait_for(lambda: delay_after(1), 60, "the first retry to be planned", interval=0.3)
+        wait_for(lambda: delay_after(2), 60, "the second retry to be planned", interval=0.3)
+        wait_for(lambda: delay_after(3), 60, "the third retry to be planned", interval=0.3)
         assert delays[1] < delays[2] < delays[3], delays
         assert attempts(3)["state"] == "pending"
     finally:

@@ -172,6 +172,18 @@ class MesClient(_HttpClient):
             mes_order_id=str(mes_order_id), duplicate=body.get("status") == "duplicate", body=body
         )
 
+    def fetch_events(self, after=0, limit=500):
+        """Pull mode: the events of the MES's feed after position ``after``, oldest first.
+
+        Each item is ``{"seq": <position>, "body": <event>}``.
+        """
+        response = self._request("GET", "/api/v1/events", params={"after": after, "limit": limit})
+        body = self._json(response)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            raise MesTransientError(f"MES event feed answer has no event list: {body!r:.200}")
+        return [{"seq": item["seq"], "body": item["body"]} for item in events]
+
 
 class OdooIntakeClient(_HttpClient):
     """What an MES calls on Odoo: the intake endpoint of one MES backend."""

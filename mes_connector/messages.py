@@ -6,7 +6,19 @@ from datetime import datetime
 EVENT_SCHEMA = "mes.event/1"
 ORDER_SCHEMA = "mes.order/1"
 
-EVENT_TYPES = ("order_completed",)
+EVENT_TYPES = (
+    "order_started",
+    "order_held",
+    "order_resumed",
+    "order_completed",
+    "operation_progress",
+    "operation_completed",
+    "material_consumed",
+    "output_produced",
+    "scrap_reported",
+    "downtime_started",
+    "downtime_ended",
+)
 
 
 @dataclass(frozen=True)
@@ -15,7 +27,7 @@ class Event:
 
     event_id: str
     event_type: str
-    order_ref: str
+    order_ref: str | None
     occurred_at: datetime
     data: dict
     sequence: int | None = None
@@ -26,7 +38,7 @@ class Event:
         return cls(
             event_id=values["event_id"],
             event_type=values["event_type"],
-            order_ref=values["order_ref"],
+            order_ref=values.get("order_ref"),
             occurred_at=datetime.fromisoformat(values["occurred_at"]),
             data=dict(values["data"]),
             sequence=values.get("sequence"),
@@ -38,10 +50,11 @@ class Event:
             "schema": EVENT_SCHEMA,
             "event_id": self.event_id,
             "event_type": self.event_type,
-            "order_ref": self.order_ref,
             "occurred_at": self.occurred_at.isoformat(),
             "data": dict(self.data),
         }
+        if self.order_ref is not None:
+            out["order_ref"] = self.order_ref
         if self.sequence is not None:
             out["sequence"] = self.sequence
         if self.mes_order_id is not None:

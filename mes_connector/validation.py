@@ -113,6 +113,17 @@ def _field_errors(error):
             for name in error.validator_value
             if name not in present
         ]
+    if error.validator == "dependentRequired":
+        present = error.instance if isinstance(error.instance, dict) else {}
+        return [
+            FieldError(
+                _path([*base, name]), MISSING, f"is missing (needed with {_path([*base, key])})"
+            )
+            for key, needed in error.validator_value.items()
+            if key in present
+            for name in needed
+            if name not in present
+        ]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         return [

@@ -123,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"event": event})
         if parts == ["events"] and method == "GET":
             after = int((query.get("after") or ["0"])[0])
-            return self._send(200, {"events": store.events(after=after)})
+            limit = min(int((query.get("limit") or ["1000"])[0]), 5000)
+            return self._send(200, {"events": store.events(after=after, limit=limit)})
         return self._send(404, {"error": f"no such path /api/v1/{'/'.join(parts)}"})
 
     def _receive_order(self):

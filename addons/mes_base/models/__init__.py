@@ -1,1 +1,10 @@
-from . import mes_backend, mes_message, mrp_production, queue_job
+from . import (
+    mes_backend,
+    mes_event_processor,
+    mes_mapping,
+    mes_message,
+    mrp_production,
+    mrp_workcenter_productivity,
+    mrp_workorder,
+    queue_job,
+)

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import json
 import secrets
 
 from odoo import api, fields, models
@@ -7,6 +8,8 @@ from odoo.exceptions import UserError
 
 from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
+
+from ..exceptions import MesDataError
 
 
 def _hash_key(key):
@@ -61,6 +64,66 @@ class MesBackend(models.Model):
         ),
         help="MES messages are processed as this user: stock moves and logs show it.",
     )
+    # Policies: how what the MES reports is applied
+    consumption_owner = fields.Selection(
+        [
+            ("odoo", "Odoo backflushes the bill of materials at completion"),
+            ("mes", "The MES reports every consumption"),
+        ],
+        default="odoo",
+        required=True,
+        help="Who decides what an order consumed. With 'MES', only the consumption the MES "
+        "reports is posted; with 'Odoo', the components of the bill of materials are consumed "
+        "for the quantity produced when the MES confirms the order.",
+    )
+    tolerance_over = fields.Float(
+        "Over-consumption tolerance (%)",
+        default=10.0,
+        help="When the MES reports consumption: how much more than the bill of materials "
+        "(for the quantity produced) is accepted at completion.",
+    )
+    tolerance_under = fields.Float(
+        "Under-consumption tolerance (%)",
+        default=10.0,
+        help="When the MES reports consumption: how much less than the bill of materials is "
+        "accepted at completion.",
+    )
+    accept_extra_components = fields.Boolean(
+        "Accept components outside the BOM",
+        help="A consumption of a product that is not a component of the order is added to the "
+        "order instead of being an error.",
+    )
+    close_on_completion = fields.Boolean(
+        "Final confirmation closes the order",
+        default=True,
+        help="When the MES confirms an order, post it and mark it done. Otherwise the produced "
+        "quantity is recorded and a planner closes the order.",
+    )
+    backorder_policy = fields.Selection(
+        [
+            ("never", "Close the order, no backorder"),
+            ("always", "Create a backorder for the rest"),
+        ],
+        "When less was produced",
+        default="never",
+        required=True,
+    )
+    waiting_timeout = fields.Integer(
+        "Wait for dependencies (minutes)",
+        default=60,
+        help="A message that waits for something not there yet (its order, an earlier "
+        "message, a lot) becomes an error after this long.",
+    )
+    # Pull mode
+    pull_enabled = fields.Boolean(
+        "Pull events",
+        help="For an MES that cannot push: a scheduled action reads the MES's event feed.",
+    )
+    pull_cursor = fields.Integer(
+        "Feed position", readonly=True, help="Position of the last event stored from the feed."
+    )
+    pull_batch = fields.Integer("Events per read", default=500)
+    mapping_ids = fields.One2many("mes.mapping", "backend_id", "Mappings")
     intake_url = fields.Char(compute="_compute_intake_url")
     message_ids = fields.One2many("mes.message", "backend_id")
     message_count = fields.Integer(compute="_compute_message_count")
@@ -152,6 +215,60 @@ class MesBackend(models.Model):
             timeout=(self.timeout_connect or 5.0, self.timeout_read or 30.0),
             verify=self.verify_tls,
         )
+
+    def action_pull_now(self):
+        for backend in self:
+            backend._pull_events()
+        return True
+
+    @api.model
+    def _cron_pull_events(self):
+        for backend in self.search([("pull_enabled", "=", True)]):
+            backend._pull_events()
+
+    def _pull_events(self):
+        """Store what the MES's feed holds after the cursor; the cursor moves in the same
+        transaction as the stored messages, so it never passes an event that is not kept."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "SELECT pull_cursor FROM mes_backend WHERE id = %s FOR UPDATE NOWAIT", (self.id,)
+        )
+        cursor = self.env.cr.fetchone()[0] or 0
+        events = self._get_client().fetch_events(after=cursor, limit=self.pull_batch or 500)
+        messages = self.env["mes.message"]
+        for item in events:
+            body = item["body"]
+            messages._intake(self, json.dumps(body, ensure_ascii=False), body)
+            cursor = max(cursor, int(item["seq"]))
+        self.sudo().pull_cursor = cursor
+        return len(events)
+
+    def _resolve(self, mapping_type, code, field, fallback=None):
+        """The Odoo record an MES code stands for, or a data error naming the code."""
+        self.ensure_one()
+        mapping = self.env["mes.mapping"].search(
+            [
+                ("backend_id", "=", self.id),
+                ("mapping_type", "=", mapping_type),
+                ("mes_code", "=", code),
+            ],
+            limit=1,
+        )
+        record = mapping._target() if mapping else (fallback(code) if fallback else None)
+        if not record:
+            label = dict(self.env["mes.mapping"]._fields["mapping_type"].selection)[mapping_type]
+            raise MesDataError(
+                f"unmapped_{mapping_type}",
+                self.env._(
+                    "%(field)s: MES code %(code)r is not mapped to any %(what)s. Add it under "
+                    "MES Backends > %(backend)s > Mappings, then retry.",
+                    field=field,
+                    code=code,
+                    what=label.lower(),
+                    backend=self.name,
+                ),
+            )
+        return record
 
     @api.model
     def _for_production(self, production):

@@ -1,13 +1,12 @@
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import timedelta
 
 from psycopg2 import OperationalError
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import float_compare
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
@@ -15,27 +14,16 @@ from odoo.addons.queue_job.job import identity_exact
 from mes_connector.exceptions import MesPermanentError, MesTransientError
 from mes_connector.validation import validation_errors
 
+from ..exceptions import MesDataError, MesWaiting
+from .mes_event_processor import utc_naive
+
 _logger = logging.getLogger(__name__)
 
 INBOUND_STATES = ("received", "waiting", "processed", "error", "cancelled")
 OUTBOUND_STATES = ("pending", "acknowledged", "rejected", "failed", "cancelled")
 OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
-
-
-def _utc_naive(text):
-    """ISO 8601 with zone (validated by the schema) -> naive UTC, as Odoo stores datetimes."""
-    return datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None)
-
-
-class MesDataError(Exception):
-    """A message cannot be applied as it is: a person must fix data or mapping, then retry.
-
-    ``code`` is a stable identifier of the cause; the text names the field and value.
-    """
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
+# Seconds between tries of a waiting message: soon at first, then every 10 minutes.
+WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
 
 
 class MesMessage(models.Model):
@@ -53,7 +41,17 @@ class MesMessage(models.Model):
     message_type = fields.Selection(
         [
             ("order_export", "Order export"),
+            ("order_started", "Order started"),
+            ("order_held", "Order held"),
+            ("order_resumed", "Order resumed"),
             ("order_completed", "Order completed"),
+            ("operation_progress", "Operation progress"),
+            ("operation_completed", "Operation completed"),
+            ("material_consumed", "Material consumed"),
+            ("output_produced", "Output produced"),
+            ("scrap_reported", "Scrap"),
+            ("downtime_started", "Downtime started"),
+            ("downtime_ended", "Downtime ended"),
             ("unknown", "Unknown"),
         ],
         "Type",
@@ -74,6 +72,12 @@ class MesMessage(models.Model):
     revision = fields.Integer()
     occurred_at = fields.Datetime("Occurred at (MES)")
     payload = fields.Text(help="The message exactly as it was received from or sent to the MES.")
+    payload_original = fields.Text(
+        "Original payload",
+        readonly=True,
+        copy=False,
+        help="Set when an MES manager corrected the payload: the message as the MES sent it.",
+    )
     payload_format = fields.Selection([("json", "JSON")], default="json", required=True)
     state = fields.Selection(
         [
@@ -96,8 +100,15 @@ class MesMessage(models.Model):
     error_code = fields.Char(index=True, readonly=True)
     error_text = fields.Text("Error", readonly=True)
     processed_at = fields.Datetime("Done at", readonly=True)
+    waiting_since = fields.Datetime(readonly=True, copy=False)
+    cancel_reason = fields.Text(readonly=True, copy=False)
+    result_text = fields.Char("Result", readonly=True, copy=False)
     job_uuid = fields.Char(index=True, readonly=True, copy=False)
     move_ids = fields.Many2many("stock.move", string="Posted stock moves", readonly=True)
+    scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
+    productivity_ids = fields.Many2many(
+        "mrp.workcenter.productivity", string="Time logs", readonly=True
+    )
 
     _sql_constraints = [
         (
@@ -129,10 +140,111 @@ class MesMessage(models.Model):
             )
         for message in retryable:
             new_state = "received" if message.direction == "inbound" else "pending"
-            message.write({"state": new_state, "error_code": False, "error_text": False})
+            message.write(
+                {
+                    "state": new_state,
+                    "error_code": False,
+                    "error_text": False,
+                    "waiting_since": False,
+                    "attempt_count": 0,
+                    "next_attempt_at": False,
+                }
+            )
             message.message_post(body=self.env._("Retry requested by %s.", self.env.user.name))
             message._enqueue()
         return True
+
+    def action_cancel(self, reason):
+        """Close messages that must not be applied, saying why (kept, never deleted)."""
+        if not (reason or "").strip():
+            raise UserError(self.env._("Say why the messages are cancelled."))
+        done = self.filtered(lambda m: m.state in ("processed", "acknowledged", "cancelled"))
+        if done:
+            raise UserError(
+                self.env._(
+                    "Already processed or cancelled, cannot be cancelled: %s",
+                    ", ".join(done.mapped("display_name")),
+                )
+            )
+        for message in self:
+            message.write(
+                {
+                    "state": "cancelled",
+                    "cancel_reason": reason,
+                    "next_attempt_at": False,
+                    "processed_at": fields.Datetime.now(),
+                }
+            )
+            message.message_post(
+                body=self.env._(
+                    "Cancelled by %(user)s: %(reason)s", user=self.env.user.name, reason=reason
+                )
+            )
+            if message.direction == "outbound" and message.production_id:
+                message.production_id.mes_state = "cancelled"
+            message._wake_successors()
+        return True
+
+    def action_open_cancel_wizard(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mes.message.cancel.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_message_ids": self.ids},
+        }
+
+    def write(self, vals):
+        if "payload" in vals and not self.env.context.get("mes_internal_write"):
+            # An MES manager's correction: validated, the original kept, derived fields updated.
+            vals = dict(vals, **self._check_correction(vals["payload"]))
+            for message in self.filtered(lambda m: not m.payload_original):
+                super(MesMessage, message).write({"payload_original": message.payload})
+            for message in self:
+                message.message_post(
+                    body=self.env._(
+                        "Payload corrected by %s; the original is kept.", self.env.user.name
+                    )
+                )
+        return super().write(vals)
+
+    def _check_correction(self, payload):
+        """Values derived from a corrected payload; a clear error if it may not be applied."""
+        if not self.env.user.has_group("mes_base.group_mes_manager") and not self.env.su:
+            raise UserError(self.env._("Only MES managers may correct a message."))
+        for message in self:
+            if message.direction != "inbound" or message.state not in ("error", "waiting"):
+                raise UserError(
+                    self.env._("Only inbound messages in error or waiting can be corrected.")
+                )
+        try:
+            event = json.loads(payload)
+        except ValueError as err:
+            raise ValidationError(self.env._("The corrected payload is not JSON: %s", err)) from err
+        errors = validation_errors(event, "event.v1.json")
+        if errors:
+            raise ValidationError(
+                self.env._(
+                    "The corrected payload is not a valid event: %s",
+                    "; ".join(str(e) for e in errors),
+                )
+            )
+        for message in self:
+            if event["event_id"] != message.external_id:
+                raise ValidationError(
+                    self.env._(
+                        "event_id: %(new)r differs from the message's %(old)r; the id the MES sent "
+                        "cannot be corrected.",
+                        new=event["event_id"],
+                        old=message.external_id,
+                    )
+                )
+        return {
+            "message_type": event["event_type"],
+            "order_ref": event.get("order_ref") or False,
+            "sequence": event.get("sequence") or 0,
+            "occurred_at": utc_naive(event["occurred_at"]),
+        }
 
     def action_view_job(self):
         self.ensure_one()
@@ -183,7 +295,7 @@ class MesMessage(models.Model):
         }
         if not errors:
             vals["sequence"] = event.get("sequence") or 0
-            vals["occurred_at"] = _utc_naive(event["occurred_at"])
+            vals["occurred_at"] = utc_naive(event["occurred_at"])
         answer = {"event_id": external_id or None}
         existing = self._find_inbound(backend, external_id) if external_id else None
         if existing:
@@ -215,7 +327,7 @@ class MesMessage(models.Model):
 
     # Jobs
 
-    def _enqueue(self):
+    def _enqueue(self, eta=None):
         """Queue the job that sends (outbound) or processes (inbound) each message."""
         for message in self:
             backend = message.backend_id
@@ -230,6 +342,7 @@ class MesMessage(models.Model):
                 delayable.with_delay(
                     description=f"MES {message.direction} {message.display_name}",
                     identity_key=identity_exact,
+                    eta=eta,
                     **options,
                 ),
                 method,
@@ -289,15 +402,31 @@ class MesMessage(models.Model):
         self.invalidate_recordset()
         if self.state not in ("received", "waiting"):
             return f"nothing to do: message is {self.state}"
-        event = json.loads(self.payload)
-        handler = getattr(self, f"_process_{self.message_type}", None)
+        processor = self.env["mes.event.processor"]
+        handler = getattr(processor, f"_process_{self.message_type}", None)
         if handler is None:
             return self._set_error(
-                "unsupported_type", f"event_type: {self.message_type!r} has no processor"
+                "unsupported_type",
+                self.env._("event_type: %r is not processed by this Odoo.", self.message_type),
             )
+        event = json.loads(self.payload)
         try:
+            earlier = self._blocking_predecessor()
+            if earlier:
+                raise MesWaiting(
+                    self.env._(
+                        "earlier message %(msg)s (sequence %(seq)s) of order %(ref)s, "
+                        "now %(state)s",
+                        msg=earlier.external_id,
+                        seq=earlier.sequence,
+                        ref=self.order_ref,
+                        state=earlier.state,
+                    )
+                )
             with self.env.cr.savepoint():
-                result = handler(event)
+                result = handler(self, event)
+        except MesWaiting as err:
+            return self._wait(str(err))
         except MesDataError as err:
             return self._set_error(err.code, str(err))
         except (UserError, ValidationError) as err:
@@ -321,107 +450,95 @@ class MesMessage(models.Model):
                 "processed_at": fields.Datetime.now(),
                 "error_code": False,
                 "error_text": False,
+                "waiting_since": False,
+                "next_attempt_at": False,
+                "result_text": result,
             }
         )
+        self._wake_successors()
         return result
 
+    def _blocking_predecessor(self):
+        """The earliest unfinished message of the same order that the MES sent before this one."""
+        if not self.order_ref:
+            return self.browse()
+        return self.search(
+            [
+                ("backend_id", "=", self.backend_id.id),
+                ("direction", "=", "inbound"),
+                ("order_ref", "=", self.order_ref),
+                ("state", "in", ("received", "waiting", "error")),
+                ("id", "!=", self.id),
+                "|",
+                ("sequence", "<", self.sequence),
+                "&",
+                ("sequence", "=", self.sequence),
+                "|",
+                ("occurred_at", "<", self.occurred_at),
+                "&",
+                ("occurred_at", "=", self.occurred_at),
+                ("id", "<", self.id),
+            ],
+            order="sequence, occurred_at, id",
+            limit=1,
+        )
+
+    def _wake_successors(self):
+        """Messages of the same order waiting for this one are tried now, not at their next turn."""
+        if not self.order_ref:
+            return
+        waiting = self.search(
+            [
+                ("backend_id", "=", self.backend_id.id),
+                ("direction", "=", "inbound"),
+                ("order_ref", "=", self.order_ref),
+                ("state", "=", "waiting"),
+            ],
+            order="sequence, occurred_at, id",
+            limit=1,
+        )
+        planned = (
+            self.env["queue.job"]
+            .sudo()
+            .search([("uuid", "=", waiting.job_uuid), ("state", "=", "pending")])
+        )
+        if planned:
+            planned.eta = False
+        else:
+            waiting._enqueue()
+
+    def _wait(self, reason):
+        """Park the message until what it needs is there, with growing delays, then give up."""
+        now = fields.Datetime.now()
+        since = self.waiting_since or now
+        timeout = timedelta(minutes=self.backend_id.waiting_timeout or 0)
+        if now - since >= timeout:
+            return self._set_error(
+                "waited_too_long",
+                self.env._(
+                    "Waited since %(since)s (UTC) for %(reason)s. Check that it exists in Odoo "
+                    "(or that the MES sent it), then retry, or cancel this message.",
+                    since=since,
+                    reason=reason,
+                ),
+            )
+        attempts = self.attempt_count + 1
+        delay = min(WAIT_DELAYS[min(attempts, len(WAIT_DELAYS)) - 1], timeout.total_seconds())
+        self.write(
+            {
+                "state": "waiting",
+                "waiting_since": since,
+                "attempt_count": attempts,
+                "next_attempt_at": now + timedelta(seconds=delay),
+                "error_code": "waiting",
+                "error_text": self.env._("Waiting for %s.", reason),
+            }
+        )
+        self._enqueue(eta=delay)
+        return f"waiting for {reason}"
+
     def _set_error(self, code, text):
-        self.write({"state": "error", "error_code": code, "error_text": text})
+        self.write(
+            {"state": "error", "error_code": code, "error_text": text, "next_attempt_at": False}
+        )
         return f"error {code}: {text}"
-
-    # Processors, one per message type: ``_process_<message_type>(event)``
-
-    def _find_production(self, event):
-        production = self.production_id
-        if not production:
-            production = self.env["mrp.production"].search(
-                [("name", "=", event["order_ref"]), ("company_id", "=", self.company_id.id)],
-                limit=1,
-            )
-        if not production:
-            raise MesDataError(
-                "order_not_found",
-                self.env._(
-                    "order_ref: no manufacturing order %(ref)r in company %(company)s. "
-                    "Check that the order was exported to this MES.",
-                    ref=event["order_ref"],
-                    company=self.company_id.name,
-                ),
-            )
-        self.production_id = production
-        return production
-
-    def _find_uom(self, code, reference_uom, field):
-        uom = self.env["uom.uom"].search(
-            [("name", "=ilike", code), ("category_id", "=", reference_uom.category_id.id)], limit=1
-        )
-        if not uom:
-            raise MesDataError(
-                "unknown_uom",
-                self.env._(
-                    "%(field)s: unit %(code)r is not a unit of category %(category)s in Odoo "
-                    "(expected e.g. %(expected)r).",
-                    field=field,
-                    code=code,
-                    category=reference_uom.category_id.name,
-                    expected=reference_uom.name,
-                ),
-            )
-        return uom
-
-    def _process_order_completed(self, event):
-        production = self._find_production(event)
-        if production.state in ("done", "cancel"):
-            raise MesDataError(
-                "order_closed",
-                self.env._(
-                    "order_ref: order %(ref)s is already %(state)s; a completion cannot be posted "
-                    "on it. Cancel this message if the MES sent it twice, or reopen the order.",
-                    ref=production.name,
-                    state=production.state,
-                ),
-            )
-        if production.state == "draft":
-            raise MesDataError(
-                "order_not_confirmed",
-                self.env._("order_ref: order %s is not confirmed in Odoo.", production.name),
-            )
-        data = event["data"]
-        uom = self._find_uom(data["uom"], production.product_uom_id, "data.uom")
-        quantity = uom._compute_quantity(data["quantity"], production.product_uom_id)
-        production.qty_producing = quantity
-        production._set_qty_producing()
-        missing_lots = production.move_raw_ids.filtered(
-            lambda m: (
-                m.has_tracking != "none"
-                and float_compare(
-                    sum(m.move_line_ids.filtered("lot_id").mapped("quantity")),
-                    m.quantity,
-                    precision_rounding=m.product_uom.rounding,
-                )
-                < 0
-            )
-        )
-        if missing_lots:
-            raise MesDataError(
-                "lot_missing",
-                self.env._(
-                    "Component %(products)s of order %(ref)s is lot-tracked but no lot is reserved "
-                    "for it: receive stock with a lot, or have the MES report the consumed lots.",
-                    products=", ".join(missing_lots.product_id.mapped("display_name")),
-                    ref=production.name,
-                ),
-            )
-        before = production.move_raw_ids | production.move_finished_ids
-        production.with_context(
-            skip_backorder=True, skip_consumption=True, skip_redirection=True
-        ).button_mark_done()
-        self.move_ids = (before | production.move_raw_ids | production.move_finished_ids).filtered(
-            lambda m: m.state == "done"
-        )
-        return self.env._(
-            "order %(ref)s done with %(qty)s %(uom)s",
-            ref=production.name,
-            qty=quantity,
-            uom=production.product_uom_id.name,
-        )

@@ -28,6 +28,7 @@ class MrpProduction(models.Model):
             ("acknowledged", "Acknowledged"),
             ("rejected", "Rejected"),
             ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
         ],
         "MES state",
         default="not_sent",
@@ -37,6 +38,9 @@ class MrpProduction(models.Model):
         tracking=True,
     )
     mes_revision = fields.Integer("MES revision", readonly=True, copy=False)
+    mes_hold = fields.Boolean(
+        "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
+    )
     mes_order_id = fields.Char("MES order id", readonly=True, copy=False, index=True)
     mes_message_ids = fields.One2many("mes.message", "production_id", "MES messages")
     mes_message_count = fields.Integer(compute="_compute_mes_message_count")

@@ -77,7 +77,7 @@ class TestExport(MesCase):
         message = production.mes_message_ids
         document = json.loads(message.payload)
         document["quantity"] = -1
-        message.payload = json.dumps(document)
+        message.with_context(mes_internal_write=True).payload = json.dumps(document)
         message._send()
         self.assertEqual(message.state, "rejected")
         self.assertEqual(message.error_code, "mes_http_422")

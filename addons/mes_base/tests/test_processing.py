@@ -1,4 +1,7 @@
 import json
+from datetime import timedelta
+
+from odoo import fields
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -75,22 +78,31 @@ class TestProcessing(MesCase):
         consumed = production.move_raw_ids.filtered(lambda m: m.product_id == self.screw).quantity
         self.assertEqual(consumed, 28)
 
-    def test_unknown_order_is_an_error_naming_it(self):
+    def test_unknown_order_waits_then_is_an_error_naming_it(self):
         production = self._confirmed()
         event = self._event(production, "EV-5")
         event["order_ref"] = "NO/SUCH/ORDER"
         _answer, message = self._receive(event)
-        message._process()
+        with trap_jobs() as trap:
+            message._process()
+            self.assertEqual(message.state, "waiting")
+            self.assertIn("NO/SUCH/ORDER", message.error_text)
+            trap.assert_jobs_count(1, only=message._process)
+            self.assertGreater(trap.enqueued_jobs[0].eta, fields.Datetime.now())
+        # After the backend's waiting time, it is an error that says what it waited for.
+        message.waiting_since = fields.Datetime.now() - timedelta(minutes=61)
+        with trap_jobs():
+            message._process()
         self.assertEqual(message.state, "error")
-        self.assertEqual(message.error_code, "order_not_found")
-        self.assertIn("'NO/SUCH/ORDER'", message.error_text)
+        self.assertEqual(message.error_code, "waited_too_long")
+        self.assertIn("NO/SUCH/ORDER", message.error_text)
 
     def test_unknown_unit_is_an_error_naming_it_and_retry_posts_after_fix(self):
         production = self._confirmed(qty=3)
         _answer, message = self._receive(self._event(production, "EV-6", uom="Stück"))
         message._process()
         self.assertEqual(message.state, "error")
-        self.assertEqual(message.error_code, "unknown_uom")
+        self.assertEqual(message.error_code, "unmapped_uom")
         self.assertIn("data.uom", message.error_text)
         self.assertIn("'Stück'", message.error_text)
         self.assertEqual(production.state, "confirmed")

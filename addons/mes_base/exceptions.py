@@ -1,0 +1,18 @@
+"""Why a message could not be applied: a person must act, or it must wait."""
+
+
+class MesDataError(Exception):
+    """The message cannot be applied as it is: fix data or mapping, then retry.
+
+    ``code`` identifies the cause (messages with the same code and value have the
+    same fix); the text names the field and the value and says what to do.
+    """
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class MesWaiting(Exception):
+    """Something the message needs is not there yet (its order, an earlier message,
+    a lot): it is retried later, and becomes an error after the backend's timeout."""

@@ -280,6 +280,7 @@ class MesEventProcessor(models.AbstractModel):
         )
 
     def _add_component(self, production, product, workorder):
+        before = production.move_raw_ids
         production.write(
             {
                 "move_raw_ids": [
@@ -294,10 +295,9 @@ class MesEventProcessor(models.AbstractModel):
                 ]
             }
         )
-        move = production.move_raw_ids.filtered(
-            lambda m: m.product_id == product and m.state == "draft"
-        )[-1:]
-        move._action_confirm()
+        move = production.move_raw_ids - before
+        if move.state == "draft":
+            move = move._action_confirm()
         return move
 
     def _consume_lines(self, message, move, product, data, quantity):

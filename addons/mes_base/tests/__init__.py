@@ -6,6 +6,7 @@ if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
     _odoo_test_common.SETATTR_SOURCES = {}
 
 from . import (
+    test_events,
     test_export,
     test_intake,
     test_processing,

@@ -1,0 +1,782 @@
+import json
+from datetime import datetime, timedelta
+
+from odoo import Command, fields
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import new_test_user
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from mes_connector.exceptions import MesTransientError
+
+from .common import MesCase
+
+
+class EventCase(MesCase):
+    """The MES owns consumption; events are built per type and run through intake."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backend.write({"consumption_owner": "mes", "tolerance_over": 10, "tolerance_under": 10})
+        cls.lot_b = cls.env["stock.lot"].create({"name": "LOT-B", "product_id": cls.housing.id})
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.housing, cls.stock_location, 30, lot_id=cls.lot_b
+        )
+        cls.counter = 0
+
+    def _confirmed(self, qty=5, product=None, bom=None):
+        production = self.env["mrp.production"].create(
+            {
+                "product_id": (product or self.pump).id,
+                "product_qty": qty,
+                "bom_id": (bom or self.bom).id,
+            }
+        )
+        with trap_jobs():
+            production.action_confirm()
+        return production
+
+    def _send(self, production, event_type, data, sequence=None, order_ref=None):
+        """Store one event through intake and process it; returns the message."""
+        message = self._store(production, event_type, data, sequence, order_ref)
+        message._process()
+        return message
+
+    def _store(self, production, event_type, data, sequence=None, order_ref=None):
+        type(self).counter += 1
+        event = {
+            "schema": "mes.event/1",
+            "event_id": f"T-{self.counter}",
+            "event_type": event_type,
+            "sequence": self.counter if sequence is None else sequence,
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "data": data,
+        }
+        if production or order_ref:
+            event["order_ref"] = order_ref or production.name
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+        self.assertEqual(answer["status"], "accepted", answer)
+        return self.env["mes.message"].browse(answer["message_id"])
+
+    def _consume(self, production, product, qty, uom="Units", **extra):
+        data = {"product": product.default_code, "quantity": qty, "uom": uom, **extra}
+        return self._send(production, "material_consumed", data)
+
+    def _complete(self, production, qty=None, **extra):
+        data = dict(extra)
+        if qty is not None:
+            data.update(quantity=qty, uom="Units")
+        return self._send(production, "order_completed", data)
+
+    def _done_lines(self, production, product):
+        moves = (production.move_raw_ids | production.move_finished_ids).filtered(
+            lambda m: m.product_id == product and m.state == "done"
+        )
+        result = {}
+        for line in moves.move_line_ids:
+            result[line.lot_id.name or ""] = result.get(line.lot_id.name or "", 0) + line.quantity
+        return result
+
+    def _assert_processed(self, *messages):
+        for message in messages:
+            self.assertEqual(
+                message.state, "processed", f"{message.error_code}: {message.error_text}"
+            )
+
+
+class TestMaterial(EventCase):
+    def test_consumption_by_lot_posts_exactly_what_was_reported(self):
+        production = self._confirmed(qty=5)
+        messages = [
+            self._consume(production, self.housing, 3, lot="LOT-B"),
+            self._consume(production, self.housing, 2, lot="LOT-A"),
+            self._consume(production, self.screw, 21),
+        ]
+        self._assert_processed(*messages)
+        done = self._complete(production, qty=5)
+        self._assert_processed(done)
+        self.assertEqual(production.state, "done")
+        self.assertEqual(self._done_lines(production, self.housing), {"LOT-A": 2, "LOT-B": 3})
+        self.assertEqual(self._done_lines(production, self.screw), {"": 21})
+        self.assertEqual(self._done_lines(production, self.pump), {"": 5})
+        # Genealogy: the finished move lines point to the consumed lot lines, which is what
+        # Odoo's traceability report follows.
+        finished = production.move_finished_ids.move_line_ids
+        self.assertEqual(set(finished.consume_line_ids.lot_id.mapped("name")), {"LOT-A", "LOT-B"})
+
+    def test_unit_conversion_grams_into_kilograms(self):
+        kg = self.env.ref("uom.product_uom_kgm")
+        resin = self.env["product.product"].create(
+            {
+                "name": "Resin",
+                "default_code": "T-RESIN",
+                "is_storable": True,
+                "uom_id": kg.id,
+                "uom_po_id": kg.id,
+            }
+        )
+        self.env["stock.quant"]._update_available_quantity(resin, self.stock_location, 100)
+        self.bom.bom_line_ids = [Command.create({"product_id": resin.id, "product_qty": 0.5})]
+        production = self._confirmed(qty=5)
+        self._consume(production, self.housing, 5, lot="LOT-A")
+        self._consume(production, self.screw, 20)
+        message = self._consume(production, resin, 2400, uom="g")
+        self._assert_processed(message)
+        resin_move = production.move_raw_ids.filtered(lambda m: m.product_id == resin)
+        self.assertAlmostEqual(resin_move.quantity, 2.4)
+        self.assertEqual(resin_move.product_uom, kg)
+        self._assert_processed(self._complete(production, qty=5))
+        self.assertEqual(self._done_lines(production, resin), {"": 2.4})
+
+    def test_unit_of_another_category_is_an_error(self):
+        production = self._confirmed()
+        message = self._consume(production, self.screw, 3, uom="kg")
+        self.assertEqual(message.state, "error")
+        self.assertEqual(message.error_code, "unmapped_uom")
+        self.assertIn("'kg'", message.error_text)
+
+    def test_unmapped_product_code_is_an_error_then_mapping_and_retry_post_it(self):
+        production = self._confirmed(qty=5)
+        message = self._send(
+            production, "material_consumed", {"product": "MES-4711", "quantity": 20, "uom": "Units"}
+        )
+        self.assertEqual(message.state, "error")
+        self.assertEqual(message.error_code, "unmapped_product")
+        self.assertIn("'MES-4711'", message.error_text)
+        self.assertIn("data.product", message.error_text)
+        self.env["mes.mapping"].create(
+            {
+                "backend_id": self.backend.id,
+                "mapping_type": "product",
+                "mes_code": "MES-4711",
+                "product_id": self.screw.id,
+            }
+        )
+        with trap_jobs() as trap:
+            message.action_retry()
+            trap.perform_enqueued_jobs()
+        self._assert_processed(message)
+        screw_move = production.move_raw_ids.filtered(lambda m: m.product_id == self.screw)
+        self.assertEqual(screw_move.quantity, 20)
+
+    def test_serials_of_a_serial_tracked_component(self):
+        chip = self.env["product.product"].create(
+            {"name": "Chip", "default_code": "T-CHIP", "is_storable": True, "tracking": "serial"}
+        )
+        serials = self.env["stock.lot"].create(
+            [{"name": f"SN-{i}", "product_id": chip.id} for i in range(3)]
+        )
+        for serial in serials:
+            self.env["stock.quant"]._update_available_quantity(
+                chip, self.stock_location, 1, lot_id=serial
+            )
+        self.bom.bom_line_ids = [Command.create({"product_id": chip.id, "product_qty": 1})]
+        production = self._confirmed(qty=2)
+        wrong = self._consume(production, chip, 2, serials=["SN-0"])
+        self.assertEqual(wrong.error_code, "serial_count")
+        wrong.action_cancel("MES sent the serials again, complete")
+        ok = self._consume(production, chip, 2, serials=["SN-0", "SN-2"])
+        self._assert_processed(ok)
+        self._consume(production, self.housing, 2, lot="LOT-A")
+        self._consume(production, self.screw, 8)
+        self._assert_processed(self._complete(production, qty=2))
+        self.assertEqual(self._done_lines(production, chip), {"SN-0": 1, "SN-2": 1})
+
+    def test_unknown_lot_waits_until_received(self):
+        production = self._confirmed(qty=1)
+        with trap_jobs():
+            message = self._consume(production, self.housing, 1, lot="LOT-LATER")
+        self.assertEqual(message.state, "waiting")
+        self.assertIn("LOT-LATER", message.error_text)
+        lot = self.env["stock.lot"].create({"name": "LOT-LATER", "product_id": self.housing.id})
+        self.env["stock.quant"]._update_available_quantity(
+            self.housing, self.stock_location, 1, lot_id=lot
+        )
+        with trap_jobs():
+            message._process()
+        self._assert_processed(message)
+
+    def test_component_outside_bom_is_an_error_unless_accepted(self):
+        extra = self.env["product.product"].create(
+            {"name": "Glue", "default_code": "T-GLUE", "is_storable": True}
+        )
+        production = self._confirmed(qty=1)
+        message = self._consume(production, extra, 1)
+        self.assertEqual(message.error_code, "component_not_in_order")
+        self.assertIn("T-GLUE", message.error_text)
+        self.backend.accept_extra_components = True
+        with trap_jobs():
+            message.action_retry()
+            message._process()
+        self._assert_processed(message)
+        glue = production.move_raw_ids.filtered(lambda m: m.product_id == extra)
+        self.assertEqual(glue.quantity, 1)
+        self._consume(production, self.housing, 1, lot="LOT-A")
+        self._consume(production, self.screw, 4)
+        self._assert_processed(self._complete(production, qty=1))
+        self.assertEqual(self._done_lines(production, extra), {"": 1})
+
+    def test_consumption_outside_tolerance_stops_completion(self):
+        production = self._confirmed(qty=5)
+        self._consume(production, self.housing, 5, lot="LOT-A")
+        self._consume(production, self.screw, 30)  # 20 expected, +50 %
+        message = self._complete(production, qty=5)
+        self.assertEqual(message.state, "error")
+        self.assertEqual(message.error_code, "consumption_tolerance")
+        self.assertIn("Screw", message.error_text)
+        self.assertIn("+50.0%", message.error_text)
+        self.assertNotEqual(production.state, "done")
+        self.backend.tolerance_over = 60
+        with trap_jobs():
+            message.action_retry()
+            message._process()
+        self._assert_processed(message)
+        self.assertEqual(self._done_lines(production, self.screw), {"": 30})
+
+    def test_unreported_component_is_not_consumed_when_mes_owns_consumption(self):
+        self.backend.tolerance_under = 100
+        production = self._confirmed(qty=2)
+        self._consume(production, self.screw, 8)
+        self._assert_processed(self._complete(production, qty=2))
+        self.assertEqual(self._done_lines(production, self.housing), {})
+        self.assertEqual(self._done_lines(production, self.screw), {"": 8})
+
+
+class TestOutput(EventCase):
+    def test_finished_lot_and_by_product(self):
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_byproducts")
+        valve = self.env["product.product"].create(
+            {"name": "Valve", "default_code": "T-VALVE", "is_storable": True, "tracking": "lot"}
+        )
+        chips = self.env["product.product"].create(
+            {
+                "name": "Metal chips",
+                "default_code": "T-CHIPS",
+                "is_storable": True,
+                "tracking": "lot",
+            }
+        )
+        bom = self.env["mrp.bom"].create(
+            {
+                "product_tmpl_id": valve.product_tmpl_id.id,
+                "product_qty": 1,
+                "bom_line_ids": [Command.create({"product_id": self.screw.id, "product_qty": 2})],
+                "byproduct_ids": [Command.create({"product_id": chips.id, "product_qty": 0.1})],
+            }
+        )
+        production = self._confirmed(qty=10, product=valve, bom=bom)
+        self._consume(production, self.screw, 20)
+        out1 = self._send(
+            production,
+            "output_produced",
+            {"product": "T-VALVE", "quantity": 6, "uom": "Units", "lot": "V-2611"},
+        )
+        out2 = self._send(
+            production,
+            "output_produced",
+            {"product": "T-VALVE", "quantity": 4, "uom": "Units", "lot": "V-2611"},
+        )
+        byp = self._send(
+            production,
+            "output_produced",
+            {"product": "T-CHIPS", "quantity": 1.2, "uom": "Units", "lot": "CH-1"},
+        )
+        self._assert_processed(out1, out2, byp)
+        self.assertEqual(production.qty_producing, 10)
+        other_lot = self._send(
+            production,
+            "output_produced",
+            {"product": "T-VALVE", "quantity": 1, "uom": "Units", "lot": "V-OTHER"},
+        )
+        self.assertEqual(other_lot.error_code, "second_finished_lot")
+        other_lot.action_cancel("second lot reported by mistake")
+        self._assert_processed(self._complete(production))
+        self.assertEqual(production.state, "done")
+        self.assertEqual(self._done_lines(production, valve), {"V-2611": 10})
+        self.assertEqual(self._done_lines(production, chips), {"CH-1": 1.2})
+
+    def test_completion_without_any_output_is_an_error(self):
+        production = self._confirmed(qty=2)
+        message = self._complete(production)
+        self.assertEqual(message.error_code, "nothing_produced")
+
+    def test_completion_left_open_for_planner(self):
+        self.backend.close_on_completion = False
+        production = self._confirmed(qty=2)
+        self._consume(production, self.housing, 2, lot="LOT-A")
+        self._consume(production, self.screw, 8)
+        self._assert_processed(self._complete(production, qty=2))
+        self.assertEqual(production.state, "progress")
+        self.assertEqual(production.qty_producing, 2)
+
+    def test_backorder_for_the_rest_when_asked(self):
+        self.backend.write({"backorder_policy": "always", "tolerance_under": 100})
+        production = self._confirmed(qty=10)
+        self._consume(production, self.housing, 6, lot="LOT-A")
+        self._consume(production, self.screw, 24)
+        self._assert_processed(self._complete(production, qty=6))
+        self.assertEqual(production.state, "done")
+        self.assertEqual(production.qty_produced, 6)
+        backorder = production.procurement_group_id.mrp_production_ids - production
+        self.assertEqual(len(backorder), 1)
+        self.assertEqual(backorder.product_qty, 4)
+
+
+class TestScrapDowntimeOperations(EventCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tag_damaged = cls.env["stock.scrap.reason.tag"].create({"name": "Damaged (test)"})
+        cls.loss_breakdown = cls.env.ref("mrp.block_reason1")
+        cls.env["mes.mapping"].create(
+            [
+                {
+                    "backend_id": cls.backend.id,
+                    "mapping_type": "scrap_reason",
+                    "mes_code": "DMG",
+                    "scrap_tag_id": cls.tag_damaged.id,
+                },
+                {
+                    "backend_id": cls.backend.id,
+                    "mapping_type": "downtime_reason",
+                    "mes_code": "BRK",
+                    "loss_id": cls.loss_breakdown.id,
+                },
+                {
+                    "backend_id": cls.backend.id,
+                    "mapping_type": "workcenter",
+                    "mes_code": "LINE-1",
+                    "workcenter_id": cls.wc_asm.id,
+                },
+            ]
+        )
+
+    def test_scrap_with_mapped_reason_is_linked_to_order_and_operation(self):
+        production = self._confirmed(qty=3)
+        before = self.env["stock.quant"]._get_available_quantity(
+            self.housing, self.stock_location, lot_id=self.lot_b, strict=True
+        )
+        message = self._send(
+            production,
+            "scrap_reported",
+            {
+                "product": "T-HOUS",
+                "quantity": 2,
+                "uom": "Units",
+                "lot": "LOT-B",
+                "reason": "DMG",
+                "operation": 10,
+            },
+        )
+        self._assert_processed(message)
+        scrap = message.scrap_ids
+        self.assertEqual(scrap.state, "done")
+        self.assertEqual(scrap.production_id, production)
+        self.assertEqual(scrap.workorder_id.operation_id.sequence, 10)
+        self.assertEqual(scrap.scrap_reason_tag_ids, self.tag_damaged)
+        self.assertEqual(scrap.scrap_qty, 2)
+        self.assertEqual(scrap.lot_id, self.lot_b)
+        after = self.env["stock.quant"]._get_available_quantity(
+            self.housing, self.stock_location, lot_id=self.lot_b, strict=True
+        )
+        self.assertEqual(before - after, 2)
+        unmapped = self._send(
+            production,
+            "scrap_reported",
+            {"product": "T-SCR", "quantity": 1, "uom": "Units", "reason": "BENT"},
+        )
+        self.assertEqual(unmapped.error_code, "unmapped_scrap_reason")
+        self.assertIn("'BENT'", unmapped.error_text)
+
+    def test_downtime_open_while_it_lasts_and_closed_by_its_end(self):
+        start = self._send(
+            None,
+            "downtime_started",
+            {
+                "downtime_id": "DT-1",
+                "resource": "LINE-1",
+                "reason": "BRK",
+                "started_at": "2026-11-20T08:00:00Z",
+            },
+        )
+        self._assert_processed(start)
+        log = start.productivity_ids
+        self.assertEqual(log.workcenter_id, self.wc_asm)
+        self.assertEqual(log.loss_id, self.loss_breakdown)
+        self.assertEqual(log.date_start, datetime(2026, 11, 20, 8, 0))
+        self.assertFalse(log.date_end)
+        self.assertEqual(self.wc_asm.working_state, "blocked")
+        end = self._send(
+            None,
+            "downtime_ended",
+            {"downtime_id": "DT-1", "resource": "LINE-1", "ended_at": "2026-11-20T08:45:00Z"},
+        )
+        self._assert_processed(end)
+        self.assertEqual(log.date_end, datetime(2026, 11, 20, 8, 45))
+        self.assertAlmostEqual(log.duration, 45.0)
+        self.assertEqual(self.wc_asm.working_state, "normal")
+
+    def test_downtime_end_before_its_start_waits(self):
+        with trap_jobs():
+            end = self._send(
+                None,
+                "downtime_ended",
+                {"downtime_id": "DT-2", "resource": "LINE-1", "ended_at": "2026-11-20T09:30:00Z"},
+            )
+        self.assertEqual(end.state, "waiting")
+        self.assertIn("DT-2", end.error_text)
+        self._send(
+            None,
+            "downtime_started",
+            {
+                "downtime_id": "DT-2",
+                "resource": "LINE-1",
+                "reason": "BRK",
+                "started_at": "2026-11-20T09:00:00Z",
+            },
+        )
+        with trap_jobs():
+            end._process()
+        self._assert_processed(end)
+        self.assertAlmostEqual(end.productivity_ids.duration, 30.0)
+
+    def test_operation_progress_and_completion_log_time(self):
+        production = self._confirmed(qty=4)
+        workorder = production.workorder_ids.filtered(lambda w: w.operation_id.sequence == 10)
+        progress = self._send(
+            production,
+            "operation_progress",
+            {
+                "operation": 10,
+                "resource": "LINE-1",
+                "good_quantity": 2,
+                "uom": "Units",
+                "setup_minutes": 15,
+                "run_minutes": 30,
+                "ended_at": "2026-11-20T10:00:00Z",
+                "worker": "Ann",
+            },
+        )
+        self._assert_processed(progress)
+        self.assertEqual(workorder.state, "progress")
+        self.assertEqual(workorder.qty_produced, 2)
+        logs = progress.productivity_ids.sorted("date_start")
+        self.assertEqual(
+            [(log.date_start, log.date_end, log.loss_id) for log in logs],
+            [
+                (
+                    datetime(2026, 11, 20, 9, 15),
+                    datetime(2026, 11, 20, 9, 30),
+                    self.env.ref("mrp.block_reason2"),
+                ),
+                (
+                    datetime(2026, 11, 20, 9, 30),
+                    datetime(2026, 11, 20, 10, 0),
+                    self.env.ref("mrp.block_reason7"),
+                ),
+            ],
+        )
+        self.assertIn("Ann", logs[0].description)
+        completed = self._send(
+            production,
+            "operation_completed",
+            {
+                "operation": 10,
+                "good_quantity": 2,
+                "reject_quantity": 1,
+                "uom": "Units",
+                "run_minutes": 20,
+                "ended_at": "2026-11-20T11:00:00Z",
+            },
+        )
+        self._assert_processed(completed)
+        self.assertEqual(workorder.state, "done")
+        self.assertEqual(workorder.qty_produced, 4)
+        self.assertEqual(workorder.mes_reject_qty, 1)
+        self.assertAlmostEqual(workorder.duration, 65.0)
+        unknown = self._send(production, "operation_progress", {"operation": 99})
+        self.assertEqual(unknown.error_code, "unknown_operation")
+
+    def test_order_held_and_resumed(self):
+        production = self._confirmed(qty=1)
+        self._assert_processed(self._send(production, "order_started", {"operator": "Bo"}))
+        self.assertEqual(production.state, "progress")
+        self._assert_processed(self._send(production, "order_held", {"reason": "no material"}))
+        self.assertTrue(production.mes_hold)
+        self.assertIn("no material", production.message_ids[0].body)
+        self._assert_processed(self._send(production, "order_resumed", {}))
+        self.assertFalse(production.mes_hold)
+
+
+class TestOrdering(EventCase):
+    def test_later_message_waits_for_earlier_one_of_same_order(self):
+        production = self._confirmed(qty=2)
+        first = self._store(
+            production,
+            "material_consumed",
+            {"product": "T-SCR", "quantity": 8, "uom": "Units"},
+            sequence=1,
+        )
+        second = self._store(
+            production,
+            "material_consumed",
+            {"product": "T-HOUS", "quantity": 2, "uom": "Units", "lot": "LOT-A"},
+            sequence=2,
+        )
+        with trap_jobs():
+            second._process()
+        self.assertEqual(second.state, "waiting")
+        self.assertIn(first.external_id, second.error_text)
+        with trap_jobs() as trap:
+            first._process()
+            self._assert_processed(first)
+            # The waiting successor is woken at once.
+            trap.assert_jobs_count(1, only=second._process)
+            trap.perform_enqueued_jobs()
+        self._assert_processed(second)
+
+    def test_consumption_before_its_order_is_confirmed_waits_then_posts(self):
+        production = self.env["mrp.production"].create(
+            {"product_id": self.pump.id, "product_qty": 2, "bom_id": self.bom.id}
+        )
+        with trap_jobs():
+            message = self._send(
+                production, "material_consumed", {"product": "T-SCR", "quantity": 8, "uom": "Units"}
+            )
+        self.assertEqual(message.state, "waiting")
+        self.assertIn("confirmed", message.error_text)
+        with trap_jobs():
+            production.action_confirm()
+            message._process()
+        self._assert_processed(message)
+        self.assertEqual(
+            production.move_raw_ids.filtered(lambda m: m.product_id == self.screw).quantity, 8
+        )
+
+    def test_different_orders_do_not_wait_for_each_other(self):
+        one = self._confirmed(qty=1)
+        two = self._confirmed(qty=1)
+        blocked = self._send(
+            one, "material_consumed", {"product": "NOPE", "quantity": 1, "uom": "Units"}, sequence=1
+        )
+        self.assertEqual(blocked.state, "error")
+        other = self._send(
+            two,
+            "material_consumed",
+            {"product": "T-SCR", "quantity": 4, "uom": "Units"},
+            sequence=2,
+        )
+        self._assert_processed(other)
+
+
+class TestExactlyOnce(EventCase):
+    def _shift(self, production):
+        return [
+            (
+                "material_consumed",
+                {"product": "T-HOUS", "quantity": 3, "uom": "Units", "lot": "LOT-A"},
+            ),
+            ("material_consumed", {"product": "T-SCR", "quantity": 12, "uom": "Units"}),
+            ("order_completed", {"quantity": 3, "uom": "Units"}),
+        ]
+
+    def _deliver(self, production, prefix, twice=False, crash=False):
+        messages = self.env["mes.message"]
+        for number, (event_type, data) in enumerate(self._shift(production), start=1):
+            event = {
+                "schema": "mes.event/1",
+                "event_id": f"{prefix}-{number}",
+                "event_type": event_type,
+                "order_ref": production.name,
+                "sequence": number,
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "data": data,
+            }
+            for _delivery in range(2 if twice else 1):
+                with trap_jobs():
+                    answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            messages |= messages.browse(answer["message_id"])
+        for message in messages:
+            if crash:
+                # The worker dies after posting, before its transaction commits.
+                savepoint = self.env.cr.savepoint()
+                message._process()
+                self.assertEqual(message.state, "processed")
+                self.env.flush_all()
+                savepoint.close(rollback=True)
+                self.env.invalidate_all()
+                self.assertEqual(message.state, "received")
+            message._process()
+            message._process()  # a second run of the same job changes nothing
+        return messages
+
+    def _result(self, production):
+        return {
+            product.default_code: self._done_lines(production, product)
+            for product in (self.housing, self.screw, self.pump)
+        }
+
+    def test_twice_and_after_crash_same_result_as_once(self):
+        clean = self._confirmed(qty=3)
+        self._deliver(clean, "CLEAN")
+        twice = self._confirmed(qty=3)
+        self.assertEqual(len(self._deliver(twice, "TWICE", twice=True)), 3)
+        crashed = self._confirmed(qty=3)
+        self._deliver(crashed, "CRASH", crash=True)
+        expected = {"T-HOUS": {"LOT-A": 3}, "T-SCR": {"": 12}, "T-PUMP": {"": 3}}
+        for production in (clean, twice, crashed):
+            self.assertEqual(production.state, "done")
+            self.assertEqual(self._result(production), expected)
+            self.assertEqual(len(production.mes_message_ids.filtered("direction")), 4)
+
+
+class TestActions(EventCase):
+    def test_cancel_with_reason_keeps_message(self):
+        production = self._confirmed()
+        message = self._send(
+            production, "material_consumed", {"product": "NOPE", "quantity": 1, "uom": "Units"}
+        )
+        wizard = self.env["mes.message.cancel.wizard"].create(
+            {"message_ids": [Command.set(message.ids)], "reason": "test order, ignore"}
+        )
+        wizard.action_confirm()
+        self.assertEqual(message.state, "cancelled")
+        self.assertEqual(message.cancel_reason, "test order, ignore")
+        self.assertIn("test order, ignore", message.message_ids[0].body)
+
+    def test_manager_corrects_payload_original_kept(self):
+        production = self._confirmed(qty=2)
+        message = self._send(
+            production, "material_consumed", {"product": "T-SCRW", "quantity": 8, "uom": "Units"}
+        )
+        self.assertEqual(message.error_code, "unmapped_product")
+        original = message.payload
+        corrected = json.loads(original)
+        corrected["data"]["product"] = "T-SCR"
+        message.payload = json.dumps(corrected)
+        self.assertEqual(message.payload_original, original)
+        self.assertIn("corrected", message.message_ids[0].body)
+        bad = dict(corrected, event_id="OTHER")
+        with self.assertRaisesRegex(ValidationError, "event_id"):
+            message.payload = json.dumps(bad)
+        with self.assertRaisesRegex(ValidationError, "data.quantity"):
+            message.payload = json.dumps(dict(corrected, data={**corrected["data"], "quantity": 0}))
+        with trap_jobs():
+            message.action_retry()
+            message._process()
+        self._assert_processed(message)
+        with self.assertRaisesRegex(UserError, "in error or waiting"):
+            message.payload = json.dumps(corrected)
+        planner = new_test_user(self.env, "mes_planner_c", groups="mes_base.group_mes_user")
+        other = self._send(
+            production, "material_consumed", {"product": "T-X", "quantity": 1, "uom": "Units"}
+        )
+        with self.assertRaisesRegex(UserError, "Only MES managers"):
+            other.with_user(planner).payload = json.dumps(corrected)
+
+    def test_bulk_retry(self):
+        production = self._confirmed(qty=2)
+        messages = self._send(
+            production, "material_consumed", {"product": "MES-S", "quantity": 4, "uom": "Units"}
+        )
+        with trap_jobs():
+            messages |= self._send(
+                production, "material_consumed", {"product": "MES-S", "quantity": 4, "uom": "Units"}
+            )
+        # The second waits behind the first, which is in error: the MES's order is kept.
+        self.assertEqual(messages.mapped("state"), ["error", "waiting"])
+        self.env["mes.mapping"].create(
+            {
+                "backend_id": self.backend.id,
+                "mapping_type": "product",
+                "mes_code": "MES-S",
+                "product_id": self.screw.id,
+            }
+        )
+        with trap_jobs() as trap:
+            messages.action_retry()
+            trap.perform_enqueued_jobs()
+        self._assert_processed(*messages)
+        self.assertEqual(
+            production.move_raw_ids.filtered(lambda m: m.product_id == self.screw).quantity, 8
+        )
+
+
+class TestPull(EventCase):
+    def test_pull_reads_feed_from_cursor_once(self):
+        production = self._confirmed(qty=1)
+        store = self.simulator.store
+        store.receive_order(
+            {
+                "order_id": production.name,
+                "revision": 1,
+                "action": "create",
+                "quantity": 1,
+                "uom": "Units",
+            },
+            f"pull-{production.name}",
+        )
+        self.simulator.complete_order(production.name)
+        self.backend.write({"pull_enabled": True, "pull_cursor": 0})
+        count = self.backend._pull_events()
+        self.assertGreaterEqual(count, 1)
+        cursor = self.backend.pull_cursor
+        self.assertEqual(cursor, store.events()[-1]["seq"])
+        pulled = self.env["mes.message"].search(
+            [("order_ref", "=", production.name), ("direction", "=", "inbound")]
+        )
+        self.assertEqual(len(pulled), 1)
+        self.assertEqual(pulled.state, "received")
+        # Read again from the start: nothing is stored twice.
+        self.backend.pull_cursor = 0
+        self.backend._pull_events()
+        self.assertEqual(
+            self.env["mes.message"].search_count(
+                [("order_ref", "=", production.name), ("direction", "=", "inbound")]
+            ),
+            1,
+        )
+        self.assertEqual(self.backend.pull_cursor, cursor)
+
+    def test_cursor_does_not_move_when_storing_fails(self):
+        self.backend.write({"pull_enabled": True, "pull_cursor": 0})
+        production = self._confirmed(qty=1)
+        self.simulator.store.receive_order(
+            {
+                "order_id": production.name,
+                "revision": 1,
+                "action": "create",
+                "quantity": 1,
+                "uom": "Units",
+            },
+            f"pull2-{production.name}",
+        )
+        self.simulator.complete_order(production.name)
+        self.simulator.down = True
+        with self.assertRaises(MesTransientError):
+            self.backend._pull_events()
+        self.assertEqual(self.backend.pull_cursor, 0)
+        self.simulator.down = False
+
+
+class TestWaitingTimeout(EventCase):
+    def test_backoff_grows(self):
+        production = self._confirmed()
+        with trap_jobs() as trap:
+            message = self._store(
+                production,
+                "material_consumed",
+                {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "NOT-YET"},
+            )
+            delays = []
+            for _attempt in range(3):
+                message._process()
+                delays.append((message.next_attempt_at - fields.Datetime.now()).total_seconds())
+            self.assertEqual(message.state, "waiting")
+            self.assertEqual(message.attempt_count, 3)
+            self.assertTrue(trap.jobs_count(only=message._process))
+        self.assertLess(delays[0], delays[1])
+        self.assertLess(delays[1], delays[2])
+        self.assertLessEqual(delays[2], timedelta(minutes=2).total_seconds())

@@ -410,9 +410,15 @@ def test_event_ids_are_stable_and_increase_per_order(simulator, make_order):
 def test_auto_complete(make_simulator, make_order, wait_for):
     sim = make_simulator(auto_complete=0.05)
     _post_order(sim, make_order())
-    [event] = wait_for(lambda: sim.store.events())
-    assert event["body"]["event_id"] == "MES-000001-E0001"
-    assert sim.store.order("MES-000001")["status"] == "completed"
+    wait_for(lambda: sim.store.order("MES-000001")["status"] == "completed")
+    events = [item["body"] for item in sim.store.events()]
+    # The whole order is reported, in sequence, ending with its final confirmation.
+    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["event_type"] == "order_started"
+    assert events[-1]["event_type"] == "order_completed"
+    assert {"material_consumed", "output_produced"} <= {e["event_type"] for e in events}
+    for event in events:
+        validate_event(event)
 
 
 def test_unexpected_odoo_answer_is_a_mes_error(simulator, fake_odoo, make_order, odoo_api_key):

@@ -36,7 +36,20 @@ def main(argv=None):
         "--auto-complete",
         type=float,
         metavar="SECONDS",
-        help="finish every received order after this many seconds and report it",
+        help="run every received order on the shop floor after this many seconds and report "
+        "all of it (operations, consumption, scrap, downtime, output, completion)",
+    )
+    parser.add_argument(
+        "--lots",
+        action="append",
+        default=[],
+        metavar="CODE=LOT,LOT",
+        help="lots the shop floor holds of a lot-tracked component (repeatable)",
+    )
+    parser.add_argument(
+        "--id-prefix",
+        default="MES",
+        help="start of the MES order ids (and event ids) this simulator hands out",
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -49,12 +62,13 @@ def main(argv=None):
     sim = SimulatorServer(
         host=args.host,
         port=args.port,
-        store=Store(args.db),
+        store=Store(args.db, prefix=args.id_prefix),
         api_key=os.environ.get(args.api_key_env),
         odoo_url=args.odoo_url,
         backend_code=args.backend,
         odoo_api_key=odoo_key,
         auto_complete=args.auto_complete,
+        lots=dict(_lots(item, parser) for item in args.lots),
     ).start()
     logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
     stopped = threading.Event()
@@ -62,6 +76,13 @@ def main(argv=None):
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
     sim.stop()
+
+
+def _lots(item, parser):
+    code, _sep, lots = item.partition("=")
+    if not code or not lots:
+        parser.error(f"--lots {item!r}: expected CODE=LOT[,LOT...]")
+    return code, [lot for lot in lots.split(",") if lot]
 
 
 if __name__ == "__main__":

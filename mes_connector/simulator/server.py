@@ -6,9 +6,16 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``POST /api/v1/orders`` with ``Idempotency-Key``: 201 created, 200 duplicate,
   400/422 with the fields at fault, 401 without the right key, 503 while "down".
 - ``GET  /api/v1/orders`` and ``GET /api/v1/orders/<mes id or order id>``
-- ``POST /api/v1/orders/<id>/complete`` ``{"quantity": n}``: the shop floor
-  finishes the order; the completion event is queued for Odoo.
-- ``GET  /api/v1/events?after=<seq>``: every event the simulator produced.
+- ``POST /api/v1/orders/<id>/run``: the shop floor runs the whole order; every
+  event (start, downtime, operations, consumption by lot, scrap, output, final
+  confirmation) is queued for Odoo in sequence.
+- ``POST /api/v1/orders/<id>/complete`` ``{"quantity": n}``: only the final
+  confirmation of the order.
+- ``POST /api/v1/materials`` ``{"lots": {"<product code>": ["<lot>", ...]}}``: lots
+  the shop floor holds, used for lot-tracked components.
+- ``GET  /api/v1/events?after=<seq>&limit=<n>``: the event feed (pull mode).
+- ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
+  product and lot, scrap per reason and product, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds}``:
   fault switches (not authenticated: for tests and demos on 127.0.0.1).
 """
@@ -26,6 +33,7 @@ from ..client import OdooIntakeClient
 from ..exceptions import MesError
 from ..messages import EVENT_SCHEMA
 from ..validation import validation_errors
+from . import shopfloor
 from .store import Store
 
 _logger = logging.getLogger(__name__)
@@ -110,6 +118,21 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[0] == "orders" and method == "GET":
             order = store.order(parts[1])
             return self._send(200, order) if order else self._send(404, {"error": "no such order"})
+        if len(parts) == 3 and parts[0] == "orders" and parts[2] == "run" and method == "POST":
+            try:
+                events = self.sim.run_order(parts[1])
+            except LookupError as err:
+                return self._send(404, {"error": str(err)})
+            return self._send(200, {"events": events})
+        if parts == ["materials"] and method == "POST":
+            lots = self._body().get("lots") or {}
+            if not isinstance(lots, dict):
+                raise ValueError("lots: must map product codes to lists of lot numbers")
+            self.sim.lots.update({str(k): [str(x) for x in v] for k, v in lots.items()})
+            return self._send(200, {"lots": self.sim.lots})
+        if parts == ["totals"] and method == "GET":
+            events = [item["body"] for item in store.events(limit=10**9)]
+            return self._send(200, {"orders": shopfloor.totals(events)})
         if len(parts) == 3 and parts[0] == "orders" and parts[2] == "complete" and method == "POST":
             quantity = self._body().get("quantity")
             if quantity is not None and (
@@ -179,6 +202,9 @@ class SimulatorServer:
         odoo_api_key=None,
         auto_complete=None,
         push_interval=1.0,
+        lots=None,
+        scrap_reasons=shopfloor.DEFAULT_SCRAP_REASONS,
+        downtime_reasons=shopfloor.DEFAULT_DOWNTIME_REASONS,
     ):
         self.store = store or Store()
         self.api_key = api_key
@@ -186,6 +212,9 @@ class SimulatorServer:
         self.delay = 0.0
         self.auto_complete = auto_complete
         self.push_interval = push_interval
+        self.lots = dict(lots or {})
+        self.scrap_reasons = tuple(scrap_reasons)
+        self.downtime_reasons = tuple(downtime_reasons)
         self.intake = (
             OdooIntakeClient(odoo_url, backend_code, odoo_api_key, timeout=(5, 60))
             if odoo_url
@@ -236,34 +265,57 @@ class SimulatorServer:
             return
         order = self.store.order(mes_order_id)
         if order and order["status"] == "released":
-            self.complete_order(mes_order_id)
+            try:
+                self.run_order(mes_order_id)
+            except ValueError:
+                _logger.exception("could not run order %s on the shop floor", mes_order_id)
 
-    def complete_order(self, order_key, quantity=None):
-        """Finish an order on the "shop floor" and queue its completion event for Odoo."""
+    def _order(self, order_key):
         order = self.store.order(order_key)
         if not order:
             raise LookupError(f"no order {order_key!r} in the MES")
+        return order
+
+    def _emit(self, order, event_type, data):
+        """Queue the order's next event for Odoo, numbered in the order's sequence."""
         mes_order_id = order["mes_order_id"]
 
         def make_event(number):
             return {
                 "schema": EVENT_SCHEMA,
                 "event_id": f"{mes_order_id}-E{number:04d}",
-                "event_type": "order_completed",
+                "event_type": event_type,
                 "order_ref": order["order_id"],
                 "mes_order_id": mes_order_id,
                 "sequence": number,
                 "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "data": {
-                    "quantity": order["quantity"] if quantity is None else quantity,
-                    "uom": order["uom"],
-                },
+                "data": data,
             }
 
-        event = self.store.add_event(mes_order_id, make_event)
-        self.store.set_order_status(mes_order_id, "completed")
+        return self.store.add_event(mes_order_id, make_event)
+
+    def complete_order(self, order_key, quantity=None):
+        """Only the final confirmation of an order, with its good quantity."""
+        order = self._order(order_key)
+        quantity = order["quantity"] if quantity is None else quantity
+        event = self._emit(order, "order_completed", {"quantity": quantity, "uom": order["uom"]})
+        self.store.set_order_status(order["mes_order_id"], "completed")
         self._wake.set()
         return event
+
+    def run_order(self, order_key):
+        """Run a whole order on the shop floor: start, downtime, operations, consumption
+        by lot, scrap, output and final confirmation, all reported to Odoo in sequence."""
+        order = self._order(order_key)
+        if order["status"] != "released":
+            raise LookupError(f"order {order_key!r} is {order['status']}, not released")
+        planned = shopfloor.run_order(
+            order["payload"], self.lots, self.scrap_reasons, self.downtime_reasons
+        )
+        events = [self._emit(order, event_type, data) for event_type, data in planned]
+        self.store.set_order_status(order["mes_order_id"], "completed")
+        self._wake.set()
+        return events
 
     # delivery to Odoo
 

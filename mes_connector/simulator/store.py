@@ -44,7 +44,10 @@ def _now():
 class Store:
     """Thread-safe access to the simulator's SQLite file (``:memory:`` for tests)."""
 
-    def __init__(self, path=":memory:"):
+    def __init__(self, path=":memory:", prefix="MES"):
+        """``prefix`` starts every MES order id (and so every event id): give each
+        simulator its own when several report to the same Odoo."""
+        self.prefix = prefix
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -94,7 +97,7 @@ class Store:
                     )
                 else:
                     count = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-                    mes_order_id = f"MES-{count + 1:06d}"
+                    mes_order_id = f"{self.prefix}-{count + 1:06d}"
                     db.execute(
                         "INSERT INTO orders VALUES (?, ?, ?, 'released', ?, ?, ?, ?)",
                         (

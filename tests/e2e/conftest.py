@@ -197,10 +197,12 @@ class Simulator:
     """The simulator as a separate process, stoppable and restartable on one SQLite file."""
 
     def __init__(self, odoo_url, backend_code, mes_key, odoo_key, workdir):
+        """With ``odoo_url`` the simulator pushes its events; without, Odoo pulls them."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.mes_key = mes_key
-        env = dict(os.environ, MES_SIMULATOR_API_KEY=mes_key, MES_ODOO_API_KEY=odoo_key)
+        env = dict(os.environ, MES_SIMULATOR_API_KEY=mes_key, MES_ODOO_API_KEY=odoo_key or "")
+        push = ["--odoo-url", odoo_url, "--backend", backend_code] if odoo_url else []
         self.process = Process(
             "simulator",
             [
@@ -211,10 +213,13 @@ class Simulator:
                 str(self.port),
                 "--db",
                 str(workdir / "simulator.sqlite"),
-                "--odoo-url",
-                odoo_url,
-                "--backend",
-                backend_code,
+                *push,
+                # Event ids stay unique when tests reuse a database.
+                "--id-prefix",
+                f"SIM{uuid.uuid4().hex[:6].upper()}",
+                # The demo plant's lots of its lot-tracked component.
+                "--lots",
+                "PH-10=PH-2611-A,PH-2611-B",
             ],
             env=env,
             cwd=str(REPO),
@@ -250,7 +255,7 @@ class Simulator:
             headers={"Authorization": f"Bearer {self.mes_key}"},
             timeout=10,
         )
-        response.raise_for_status()
+        assert response.ok, f"simulator answered {response.status_code}: {response.text}"
         return response.json()
 
 

@@ -65,15 +65,16 @@ def _confirm_and_wait_acknowledged(rpc, simulator, qty=2):
     return _production(rpc, production_id)
 
 
-def _event(production, event_id, quantity=None):
+def _event(production, event_id, quantity=4):
+    """A consumption of screws: posting it twice would show as twice the quantity."""
     return {
         "schema": "mes.event/1",
         "event_id": event_id,
-        "event_type": "order_completed",
+        "event_type": "material_consumed",
         "order_ref": production["name"],
         "sequence": 1,
         "occurred_at": datetime.now(UTC).isoformat(),
-        "data": {"quantity": quantity or production["product_qty"], "uom": "Units"},
+        "data": {"product": "SCR-M6", "quantity": quantity, "uom": "Units"},
     }
 
 
@@ -83,15 +84,6 @@ def _post(rpc, key, body, code="SIM"):
         data=body if isinstance(body, str) else json.dumps(body),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         timeout=30,
-    )
-
-
-def _finished_moves(rpc, production_id):
-    return rpc(
-        "stock.move",
-        "search_read",
-        [("production_id", "=", production_id), ("state", "=", "done")],
-        ["quantity"],
     )
 
 
@@ -110,35 +102,40 @@ def test_order_travels_to_mes_and_production_comes_back(plant):
     assert mes_order["payload"]["product"]["code"] == "GP-100"
     assert {c["product"]["code"] for c in mes_order["payload"]["components"]} >= {"PH-10", "SCR-M6"}
 
-    simulator.post(f"/orders/{mes_order['mes_order_id']}/complete")
+    reported = simulator.post(f"/orders/{mes_order['mes_order_id']}/run")["events"]
     done = wait_for(
         lambda: (p := _production(rpc, production_id))["state"] == "done" and p,
-        60,
+        120,
         "the reported production to be posted",
     )
     assert done["qty_produced"] == 3
     assert done["mes_order_id"] == mes_order["mes_order_id"]
     messages = _messages(rpc, [("production_id", "=", production_id)])
-    assert [(m["direction"], m["message_type"], m["state"]) for m in messages] == [
-        ("outbound", "order_export", "acknowledged"),
-        ("inbound", "order_completed", "processed"),
+    assert [(m["direction"], m["message_type"]) for m in messages][:1] == [
+        ("outbound", "order_export")
     ]
+    inbound = [m for m in messages if m["direction"] == "inbound"]
+    assert sorted(m["external_id"] for m in inbound) == sorted(e["event_id"] for e in reported)
+    assert {m["state"] for m in messages} == {"acknowledged", "processed"}
     consumed = rpc(
         "stock.move",
         "search_read",
-        [("raw_material_production_id", "=", production_id), ("state", "=", "done")],
+        [
+            ("raw_material_production_id", "=", production_id),
+            ("state", "=", "done"),
+            ("scrap_id", "=", False),
+        ],
         ["product_id", "quantity", "lot_ids"],
     )
     by_product = {m["product_id"][1]: m for m in consumed}
     housing = next(m for name, m in by_product.items() if "PH-10" in name)
     assert housing["quantity"] == 3
-    assert housing["lot_ids"], "the lot-tracked component was consumed without a lot"
+    assert len(housing["lot_ids"]) == 2, "the housings came from the two lots the MES reported"
     screws = next(m for name, m in by_product.items() if "SCR-M6" in name)
     assert screws["quantity"] == 12
     events = simulator.get("/events")["events"]
-    assert [e["result"] for e in events if e["mes_order_id"] == mes_order["mes_order_id"]] == [
-        "accepted"
-    ]
+    results = {e["result"] for e in events if e["mes_order_id"] == mes_order["mes_order_id"]}
+    assert results == {"accepted"}
 
 
 def test_same_event_five_times_sequentially_and_concurrently_posts_once(plant):
@@ -159,12 +156,20 @@ def test_same_event_five_times_sequentially_and_concurrently_posts_once(plant):
 
     for production in (first, second):
         pid = rpc("mrp.production", "search", [("name", "=", production["name"])])[0]
-        wait_for(lambda pid=pid: _production(rpc, pid)["state"] == "done", 60, "the posting")
-        inbound = _messages(rpc, [("production_id", "=", pid), ("direction", "=", "inbound")])
+
+        def processed(pid=pid):
+            inbound = _messages(rpc, [("production_id", "=", pid), ("direction", "=", "inbound")])
+            return inbound if inbound and inbound[0]["state"] == "processed" else None
+
+        inbound = wait_for(processed, 60, "the posting")
         assert len(inbound) == 1
-        assert inbound[0]["state"] == "processed"
-        assert _production(rpc, pid)["qty_produced"] == production["product_qty"]
-        assert [m["quantity"] for m in _finished_moves(rpc, pid)] == [production["product_qty"]]
+        screws = rpc(
+            "stock.move",
+            "search_read",
+            [("raw_material_production_id", "=", pid), ("product_id.default_code", "=", "SCR-M6")],
+            ["quantity", "picked"],
+        )
+        assert [(m["quantity"], m["picked"]) for m in screws] == [(4, True)]
 
 
 def test_export_waits_while_mes_is_down_and_arrives_once(plant):

@@ -7,4 +7,5 @@ from . import (
     mrp_workcenter_productivity,
     mrp_workorder,
     queue_job,
+    stock_move_line,
 )

@@ -212,20 +212,20 @@ class MesEventProcessor(models.AbstractModel):
             first = production.workorder_ids.filtered(lambda w: w.state in ("ready", "waiting"))
             if first:
                 first[:1].with_context(mes_no_timer=True).button_start()
-        production.message_post(body=self._status_note(message, event, "started"))
+        production._message_log(body=self._status_note(message, event, "started"))
         return self.env._("order %s started", production.name)
 
     def _process_order_held(self, message, event):
         production = self._production(message, event)
         production.workorder_ids.filtered(lambda w: w.state == "progress").button_pending()
         production.mes_hold = True
-        production.message_post(body=self._status_note(message, event, "held"))
+        production._message_log(body=self._status_note(message, event, "held"))
         return self.env._("order %s held", production.name)
 
     def _process_order_resumed(self, message, event):
         production = self._production(message, event)
         production.mes_hold = False
-        production.message_post(body=self._status_note(message, event, "resumed"))
+        production._message_log(body=self._status_note(message, event, "resumed"))
         return self.env._("order %s resumed", production.name)
 
     def _status_note(self, message, event, what):
@@ -244,6 +244,12 @@ class MesEventProcessor(models.AbstractModel):
     def _process_material_consumed(self, message, event):
         production = self._production(message, event)
         data = event["data"]
+        if message.backend_id.consumption_owner == "odoo":
+            return self.env._(
+                "kept, not posted: %s consumes the bill of materials when the order is "
+                "confirmed finished (backend policy)",
+                production.name,
+            )
         product = self._product(message, data["product"], "data.product")
         workorder = self._workorder(production, data)
         moves = production.move_raw_ids.filtered(
@@ -300,11 +306,14 @@ class MesEventProcessor(models.AbstractModel):
             move = move._action_confirm()
         return move
 
+    def _drop_unreported(self, moves):
+        """What the MES reports replaces what Odoo put on the moves itself (reservations,
+        or the bill of materials quantities a finished work order fills in)."""
+        moves.move_line_ids.filtered(lambda ml: not ml.mes_message_id).unlink()
+
     def _consume_lines(self, message, move, product, data, quantity):
         """Record consumed quantity on the move's lines, per lot or serial, as picked."""
-        if not move.picked:
-            # What the MES reports replaces what Odoo reserved, lot by lot.
-            move.move_line_ids.filtered(lambda ml: not ml.picked).unlink()
+        self._drop_unreported(move)
         serials = data.get("serials") or []
         if product.tracking == "serial":
             if not serials and data.get("lot"):
@@ -321,33 +330,28 @@ class MesEventProcessor(models.AbstractModel):
                     ),
                 )
             lots = [self._lot(message, product, serial, "data.serials") for serial in serials]
-            return self._add_lines(move, [(lot, 1.0) for lot in lots])
+            return self._add_lines(message, move, [(lot, 1.0) for lot in lots])
         lot = self._lot(message, product, data.get("lot"), "data.lot")
-        return self._add_lines(move, [(lot, quantity)])
+        return self._add_lines(message, move, [(lot, quantity)])
 
-    def _add_lines(self, move, lots_and_quantities):
-        lines = self.env["stock.move.line"]
-        for lot, quantity in lots_and_quantities:
-            line = move.move_line_ids.filtered(lambda ml, lot=lot: ml.lot_id == lot and ml.picked)[
-                :1
+    def _add_lines(self, message, move, lots_and_quantities):
+        """One move line per lot and message: each posted quantity names its message."""
+        return self.env["stock.move.line"].create(
+            [
+                {
+                    "move_id": move.id,
+                    "product_id": move.product_id.id,
+                    "product_uom_id": move.product_uom.id,
+                    "lot_id": lot.id or False,
+                    "quantity": quantity,
+                    "location_id": self._source_location(move, lot).id,
+                    "location_dest_id": move.location_dest_id.id,
+                    "picked": True,
+                    "mes_message_id": message.id,
+                }
+                for lot, quantity in lots_and_quantities
             ]
-            if line:
-                line.quantity += quantity
-            else:
-                line = self.env["stock.move.line"].create(
-                    {
-                        "move_id": move.id,
-                        "product_id": move.product_id.id,
-                        "product_uom_id": move.product_uom.id,
-                        "lot_id": lot.id or False,
-                        "quantity": quantity,
-                        "location_id": self._source_location(move, lot).id,
-                        "location_dest_id": move.location_dest_id.id,
-                        "picked": True,
-                    }
-                )
-            lines |= line
-        return lines
+        )
 
     def _source_location(self, move, lot):
         if lot:
@@ -384,8 +388,7 @@ class MesEventProcessor(models.AbstractModel):
                 ),
             )
         quantity = self._quantity(message, data, product, move.product_uom)
-        if not move.picked:
-            move.move_line_ids.filtered(lambda ml: not ml.picked).unlink()
+        self._drop_unreported(move)
         serials = data.get("serials") or ([data["lot"]] if data.get("lot") else [])
         if product.tracking == "serial":
             lots = [self._lot(message, product, s, "data.serials", create=True) for s in serials]
@@ -400,10 +403,10 @@ class MesEventProcessor(models.AbstractModel):
                         product=product.display_name,
                     ),
                 )
-            self._add_lines(move, [(lot, 1.0) for lot in lots])
+            self._add_lines(message, move, [(lot, 1.0) for lot in lots])
         else:
             lot = self._lot(message, product, data.get("lot"), "data.lot", create=True)
-            self._add_lines(move, [(lot, quantity)])
+            self._add_lines(message, move, [(lot, quantity)])
         move.picked = True
         message.move_ids |= move
         return self.env._(
@@ -439,7 +442,10 @@ class MesEventProcessor(models.AbstractModel):
                     ),
                 )
             production.lot_producing_id = lot
-        production.qty_producing += quantity
+        production.mes_output_qty += quantity
+        # Starting a work order proposes the whole remaining quantity as producing:
+        # what counts is what the MES reported.
+        production.qty_producing = production.qty_produced + production.mes_output_qty
         self._produce_started(production)
         return self.env._(
             "%(qty)s %(uom)s of %(product)s produced by %(ref)s",
@@ -465,6 +471,8 @@ class MesEventProcessor(models.AbstractModel):
                     message, product, data["lot"], "data.lot", create=True
                 )
             production.qty_producing = quantity + production.qty_produced
+        else:
+            production.qty_producing = production.qty_produced + production.mes_output_qty
         if float_is_zero(
             production.qty_producing, precision_rounding=production.product_uom_id.rounding
         ):
@@ -489,17 +497,19 @@ class MesEventProcessor(models.AbstractModel):
         if backend.consumption_owner == "odoo":
             production._set_qty_producing()
         else:
-            self._check_consumption(production, backend)
-            for move in production.move_raw_ids.filtered(
-                lambda m: not m.picked and m.state not in ("done", "cancel")
-            ):
-                # Not reported by the MES that owns consumption: nothing was consumed.
-                move.move_line_ids.unlink()
+            open_moves = (production.move_raw_ids | production.move_byproduct_ids).filtered(
+                lambda m: m.state not in ("done", "cancel")
+            )
+            # The MES owns material: only what it reported is posted.
+            self._drop_unreported(open_moves)
+            for move in open_moves.filtered(lambda m: not m.move_line_ids):
+                move.picked = False
                 move.manual_consumption = True
+            self._check_consumption(production, backend)
         self._check_lots(production)
         if not backend.close_on_completion:
             self._produce_started(production)
-            production.message_post(
+            production._message_log(
                 body=self.env._(
                     "MES: order finished with %(qty)s %(uom)s; a planner closes it.",
                     qty=production.qty_producing,
@@ -515,6 +525,7 @@ class MesEventProcessor(models.AbstractModel):
             skip_consumption=True,
             skip_redirection=True,
         ).button_mark_done()
+        production.mes_output_qty = 0.0
         message.move_ids |= (
             before | production.move_raw_ids | production.move_finished_ids
         ).filtered(lambda m: m.state == "done")
@@ -720,7 +731,16 @@ class MesEventProcessor(models.AbstractModel):
 
     # Downtime
 
+    def _link_order(self, message, event):
+        """Downtime may name the order it interrupted: link it, without waiting for it."""
+        if event.get("order_ref") and not message.production_id:
+            message.production_id = self.env["mrp.production"].search(
+                [("name", "=", event["order_ref"]), ("company_id", "=", message.company_id.id)],
+                limit=1,
+            )
+
     def _process_downtime_started(self, message, event):
+        self._link_order(message, event)
         data = event["data"]
         workcenter = self._workcenter(message, data["resource"], "data.resource")
         loss = message.backend_id._resolve("downtime_reason", data["reason"], "data.reason")
@@ -755,6 +775,7 @@ class MesEventProcessor(models.AbstractModel):
         )
 
     def _process_downtime_ended(self, message, event):
+        self._link_order(message, event)
         data = event["data"]
         workcenter = self._workcenter(message, data["resource"], "data.resource")
         log = self._downtime(message, data)

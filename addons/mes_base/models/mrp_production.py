@@ -38,6 +38,14 @@ class MrpProduction(models.Model):
         tracking=True,
     )
     mes_revision = fields.Integer("MES revision", readonly=True, copy=False)
+    mes_output_qty = fields.Float(
+        "Output reported by the MES",
+        digits="Product Unit of Measure",
+        readonly=True,
+        copy=False,
+        help="Good quantity of the product the MES reported by output events, in the order's "
+        "unit, not yet posted.",
+    )
     mes_hold = fields.Boolean(
         "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
     )

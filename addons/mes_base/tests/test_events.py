@@ -106,6 +106,16 @@ class TestMaterial(EventCase):
         finished = production.move_finished_ids.move_line_ids
         self.assertEqual(set(finished.consume_line_ids.lot_id.mapped("name")), {"LOT-A", "LOT-B"})
 
+    def test_consumption_is_not_posted_when_odoo_backflushes(self):
+        self.backend.consumption_owner = "odoo"
+        production = self._confirmed(qty=2)
+        message = self._consume(production, self.screw, 50)
+        self._assert_processed(message)
+        self.assertIn("not posted", message.result_text)
+        self._assert_processed(self._complete(production, qty=2))
+        self.assertEqual(self._done_lines(production, self.screw), {"": 8})
+        self.assertEqual(self._done_lines(production, self.housing), {"LOT-A": 2})
+
     def test_unit_conversion_grams_into_kilograms(self):
         kg = self.env.ref("uom.product_uom_kgm")
         resin = self.env["product.product"].create(

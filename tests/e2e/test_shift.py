@@ -1,0 +1,222 @@
+"""A shift of orders run by the simulator, pushed and pulled: Odoo ends with the MES's totals."""
+
+import json
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from .conftest import Simulator, wait_for
+
+pytestmark = pytest.mark.e2e
+
+SHIFT = [("GP-100", 2), ("VA-200", 3), ("CB-300", 1), ("GP-100", 1), ("CB-300", 4)] * 4
+
+
+def _confirm_shift(rpc):
+    production_ids = []
+    for code, qty in SHIFT:
+        product = rpc("product.product", "search", [("default_code", "=", code)])[0]
+        bom = rpc("mrp.bom", "search", [("product_tmpl_id.product_variant_ids", "in", [product])])
+        production_ids.append(
+            rpc(
+                "mrp.production",
+                "create",
+                {"product_id": product, "product_qty": qty, "bom_id": bom[0], "origin": "shift"},
+            )
+        )
+    rpc("mrp.production", "action_confirm", production_ids)
+
+    def exported():
+        states = rpc("mrp.production", "read", production_ids, ["mes_state"])
+        return all(s["mes_state"] == "acknowledged" for s in states)
+
+    wait_for(exported, 120, "the shift's orders to reach the MES")
+    return {p["name"]: p["id"] for p in rpc("mrp.production", "read", production_ids, ["name"])}
+
+
+def _run_shift(simulator, names):
+    for name in names:
+        simulator.post(f"/orders/{quote(name, safe='')}/run")
+    return {name: simulator.get("/totals")["orders"][name] for name in names}
+
+
+def _wait_done(rpc, orders, timeout=600):
+    def done():
+        states = rpc("mrp.production", "read", list(orders.values()), ["state"])
+        stuck = rpc(
+            "mes.message",
+            "search_read",
+            [("production_id", "in", list(orders.values())), ("state", "=", "error")],
+            ["order_ref", "error_code", "error_text"],
+        )
+        assert not stuck, f"messages in error: {stuck}"
+        return all(s["state"] == "done" for s in states)
+
+    wait_for(done, timeout, "every order of the shift to be done", interval=2)
+
+
+def _odoo_totals(rpc, orders, backend_id):
+    """What Odoo posted, in the shape of the simulator's totals."""
+    codes = {}
+
+    def code(product):
+        if product[0] not in codes:
+            codes[product[0]] = rpc.read_one("product.product", product[0], ["default_code"])[
+                "default_code"
+            ]
+        return codes[product[0]]
+
+    reasons = {
+        m["scrap_tag_id"][0]: m["mes_code"]
+        for m in rpc(
+            "mes.mapping",
+            "search_read",
+            [("backend_id", "=", backend_id), ("mapping_type", "=", "scrap_reason")],
+            ["scrap_tag_id", "mes_code"],
+        )
+    }
+    result = {}
+    for name, pid in orders.items():
+        produced = defaultdict(float)
+        for move in rpc(
+            "stock.move",
+            "search_read",
+            [("production_id", "=", pid), ("state", "=", "done"), ("scrap_id", "=", False)],
+            ["product_id", "quantity"],
+        ):
+            produced[code(move["product_id"])] += move["quantity"]
+        consumed = defaultdict(lambda: defaultdict(float))
+        for line in rpc(
+            "stock.move.line",
+            "search_read",
+            [
+                ("move_id.raw_material_production_id", "=", pid),
+                ("move_id.scrap_id", "=", False),
+                ("state", "=", "done"),
+            ],
+            ["product_id", "lot_id", "quantity"],
+        ):
+            lot = line["lot_id"][1] if line["lot_id"] else ""
+            consumed[code(line["product_id"])][lot] += line["quantity"]
+        scrap = defaultdict(lambda: defaultdict(float))
+        for item in rpc(
+            "stock.scrap",
+            "search_read",
+            [("production_id", "=", pid), ("state", "=", "done")],
+            ["product_id", "scrap_qty", "scrap_reason_tag_ids"],
+        ):
+            reason = reasons[item["scrap_reason_tag_ids"][0]]
+            scrap[reason][code(item["product_id"])] += item["scrap_qty"]
+        downtime = defaultdict(float)
+        ended = rpc(
+            "mes.message",
+            "search_read",
+            [("production_id", "=", pid), ("message_type", "=", "downtime_ended")],
+            ["productivity_ids"],
+        )
+        for message in ended:
+            for log in rpc(
+                "mrp.workcenter.productivity",
+                "read",
+                message["productivity_ids"],
+                ["workcenter_id", "duration"],
+            ):
+                wc = rpc.read_one("mrp.workcenter", log["workcenter_id"][0], ["code"])["code"]
+                downtime[wc] += log["duration"]
+        result[name] = {
+            "produced": {k: round(v, 3) for k, v in produced.items()},
+            "consumed": {
+                p: {lot: round(q, 3) for lot, q in lots.items()} for p, lots in consumed.items()
+            },
+            "scrap": {r: {p: round(q, 3) for p, q in items.items()} for r, items in scrap.items()},
+            "downtime_minutes": {k: round(v, 3) for k, v in downtime.items()},
+        }
+    return result
+
+
+def _assert_same(odoo, mes):
+    assert set(odoo) == set(mes)
+    for name in mes:
+        assert odoo[name] == mes[name], f"{name}: Odoo {odoo[name]} != MES {mes[name]}"
+    # The shift really exercised every kind of report.
+    assert any(t["scrap"] for t in mes.values())
+    assert any(t["downtime_minutes"] for t in mes.values())
+    assert any(len(lots) > 1 for t in mes.values() for lots in t["consumed"].values())
+
+
+def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
+    rpc, simulator, _key = plant
+    orders = _confirm_shift(rpc)
+    mes = _run_shift(simulator, orders)
+    _wait_done(rpc, orders)
+    backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
+    _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+
+
+def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
+    plant, tmp_path_factory
+):
+    rpc, push_simulator, key = plant
+    backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
+    feed = Simulator(None, "SIM", push_simulator.mes_key, None, tmp_path_factory.mktemp("pull"))
+    feed.start()
+    rpc(
+        "mes.backend",
+        "write",
+        [backend_id],
+        {"base_url": feed.url, "pull_enabled": True, "pull_cursor": 0},
+    )
+    try:
+        orders = _confirm_shift(rpc)
+        mes = _run_shift(feed, orders)
+        events = [item["body"] for item in feed.get("/events?after=0&limit=5000")["events"]]
+        # Half of the shift comes twice at the same time from two clients (an MES with two
+        # senders after a failover); then the feed is pulled, which holds everything again.
+        half = [e for e in events if e["order_ref"] in list(orders)[: len(orders) // 2]]
+
+        def deliver(_client):
+            answers = []
+            for start in range(0, len(half), 25):
+                response = requests.post(
+                    f"{rpc.url}/mes/api/v1/SIM/events",
+                    data=json.dumps({"events": half[start : start + 25]}),
+                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+                    timeout=60,
+                )
+                assert response.status_code == 200, response.text
+                answers += [r["status"] for r in response.json()["results"]]
+            return answers
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.map(deliver, range(2))
+        assert sorted(first + second).count("accepted") == len(half)
+        assert [a != b for a, b in zip(first, second, strict=True)] == [True] * len(half)
+
+        def pulled():
+            rpc("mes.backend", "action_pull_now", [backend_id])
+            cursor = rpc.read_one("mes.backend", backend_id, ["pull_cursor"])["pull_cursor"]
+            return cursor >= max(
+                item["seq"] for item in feed.get("/events?after=0&limit=5000")["events"]
+            )
+
+        wait_for(pulled, 60, "the feed to be read to its end")
+        _wait_done(rpc, orders)
+        for name, pid in orders.items():
+            count = rpc(
+                "mes.message",
+                "search_count",
+                [("production_id", "=", pid), ("direction", "=", "inbound")],
+            )
+            assert count == len([e for e in events if e["order_ref"] == name])
+        _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+    finally:
+        rpc(
+            "mes.backend",
+            "write",
+            [backend_id],
+            {"base_url": push_simulator.url, "pull_enabled": False},
+        )
+        feed.stop()

@@ -3,6 +3,7 @@
 import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from urllib.parse import quote
 
 import pytest
@@ -110,6 +111,8 @@ def _odoo_totals(rpc, orders, backend_id):
         ):
             reason = reasons[item["scrap_reason_tag_ids"][0]]
             scrap[reason][code(item["product_id"])] += item["scrap_qty"]
+        # Downtime as the interval Odoo recorded. (Its duration field counts only the work
+        # center's working hours, by design of Odoo's OEE; the MES reports wall-clock time.)
         downtime = defaultdict(float)
         ended = rpc(
             "mes.message",
@@ -122,10 +125,11 @@ def _odoo_totals(rpc, orders, backend_id):
                 "mrp.workcenter.productivity",
                 "read",
                 message["productivity_ids"],
-                ["workcenter_id", "duration"],
+                ["workcenter_id", "date_start", "date_end"],
             ):
                 wc = rpc.read_one("mrp.workcenter", log["workcenter_id"][0], ["code"])["code"]
-                downtime[wc] += log["duration"]
+                start, end = (datetime.fromisoformat(log[k]) for k in ("date_start", "date_end"))
+                downtime[wc] += (end - start).total_seconds() / 60
         result[name] = {
             "produced": {k: round(v, 3) for k, v in produced.items()},
             "consumed": {

@@ -509,6 +509,22 @@ class TestScrapDowntimeOperations(EventCase):
         unknown = self._send(production, "operation_progress", {"operation": 99})
         self.assertEqual(unknown.error_code, "unknown_operation")
 
+    def test_finished_operation_does_not_consume_for_the_mes(self):
+        # Finishing a work order fills in its components from the bill of materials; when the
+        # MES owns consumption, only what it reports is posted, before or after that.
+        production = self._confirmed(qty=2)
+        self._send(production, "operation_completed", {"operation": 10, "run_minutes": 5})
+        self._send(production, "operation_completed", {"operation": 20, "run_minutes": 5})
+        self.assertEqual(set(production.workorder_ids.mapped("state")), {"done"})
+        self._consume(production, self.housing, 1, lot="LOT-B")
+        self._consume(production, self.housing, 1, lot="LOT-A")
+        self._consume(production, self.screw, 7.5)
+        self._assert_processed(self._complete(production, qty=2))
+        self.assertEqual(self._done_lines(production, self.housing), {"LOT-A": 1, "LOT-B": 1})
+        self.assertEqual(self._done_lines(production, self.screw), {"": 7.5})
+        lines = production.move_raw_ids.move_line_ids
+        self.assertTrue(all(lines.mapped("mes_message_id")))
+
     def test_order_held_and_resumed(self):
         production = self._confirmed(qty=1)
         self._assert_processed(self._send(production, "order_started", {"operator": "Bo"}))

@@ -273,9 +273,7 @@ class MesEventProcessor(models.AbstractModel):
                 )
             move = self._add_component(production, product, workorder)
         quantity = self._quantity(message, data, product, move.product_uom)
-        lines = self._consume_lines(message, move, product, data, quantity)
-        move.picked = True
-        message.move_ids |= move
+        lines = self._report_lines(message, move, product, data, quantity)
         return self.env._(
             "%(qty)s %(uom)s of %(product)s%(lots)s consumed by %(ref)s",
             qty=quantity,
@@ -311,8 +309,12 @@ class MesEventProcessor(models.AbstractModel):
         or the bill of materials quantities a finished work order fills in)."""
         moves.move_line_ids.filtered(lambda ml: not ml.mes_message_id).unlink()
 
-    def _consume_lines(self, message, move, product, data, quantity):
-        """Record consumed quantity on the move's lines, per lot or serial, as picked."""
+    def _report_lines(self, message, move, product, data, quantity, create_lots=False):
+        """Record a reported quantity on the move's lines, per lot or serial, as picked.
+
+        Consumed lots must exist in Odoo (else the message waits for them); produced
+        ones (``create_lots``) are created.
+        """
         self._drop_unreported(move)
         serials = data.get("serials") or []
         if product.tracking == "serial":
@@ -329,10 +331,17 @@ class MesEventProcessor(models.AbstractModel):
                         product=product.display_name,
                     ),
                 )
-            lots = [self._lot(message, product, serial, "data.serials") for serial in serials]
-            return self._add_lines(message, move, [(lot, 1.0) for lot in lots])
-        lot = self._lot(message, product, data.get("lot"), "data.lot")
-        return self._add_lines(message, move, [(lot, quantity)])
+            lots = [
+                self._lot(message, product, serial, "data.serials", create=create_lots)
+                for serial in serials
+            ]
+            lines = self._add_lines(message, move, [(lot, 1.0) for lot in lots])
+        else:
+            lot = self._lot(message, product, data.get("lot"), "data.lot", create=create_lots)
+            lines = self._add_lines(message, move, [(lot, quantity)])
+        move.picked = True
+        message.move_ids |= move
+        return lines
 
     def _add_lines(self, message, move, lots_and_quantities):
         """One move line per lot and message: each posted quantity names its message."""
@@ -388,27 +397,7 @@ class MesEventProcessor(models.AbstractModel):
                 ),
             )
         quantity = self._quantity(message, data, product, move.product_uom)
-        self._drop_unreported(move)
-        serials = data.get("serials") or ([data["lot"]] if data.get("lot") else [])
-        if product.tracking == "serial":
-            lots = [self._lot(message, product, s, "data.serials", create=True) for s in serials]
-            if len(lots) != quantity:
-                raise MesDataError(
-                    "serial_count",
-                    self.env._(
-                        "data.serials: %(n)s serial numbers for a quantity of %(qty)s of "
-                        "%(product)s.",
-                        n=len(lots),
-                        qty=quantity,
-                        product=product.display_name,
-                    ),
-                )
-            self._add_lines(message, move, [(lot, 1.0) for lot in lots])
-        else:
-            lot = self._lot(message, product, data.get("lot"), "data.lot", create=True)
-            self._add_lines(message, move, [(lot, quantity)])
-        move.picked = True
-        message.move_ids |= move
+        self._report_lines(message, move, product, data, quantity, create_lots=True)
         return self.env._(
             "by-product: %(qty)s %(uom)s of %(product)s",
             qty=quantity,

@@ -7,6 +7,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import mute_logger
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
@@ -59,6 +60,7 @@ class MesMessage(models.Model):
         index=True,
     )
     external_id = fields.Char(
+        "External id",
         index=True,
         copy=False,
         help="Inbound: the MES's event id. Outbound: the idempotency key sent to the MES.",
@@ -301,7 +303,8 @@ class MesMessage(models.Model):
         if existing:
             return dict(answer, status="duplicate", message_id=existing.id, state=existing.state)
         try:
-            with self.env.cr.savepoint():
+            # A concurrent duplicate is an expected answer here, not an SQL error to log.
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                 message = self.sudo().with_context(mail_create_nolog=True).create(vals)
         except pg_errors.UniqueViolation:
             # A concurrent delivery of the same event committed first: its row is not

@@ -440,3 +440,26 @@ def test_push_worker_survives_an_unexpected_answer(
     wait_for(lambda: fake_odoo.requests)
     fake_odoo.body = None  # Odoo answers properly again
     wait_for(lambda: fake_odoo.received, timeout=3)
+
+
+def test_revisions_are_applied_in_order_only(simulator, make_order):
+    # A change of an order the MES does not hold yet cannot be applied.
+    early = _post_order(simulator, make_order(revision=2, action="change"), "k-early")
+    assert early.status_code == 409
+    assert "revision 1" in early.json()["reason"]
+    assert _post_order(simulator, make_order(), "k-1").status_code == 201
+    # Revision 3 before revision 2: refused, the MES still holds revision 1.
+    skipped = _post_order(simulator, make_order(revision=3, action="change"), "k-3")
+    assert skipped.status_code == 409
+    assert "revision 2 must come first" in skipped.json()["reason"]
+    assert simulator.store.order("WH/MO/00001")["revision"] == 1
+    assert _post_order(simulator, make_order(revision=2, action="change"), "k-2").status_code == 201
+    assert (
+        _post_order(simulator, make_order(revision=3, action="cancel"), "k-3b").status_code == 201
+    )
+    after_cancel = _post_order(simulator, make_order(revision=4, action="change"), "k-4")
+    assert after_cancel.status_code == 409
+    assert "cancelled" in after_cancel.json()["reason"]
+    # A second create of the same order is refused; a redelivery of revision 1 is not.
+    assert _post_order(simulator, make_order(), "k-other").status_code == 409
+    assert _post_order(simulator, make_order(), "k-1").status_code == 200

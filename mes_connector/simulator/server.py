@@ -34,7 +34,7 @@ from ..exceptions import MesError
 from ..messages import EVENT_SCHEMA
 from ..validation import validation_errors
 from . import shopfloor
-from .store import Store
+from .store import RevisionConflict, Store
 
 _logger = logging.getLogger(__name__)
 
@@ -160,7 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 422, {"error": "order is not valid", "errors": [e.as_dict() for e in errors]}
             )
-        mes_order_id, created = self.sim.store.receive_order(order, key)
+        try:
+            mes_order_id, created = self.sim.store.receive_order(order, key)
+        except RevisionConflict as err:
+            return self._send(409, {"error": "revision out of order", "reason": str(err)})
         if created:
             self.sim.order_received(mes_order_id)
         return self._send(

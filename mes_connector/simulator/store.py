@@ -37,6 +37,31 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+class RevisionConflict(ValueError):
+    """An order revision that does not follow the one the MES holds (HTTP 409)."""
+
+
+def _check_revision(order, existing):
+    """The MES applies an order's revisions one after the other, never out of order."""
+    revision, action = order["revision"], order["action"]
+    if not existing:
+        if action != "create" or revision != 1:
+            raise RevisionConflict(
+                f"order {order['order_id']} is unknown to the MES: revision {revision} "
+                f"({action}) cannot be applied before revision 1 (create)"
+            )
+        return
+    if existing["status"] == "cancelled":
+        raise RevisionConflict(f"order {order['order_id']} is cancelled in the MES")
+    if action == "create":
+        raise RevisionConflict(f"order {order['order_id']} already exists in the MES")
+    if revision != existing["revision"] + 1:
+        raise RevisionConflict(
+            f"order {order['order_id']}: revision {revision} arrives while the MES holds "
+            f"revision {existing['revision']}; revision {existing['revision'] + 1} must come first"
+        )
+
+
 def _now():
     return datetime.now(UTC).isoformat()
 
@@ -78,8 +103,10 @@ class Store:
                     db.execute("COMMIT")
                     return row["mes_order_id"], False
                 existing = db.execute(
-                    "SELECT mes_order_id FROM orders WHERE order_id = ?", (order["order_id"],)
+                    "SELECT mes_order_id, revision, status FROM orders WHERE order_id = ?",
+                    (order["order_id"],),
                 ).fetchone()
+                _check_revision(order, existing)
                 if existing:
                     mes_order_id = existing["mes_order_id"]
                     db.execute(

@@ -370,9 +370,32 @@ class MesMessage(models.Model):
         self.ensure_one()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
+        earlier = self.search(
+            [
+                ("production_id", "=", self.production_id.id),
+                ("direction", "=", "outbound"),
+                ("revision", "<", self.revision),
+                ("state", "in", ("pending", "failed")),
+            ],
+            order="revision",
+            limit=1,
+        )
+        if self.production_id and earlier:
+            # The MES applies revisions in order: never let a later one overtake.
+            raise RetryableJobError(
+                self.env._(
+                    "revision %(rev)s of %(order)s is not delivered yet (%(state)s)",
+                    rev=earlier.revision,
+                    order=self.order_ref,
+                    state=earlier.state,
+                ),
+                seconds=10,
+                ignore_retry=True,
+            )
+        document = json.loads(self.payload)
         client = self.backend_id._get_client()
         try:
-            ack = client.send_order(json.loads(self.payload), self.external_id)
+            ack = client.send_order(document, self.external_id)
         except MesTransientError as err:
             raise RetryableJobError(str(err), seconds=err.retry_after) from err
         except MesPermanentError as err:
@@ -395,7 +418,12 @@ class MesMessage(models.Model):
                 "error_text": False,
             }
         )
-        self.production_id.write({"mes_state": "acknowledged", "mes_order_id": ack.mes_order_id})
+        self.production_id.with_context(mes_inbound=True).write(
+            {
+                "mes_state": "cancelled" if document.get("action") == "cancel" else "acknowledged",
+                "mes_order_id": ack.mes_order_id,
+            }
+        )
         return "duplicate at the MES" if ack.duplicate else f"MES order {ack.mes_order_id}"
 
     def _process(self):
@@ -405,7 +433,7 @@ class MesMessage(models.Model):
         self.invalidate_recordset()
         if self.state not in ("received", "waiting"):
             return f"nothing to do: message is {self.state}"
-        processor = self.env["mes.event.processor"]
+        processor = self.env["mes.event.processor"].with_context(mes_inbound=True)
         handler = getattr(processor, f"_process_{self.message_type}", None)
         if handler is None:
             return self._set_error(
@@ -427,7 +455,7 @@ class MesMessage(models.Model):
                     )
                 )
             with self.env.cr.savepoint():
-                result = handler(self, event)
+                result = handler(self.with_context(mes_inbound=True), event)
         except MesWaiting as err:
             return self._wait(str(err))
         except MesDataError as err:

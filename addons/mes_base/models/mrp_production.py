@@ -12,6 +12,21 @@ from mes_connector.messages import (
     Product,
 )
 
+# Fields whose change after export changes what the MES must do.
+MES_RELEVANT_FIELDS = {
+    "product_id",
+    "product_qty",
+    "product_uom_id",
+    "date_start",
+    "date_finished",
+    "priority",
+    "origin",
+    "bom_id",
+    "move_raw_ids",
+    "workorder_ids",
+}
+EXPORTED_STATES = ("pending", "acknowledged", "failed")
+
 
 def _utc(value):
     return value.replace(tzinfo=UTC) if value else None
@@ -75,34 +90,100 @@ class MrpProduction(models.Model):
         action["context"] = {"search_default_group_by_direction": 0}
         return action
 
+    def write(self, vals):
+        res = super().write(vals)
+        if MES_RELEVANT_FIELDS & set(vals):
+            self._mes_schedule_change()
+        return res
+
+    def action_cancel(self):
+        exported = self.filtered(lambda p: p.mes_state in EXPORTED_STATES)
+        res = super().action_cancel()
+        exported.filtered(lambda p: p.state == "cancel")._mes_send_revision("cancel")
+        return res
+
     def _mes_export(self):
-        """Write each order's outbound message in this transaction and queue its delivery."""
+        """Write each order's first revision in this transaction and queue its delivery."""
+        to_send = self.filtered(lambda p: p.state not in ("draft", "cancel"))
+        return to_send.filtered(lambda p: p.mes_state == "not_sent")._mes_send_revision("create")
+
+    def _mes_schedule_change(self):
+        """Note exported orders whose MES document may have changed; checked once, at commit.
+
+        Many writes make one change (the order form saves quantity, dates and components
+        in several writes): comparing the documents once in precommit sends one revision.
+        """
+        if self.env.context.get("mes_inbound"):
+            return  # what the MES itself reported is not a change to send back
+        exported = self.filtered(
+            lambda p: p.mes_state in EXPORTED_STATES and p.state not in ("done", "cancel")
+        )
+        if not exported:
+            return
+        pending = self.env.cr.precommit.data.setdefault("mes_base.changed_productions", set())
+        if not pending:
+            self.env.cr.precommit.add(self.sudo()._mes_send_changes)
+        pending.update(exported.ids)
+
+    def _mes_send_changes(self):
+        ids = self.env.cr.precommit.data.pop("mes_base.changed_productions", set())
+        productions = (
+            self.browse(ids)
+            .exists()
+            .filtered(
+                lambda p: p.mes_state in EXPORTED_STATES and p.state not in ("done", "cancel")
+            )
+        )
+        changed = productions.filtered(lambda p: p._mes_document_changed())
+        changed._mes_send_revision("change")
+
+    def _mes_document_changed(self):
+        self.ensure_one()
+        last = self.env["mes.message"].search(
+            [
+                ("production_id", "=", self.id),
+                ("direction", "=", "outbound"),
+                ("message_type", "=", "order_export"),
+            ],
+            order="revision desc",
+            limit=1,
+        )
+        if not last:
+            return False
+        ignored = ("revision", "action")
+        before = {k: v for k, v in json.loads(last.payload).items() if k not in ignored}
+        now = {k: v for k, v in self._mes_order_document(1, "change").items() if k not in ignored}
+        return before != now
+
+    def _mes_send_revision(self, action):
+        """One outbound message per order: its next revision, delivered after the earlier ones."""
         messages = self.env["mes.message"]
-        for production in self.filtered(lambda p: p.state not in ("draft", "cancel")):
-            backend = self.env["mes.backend"].sudo()._for_production(production)
-            if not backend or production.mes_state != "not_sent":
+        uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+        for production in self:
+            backend = production.mes_backend_id or self.env["mes.backend"].sudo()._for_production(
+                production
+            )
+            if not backend:
                 continue
             revision = production.mes_revision + 1
-            document = production._mes_order_document(revision, "create")
-            key = order_idempotency_key(
-                f"{self.env['ir.config_parameter'].sudo().get_param('database.uuid')}/{backend.code}",
-                production.name,
-                revision,
-            )
+            document = production._mes_order_document(revision, action)
             messages |= messages.sudo().create(
                 {
                     "backend_id": backend.id,
                     "direction": "outbound",
                     "message_type": "order_export",
-                    "external_id": key,
+                    "external_id": order_idempotency_key(
+                        f"{uuid}/{backend.code}", production.name, revision
+                    ),
                     "order_ref": production.name,
                     "production_id": production.id,
+                    "mes_order_id": production.mes_order_id,
                     "revision": revision,
                     "payload": json.dumps(document, indent=2, ensure_ascii=False),
                     "state": "pending",
                 }
             )
-            production.write(
+            production.with_context(mes_inbound=True).write(
                 {"mes_backend_id": backend.id, "mes_state": "pending", "mes_revision": revision}
             )
         messages._enqueue()

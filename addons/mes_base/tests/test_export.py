@@ -116,3 +116,100 @@ class TestExport(MesCase):
             message.action_retry()
             trap.assert_jobs_count(1, only=message._send)
         self.assertEqual(message.state, "pending")
+
+
+class TestRevisions(MesCase):
+    def _exported(self, qty=5):
+        production = self._production(qty=qty)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+        self.assertEqual(production.mes_state, "acknowledged")
+        return production
+
+    def _commit(self):
+        # Changes are compared once, in precommit, as at the end of a real transaction.
+        self.env.cr.flush()
+
+    def _exports(self, production):
+        return production.mes_message_ids.filtered(lambda m: m.direction == "outbound").sorted(
+            "revision"
+        )
+
+    def test_quantity_change_after_export_sends_revision_2(self):
+        production = self._exported(qty=5)
+        with trap_jobs() as trap:
+            self.env["change.production.qty"].create(
+                {"mo_id": production.id, "product_qty": 8}
+            ).change_prod_qty()
+            production.date_start = production.date_start  # several writes, one revision
+            self._commit()
+            exports = self._exports(production)
+            self.assertEqual(exports.mapped("revision"), [1, 2])
+            trap.perform_enqueued_jobs()
+        change = json.loads(exports[1].payload)
+        self.assertEqual(
+            (change["revision"], change["action"], change["quantity"]), (2, "change", 8)
+        )
+        screws = next(c for c in change["components"] if c["product"]["code"] == "T-SCR")
+        self.assertEqual(screws["quantity"], 32)
+        held = self.simulator.store.order(production.name)
+        self.assertEqual((held["revision"], held["quantity"]), (2, 8))
+        self.assertEqual(production.mes_revision, 2)
+        self.assertEqual(production.mes_state, "acknowledged")
+
+    def test_write_that_changes_nothing_for_the_mes_sends_nothing(self):
+        production = self._exported()
+        with trap_jobs() as trap:
+            production.write({"product_qty": production.product_qty, "origin": production.origin})
+            production.user_id = self.env.user
+            self._commit()
+            trap.assert_jobs_count(0)
+        self.assertEqual(len(self._exports(production)), 1)
+
+    def test_cancel_sends_a_cancellation(self):
+        production = self._exported()
+        with trap_jobs() as trap:
+            production.action_cancel()
+            trap.perform_enqueued_jobs()
+        cancel = self._exports(production)[-1]
+        self.assertEqual(json.loads(cancel.payload)["action"], "cancel")
+        self.assertEqual(cancel.state, "acknowledged")
+        self.assertEqual(production.mes_state, "cancelled")
+        self.assertEqual(self.simulator.store.order(production.name)["status"], "cancelled")
+
+    def test_later_revision_never_overtakes_an_earlier_one(self):
+        production = self._production(qty=5)
+        self.simulator.down = True
+        with trap_jobs():
+            production.action_confirm()
+            production.product_qty = 6
+            self._commit()
+            first, second = self._exports(production)
+            with self.assertRaisesRegex(RetryableJobError, "HTTP 503"):
+                first._send()
+            self.simulator.down = False
+            with self.assertRaisesRegex(RetryableJobError, "revision 1 .* not delivered"):
+                second._send()
+            self.assertIsNone(self.simulator.store.order(production.name))
+            first._send()
+            second._send()
+        self.assertEqual((first.state, second.state), ("acknowledged", "acknowledged"))
+        self.assertEqual(self.simulator.store.order(production.name)["revision"], 2)
+
+    def test_mes_reports_do_not_echo_back_as_changes(self):
+        production = self._exported()
+        event = {
+            "schema": "mes.event/1",
+            "event_id": f"ECHO-{production.id}",
+            "event_type": "order_started",
+            "order_ref": production.name,
+            "occurred_at": "2026-11-20T08:00:00Z",
+            "data": {},
+        }
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            self.env["mes.message"].browse(answer["message_id"])._process()
+            self._commit()
+        self.assertEqual(production.state, "progress")
+        self.assertEqual(len(self._exports(production)), 1)

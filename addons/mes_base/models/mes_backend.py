@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -63,6 +64,23 @@ class MesBackend(models.Model):
             "mes_base.user_mes_integration", raise_if_not_found=False
         ),
         help="MES messages are processed as this user: stock moves and logs show it.",
+    )
+    # When orders go to the MES
+    export_trigger = fields.Selection(
+        [
+            ("confirm", "When the order is confirmed"),
+            ("manual", "When a planner releases it"),
+            ("horizon", "When it enters the planning horizon"),
+        ],
+        "Send orders",
+        default="confirm",
+        required=True,
+    )
+    horizon_days = fields.Integer(
+        "Planning horizon (days)",
+        default=2,
+        help="Confirmed orders that start within this many days are sent by the scheduled "
+        "action 'MES: release orders in the planning horizon'.",
     )
     # Policies: how what the MES reports is applied
     consumption_owner = fields.Selection(
@@ -220,6 +238,21 @@ class MesBackend(models.Model):
         for backend in self:
             backend._pull_events()
         return True
+
+    @api.model
+    def _cron_release_horizon(self):
+        """Send the confirmed orders that now start within their backend's horizon."""
+        for backend in self.search([("export_trigger", "=", "horizon")]):
+            limit = fields.Datetime.now() + timedelta(days=backend.horizon_days)
+            productions = self.env["mrp.production"].search(
+                [
+                    ("company_id", "=", backend.company_id.id),
+                    ("state", "in", ("confirmed", "progress")),
+                    ("mes_state", "=", "not_sent"),
+                    ("date_start", "<=", limit),
+                ]
+            )
+            productions.filtered(lambda p, b=backend: p._mes_backend() == b)._mes_export()
 
     @api.model
     def _cron_pull_events(self):

@@ -61,6 +61,19 @@ class MrpProduction(models.Model):
         help="Good quantity of the product the MES reported by output events, in the order's "
         "unit, not yet posted.",
     )
+    mes_document = fields.Text(
+        "Order as the MES holds it",
+        readonly=True,
+        copy=False,
+        groups="mes_base.group_mes_user",
+        help="The last revision written for the MES; a change is sent when the order differs.",
+    )
+    mes_adopted = fields.Boolean(
+        "Adopted from the MES",
+        readonly=True,
+        copy=False,
+        help="The order existed in the MES at cutover and was bound to it without being sent.",
+    )
     mes_hold = fields.Boolean(
         "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
     )
@@ -80,8 +93,57 @@ class MrpProduction(models.Model):
 
     def action_confirm(self):
         res = super().action_confirm()
-        self._mes_export()
+        self.filtered(lambda p: p._mes_backend().export_trigger == "confirm")._mes_export()
         return res
+
+    def action_mes_release(self):
+        """Release orders to the MES now, whatever the backend's trigger (one or many)."""
+        not_ready = self.filtered(lambda p: p.state not in ("confirmed", "progress"))
+        if not_ready:
+            raise UserError(
+                self.env._(
+                    "Only confirmed orders can be released to the MES: %s",
+                    ", ".join(not_ready.mapped("name")),
+                )
+            )
+        no_backend = self.filtered(lambda p: not p._mes_backend())
+        if no_backend:
+            raise UserError(
+                self.env._(
+                    "No MES runs %s: create an MES backend for its company first.",
+                    ", ".join(no_backend.mapped("name")),
+                )
+            )
+        not_live = self.filtered(lambda p: not p._mes_is_live())
+        if not_live:
+            raise UserError(
+                self.env._(
+                    "%s: the plant or every work center of the routing is not live on the MES "
+                    "yet (Go-live on the warehouse and work centers).",
+                    ", ".join(not_live.mapped("name")),
+                )
+            )
+        sent = self._mes_export()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("%s order(s) released to the MES.", len(sent)),
+            },
+        }
+
+    def _mes_backend(self):
+        self.ensure_one()
+        return self.mes_backend_id or self.env["mes.backend"].sudo()._for_production(self)
+
+    def _mes_is_live(self):
+        """Phased go-live: the order's plant is live, and so is one of its work centers."""
+        self.ensure_one()
+        if not self.picking_type_id.warehouse_id.mes_live:
+            return False
+        workcenters = self.workorder_ids.workcenter_id
+        return not workcenters or any(workcenters.mapped("mes_live"))
 
     def action_view_mes_messages(self):
         self.ensure_one()
@@ -104,8 +166,46 @@ class MrpProduction(models.Model):
 
     def _mes_export(self):
         """Write each order's first revision in this transaction and queue its delivery."""
-        to_send = self.filtered(lambda p: p.state not in ("draft", "cancel"))
-        return to_send.filtered(lambda p: p.mes_state == "not_sent")._mes_send_revision("create")
+        to_send = self.filtered(
+            lambda p: (
+                p.state not in ("draft", "cancel")
+                and p.mes_state == "not_sent"
+                and p._mes_is_live()
+            )
+        )
+        return to_send._mes_send_revision("create")
+
+    def _mes_adopt(self, mes_order_id):
+        """Cutover: the MES already runs this order; bind it to the MES's id, send nothing."""
+        self.ensure_one()
+        if self.mes_state != "not_sent":
+            raise UserError(
+                self.env._(
+                    "%(order)s is already known to the MES (%(state)s).",
+                    order=self.name,
+                    state=self.mes_state,
+                )
+            )
+        backend = self._mes_backend()
+        if not backend:
+            raise UserError(self.env._("No MES backend for the company of %s.", self.name))
+        self.with_context(mes_inbound=True).write(
+            {
+                "mes_backend_id": backend.id,
+                "mes_order_id": mes_order_id,
+                "mes_state": "acknowledged",
+                "mes_revision": 1,
+                "mes_adopted": True,
+                # What the MES holds, as far as Odoo knows: later changes are sent against it.
+                "mes_document": json.dumps(self._mes_order_document(1, "create")),
+            }
+        )
+        self._message_log(
+            body=self.env._(
+                "Adopted at cutover: the MES already runs this order as %s; it was not sent.",
+                mes_order_id,
+            )
+        )
 
     def _mes_schedule_change(self):
         """Note exported orders whose MES document may have changed; checked once, at commit.
@@ -138,20 +238,12 @@ class MrpProduction(models.Model):
         changed._mes_send_revision("change")
 
     def _mes_document_changed(self):
+        """Whether the order, as the MES would receive it, differs from what it holds."""
         self.ensure_one()
-        last = self.env["mes.message"].search(
-            [
-                ("production_id", "=", self.id),
-                ("direction", "=", "outbound"),
-                ("message_type", "=", "order_export"),
-            ],
-            order="revision desc",
-            limit=1,
-        )
-        if not last:
+        if not self.mes_document:
             return False
         ignored = ("revision", "action")
-        before = {k: v for k, v in json.loads(last.payload).items() if k not in ignored}
+        before = {k: v for k, v in json.loads(self.mes_document).items() if k not in ignored}
         now = {k: v for k, v in self._mes_order_document(1, "change").items() if k not in ignored}
         return before != now
 
@@ -160,9 +252,7 @@ class MrpProduction(models.Model):
         messages = self.env["mes.message"]
         uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
         for production in self:
-            backend = production.mes_backend_id or self.env["mes.backend"].sudo()._for_production(
-                production
-            )
+            backend = production._mes_backend()
             if not backend:
                 continue
             revision = production.mes_revision + 1
@@ -184,7 +274,12 @@ class MrpProduction(models.Model):
                 }
             )
             production.with_context(mes_inbound=True).write(
-                {"mes_backend_id": backend.id, "mes_state": "pending", "mes_revision": revision}
+                {
+                    "mes_backend_id": backend.id,
+                    "mes_state": "pending",
+                    "mes_revision": revision,
+                    "mes_document": json.dumps(document),
+                }
             )
         messages._enqueue()
         return messages
@@ -240,6 +335,7 @@ class MrpProduction(models.Model):
                 for move in self.move_raw_ids
                 if move.state != "cancel"
             ),
+            finished_lots=tuple(self.lot_producing_id.mapped("name")),
             operations=tuple(
                 Operation(
                     sequence=wo.operation_id.sequence if wo.operation_id else index,

@@ -1,5 +1,7 @@
 import json
+from datetime import timedelta
 
+from odoo import fields
 from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -35,11 +37,23 @@ class TestExport(MesCase):
         self.assertEqual(housing["product"]["tracking"], "lot")
         self.assertEqual(housing["operation_sequence"], 10)
         self.assertEqual([o["resource"] for o in document["operations"]], ["T-ASM", "T-PACK"])
+        self.assertEqual(document["finished_lots"], [])
         uuid = self.env["ir.config_parameter"].get_param("database.uuid")
         self.assertEqual(
             message.external_id, order_idempotency_key(f"{uuid}/TEST", production.name, 1)
         )
         self.assertTrue(message.job_uuid)
+
+    def test_pre_assigned_finished_lot_is_sent(self):
+        self.pump.tracking = "lot"
+        lot = self.env["stock.lot"].create({"name": "PUMP-LOT-9", "product_id": self.pump.id})
+        production = self._production(qty=2)
+        production.lot_producing_id = lot
+        with trap_jobs():
+            production.action_confirm()
+        document = json.loads(production.mes_message_ids.payload)
+        self.assertEqual(document["finished_lots"], ["PUMP-LOT-9"])
+        self.assertEqual(document["product"]["tracking"], "lot")
 
     def test_delivery_reaches_mes_once(self):
         production = self._production()
@@ -213,3 +227,90 @@ class TestRevisions(MesCase):
             self._commit()
         self.assertEqual(production.state, "progress")
         self.assertEqual(len(self._exports(production)), 1)
+
+
+class TestReleaseAndCutover(MesCase):
+    def _confirm(self, production):
+        with trap_jobs() as trap:
+            production.action_confirm()
+        return trap
+
+    def test_manual_trigger_waits_for_release(self):
+        self.backend.export_trigger = "manual"
+        production = self._production()
+        self._confirm(production)
+        self.assertEqual(production.mes_state, "not_sent")
+        other = self._production()
+        self._confirm(other)
+        with trap_jobs() as trap:
+            (production | other).action_mes_release()
+            trap.assert_jobs_count(2)
+            trap.perform_enqueued_jobs()
+        self.assertEqual((production | other).mapped("mes_state"), ["acknowledged"] * 2)
+        with self.assertRaisesRegex(UserError, "confirmed"):
+            self._production().action_mes_release()
+
+    def test_planning_horizon(self):
+        self.backend.write({"export_trigger": "horizon", "horizon_days": 2})
+        soon = self._production()
+        soon.date_start = fields.Datetime.now() + timedelta(days=1)
+        later = self._production()
+        later.date_start = fields.Datetime.now() + timedelta(days=10)
+        self._confirm(soon | later)
+        self.assertEqual((soon | later).mapped("mes_state"), ["not_sent", "not_sent"])
+        with trap_jobs() as trap:
+            self.env["mes.backend"]._cron_release_horizon()
+            trap.assert_jobs_count(1)
+        self.assertEqual((soon.mes_state, later.mes_state), ("pending", "not_sent"))
+
+    def test_phased_go_live(self):
+        self.wc_asm.mes_live = False
+        self.wc_pack.mes_live = False
+        production = self._production()
+        self._confirm(production)
+        self.assertEqual(production.mes_state, "not_sent")
+        with self.assertRaisesRegex(UserError, "not live"):
+            production.action_mes_release()
+        self.wc_pack.mes_live = True  # one work center of the routing is live: it goes
+        with trap_jobs() as trap:
+            production.action_mes_release()
+            trap.assert_jobs_count(1)
+        warehouse = production.picking_type_id.warehouse_id
+        warehouse.mes_live = False
+        closed_plant = self._production()
+        self._confirm(closed_plant)
+        self.assertEqual(closed_plant.mes_state, "not_sent")
+
+    def test_adopted_order_is_not_sent_and_its_events_post(self):
+        self.backend.export_trigger = "manual"
+        production = self._production(qty=2)
+        self._confirm(production)
+        wizard = self.env["mes.adopt.wizard"].create(
+            {"production_id": production.id, "mes_order_id": " LEGACY-77 "}
+        )
+        with trap_jobs() as trap:
+            wizard.action_confirm()
+            production.action_confirm()
+            trap.assert_jobs_count(0)
+        self.assertEqual(
+            (production.mes_state, production.mes_order_id, production.mes_adopted),
+            ("acknowledged", "LEGACY-77", True),
+        )
+        self.assertFalse(production.mes_message_ids)
+        with self.assertRaisesRegex(UserError, "already known"):
+            production._mes_adopt("LEGACY-78")
+        event = {
+            "schema": "mes.event/1",
+            "event_id": "LEGACY-77-1",
+            "event_type": "order_completed",
+            "order_ref": production.name,
+            "mes_order_id": "LEGACY-77",
+            "occurred_at": "2026-11-20T08:00:00Z",
+            "data": {"quantity": 2, "uom": "Units"},
+        }
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            message = self.env["mes.message"].browse(answer["message_id"])
+            message._process()
+        self.assertEqual(message.state, "processed", message.error_text)
+        self.assertEqual(production.state, "done")

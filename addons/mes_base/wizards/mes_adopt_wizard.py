@@ -1,0 +1,13 @@
+from odoo import fields, models
+
+
+class MesAdoptWizard(models.TransientModel):
+    _name = "mes.adopt.wizard"
+    _description = "Adopt an order the MES already runs"
+
+    production_id = fields.Many2one("mrp.production", required=True, readonly=True)
+    mes_order_id = fields.Char("MES order id", required=True)
+
+    def action_confirm(self):
+        self.production_id._mes_adopt(self.mes_order_id.strip())
+        return {"type": "ir.actions.act_window_close"}

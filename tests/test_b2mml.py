@@ -1,0 +1,888 @@
+"""B2MML: the ProductionSchedule written for the MES and the ProductionPerformance read from it.
+
+Written documents are checked against the official V0600 XSD set; the V0600 inputs
+of the reader are checked against it too, so the reader is tested on real shapes.
+"""
+
+import functools
+import os
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from mes_connector import MessageValidationError, b2mml, validate_event
+from mes_connector.b2mml import (
+    NS_V0401,
+    NS_V0500,
+    NS_V0600,
+    order_to_production_schedule,
+    production_performance_to_events,
+)
+from mes_connector.messages import Component, Operation, OrderExport, Product
+from mes_connector.validation import MISSING
+
+REPO = Path(__file__).resolve().parent.parent
+NS = {"b": NS_V0600}
+PUBLISHED = datetime(2026, 1, 30, 18, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------
+# The official XSDs
+# ---------------------------------------------------------------------------
+
+
+def _xsd_dir():
+    """The V0600 folder: $MES_B2MML_XSD_DIR, <repo>/../shared/b2mml/V0600, /work/shared/..."""
+    configured = os.environ.get("MES_B2MML_XSD_DIR")
+    if configured:
+        if not Path(configured).is_dir():
+            pytest.fail(f"MES_B2MML_XSD_DIR={configured!r} is not a folder of B2MML V0600 XSDs")
+        return Path(configured)
+    candidates = [REPO.parent / "shared" / "b2mml" / "V0600", Path("/work/shared/b2mml/V0600")]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    pytest.fail(
+        "The B2MML V0600 XSD set is missing: set MES_B2MML_XSD_DIR to its folder "
+        f"(looked in {', '.join(str(c) for c in candidates)}). Without it the generated "
+        "documents cannot be checked."
+    )
+
+
+def _load_schema(name):
+    path = _xsd_dir() / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing from the B2MML V0600 XSD set")
+    # The XSDs include each other by relative path: parse from the file itself.
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+# Plain cached functions, not fixtures: a missing XSD set makes the tests that need
+# it FAIL (a fixture would only report a setup error), and the set is read once.
+@functools.cache
+def _schedule_xsd():
+    return _load_schema("B2MML-V0600-ProductionSchedule.xsd")
+
+
+@functools.cache
+def _performance_xsd():
+    return _load_schema("B2MML-V0600-ProductionPerformance.xsd")
+
+
+def _assert_valid(schema, xml):
+    document = etree.fromstring(xml)
+    if not schema.validate(document):
+        pytest.fail("not valid against the XSD:\n" + "\n".join(str(e) for e in schema.error_log))
+    return document
+
+
+# ---------------------------------------------------------------------------
+# Writer
+# ---------------------------------------------------------------------------
+
+
+def _order(**overrides):
+    values = {
+        "order_id": "WH/MO/00001",
+        "revision": 1,
+        "product": Product(code="FG-TABLE", name="Table", tracking="lot"),
+        "quantity": 5.0,
+        "uom": "Units",
+        "components": (Component(Product(code="C-LEG"), 20.0, "Units", operation_sequence=10),),
+        "operations": (Operation(10, "Assembly", "WC-ASM", 30.0),),
+    }
+    values.update(overrides)
+    return OrderExport(**values).to_dict()
+
+
+def _write(order, **kwargs):
+    kwargs.setdefault("published_at", PUBLISHED)
+    return _assert_valid(_schedule_xsd(), order_to_production_schedule(order, **kwargs))
+
+
+def _texts(element, path):
+    return [e.text for e in element.xpath(path, namespaces=NS)]
+
+
+def _one(element, path):
+    found = element.xpath(path, namespaces=NS)
+    assert len(found) == 1, f"{path}: {len(found)} matches"
+    return found[0]
+
+
+def _materials(segment):
+    """(code, use, quantity, uom, tracking or None) of a segment's own requirements."""
+    out = []
+    for requirement in segment.xpath("b:MaterialRequirement", namespaces=NS):
+        tracking = _texts(
+            requirement, "b:MaterialRequirementProperty[b:ID='Tracking']/b:Value/b:ValueString"
+        )
+        out.append(
+            (
+                _one(requirement, "b:MaterialDefinitionID").text,
+                _one(requirement, "b:MaterialUse").text,
+                _one(requirement, "b:Quantity/b:QuantityString").text,
+                _one(requirement, "b:Quantity/b:UnitOfMeasure").text,
+                tracking[0] if tracking else None,
+            )
+        )
+    return out
+
+
+def _parameters(segment):
+    return {
+        _one(p, "b:ID").text: _one(p, "b:Value/b:ValueString").text
+        for p in segment.xpath("b:ProductionParameter/b:Parameter", namespaces=NS)
+    }
+
+
+def test_one_operation_order_is_a_valid_production_schedule():
+    root = _write(_order())
+
+    assert root.tag == f"{{{NS_V0600}}}ProductionSchedule"
+    assert _texts(root, "b:ID") == ["WH/MO/00001/R1"]
+    assert _texts(root, "b:PublishedDate") == ["2026-01-30T18:00:00Z"]
+    request = _one(root, "b:ProductionRequest")
+    assert _texts(request, "b:ID") == ["WH/MO/00001"]
+    assert _texts(request, "b:Priority") == ["0"]
+    assert _texts(request, "b:RequestState") == ["Released"]
+    order_segment = _one(request, "b:SegmentRequirement")
+    assert _texts(order_segment, "b:ID") == ["WH/MO/00001"]
+    assert _texts(order_segment, "b:Description") == ["Table"]
+    assert _parameters(order_segment) == {"Revision": "1", "Action": "create"}
+    assert _materials(order_segment) == [("FG-TABLE", "Produced", "5", "Units", "lot")]
+    operation = _one(order_segment, "b:SegmentRequirement")
+    assert _texts(operation, "b:ID") == ["10"]
+    assert _texts(operation, "b:ProcessSegmentID") == ["10"]
+    assert _texts(operation, "b:Description") == ["Assembly"]
+    assert _texts(operation, "b:Duration") == ["PT30M"]
+    assert _texts(operation, "b:EquipmentRequirement/b:EquipmentID") == ["WC-ASM"]
+    assert _materials(operation) == [("C-LEG", "Consumed", "20", "Units", None)]
+
+
+def test_several_operations_get_their_own_components_times_and_durations():
+    order = _order(
+        planned_start=datetime(2026, 2, 2, 8, 0, tzinfo=timezone(timedelta(hours=2))),
+        planned_end=datetime(2026, 2, 2, 16, 30, tzinfo=UTC),
+        priority=7,
+        components=(
+            Component(Product("GLUE", "Glue"), 0.05, "kg"),
+            Component(Product("C-LEG"), 20.0, "Units", operation_sequence=30),
+            Component(Product("C-TOP"), 1.0, "Units", operation_sequence=10),
+            Component(Product("SCREW"), 16.0, "Units", operation_sequence=30),
+        ),
+        operations=(
+            Operation(10, "Cut", "WC-CUT", 90.5),
+            Operation(20, "Drill", "WC-DRILL", 0.0),
+            Operation(30, "Assembly", "WC-ASM", 1e-3),
+            # Odoo lets two operations share a sequence: the first one gets its components.
+            Operation(30, "Assembly, second station", "WC-ASM2", 600.0),
+        ),
+    )
+    request = _one(_write(order), "b:ProductionRequest")
+
+    assert _texts(request, "b:StartTime") == ["2026-02-02T06:00:00Z"]
+    assert _texts(request, "b:EndTime") == ["2026-02-02T16:30:00Z"]
+    assert _texts(request, "b:Priority") == ["7"]
+    order_segment = _one(request, "b:SegmentRequirement")
+    assert _texts(order_segment, "b:EarliestStartTime") == ["2026-02-02T06:00:00Z"]
+    assert _texts(order_segment, "b:LatestEndTime") == ["2026-02-02T16:30:00Z"]
+    assert _materials(order_segment) == [
+        ("FG-TABLE", "Produced", "5", "Units", "lot"),
+        ("GLUE", "Consumed", "0.05", "kg", None),
+    ]
+    operations = order_segment.xpath("b:SegmentRequirement", namespaces=NS)
+    assert [_texts(s, "b:ProcessSegmentID")[0] for s in operations] == ["10", "20", "30", "30"]
+    assert [_texts(s, "b:EquipmentRequirement/b:EquipmentID")[0] for s in operations] == [
+        "WC-CUT",
+        "WC-DRILL",
+        "WC-ASM",
+        "WC-ASM2",
+    ]
+    # 0 minutes is "no expected duration": no Duration rather than an instant.
+    assert [_texts(s, "b:Duration") for s in operations] == [
+        ["PT1H30M30S"],
+        [],
+        ["PT0.06S"],
+        ["PT10H"],
+    ]
+    assert [[m[0] for m in _materials(s)] for s in operations] == [
+        ["C-TOP"],
+        [],
+        ["C-LEG", "SCREW"],
+        [],
+    ]
+
+
+def test_tracked_components_carry_their_tracking_as_a_property():
+    order = _order(
+        product=Product("FG-CHAIR", "Chair"),
+        quantity=2.0,
+        components=(
+            Component(Product("C-WOOD", "Oak", "lot"), 3.5, "m", operation_sequence=10),
+            Component(Product("C-MOTOR", "Motor", "serial"), 2.0, "Units", operation_sequence=10),
+            Component(Product("C-PAINT", "Paint", "lot"), 0.25, "L"),
+        ),
+    )
+    order_segment = _one(_write(order), "b:ProductionRequest/b:SegmentRequirement")
+
+    assert _materials(order_segment) == [
+        ("FG-CHAIR", "Produced", "2", "Units", None),
+        ("C-PAINT", "Consumed", "0.25", "L", "lot"),
+    ]
+    assert _materials(_one(order_segment, "b:SegmentRequirement")) == [
+        ("C-WOOD", "Consumed", "3.5", "m", "lot"),
+        ("C-MOTOR", "Consumed", "2", "Units", "serial"),
+    ]
+    assert _texts(
+        order_segment, ".//b:MaterialRequirement[b:MaterialDefinitionID='C-WOOD']/b:Description"
+    ) == ["Oak"]
+
+
+def test_change_revision_is_released_with_its_revision_and_action():
+    order = _order(revision=3, action="change", quantity=8.0, origin="S00042")
+    root = _write(order)
+
+    assert _texts(root, "b:ID") == ["WH/MO/00001/R3"]
+    request = _one(root, "b:ProductionRequest")
+    assert _texts(request, "b:RequestState") == ["Released"]
+    order_segment = _one(request, "b:SegmentRequirement")
+    assert _parameters(order_segment) == {"Revision": "3", "Action": "change", "Origin": "S00042"}
+    assert _materials(order_segment)[0][2] == "8"
+
+
+def test_cancel_revision_is_an_other_request_state_cancelled():
+    root = _write(_order(revision=4, action="cancel"))
+
+    state = _one(root, "b:ProductionRequest/b:RequestState")
+    assert (state.text, state.get("OtherValue")) == ("Other", "Cancelled")
+    assert _parameters(_one(root, "b:ProductionRequest/b:SegmentRequirement")) == {
+        "Revision": "4",
+        "Action": "cancel",
+    }
+
+
+def test_order_without_operations_keeps_everything_in_the_order_segment():
+    order = _order(
+        company="YourCompany",
+        quantity=1e-7,
+        components=(Component(Product("C-LEG"), 4.0, "Units"),),
+        operations=(),
+    )
+    request = _one(_write(order), "b:ProductionRequest")
+
+    assert _texts(request, "b:HierarchyScope/b:EquipmentID") == ["YourCompany"]
+    assert _texts(request, "b:HierarchyScope/b:EquipmentElementLevel") == ["Enterprise"]
+    order_segment = _one(request, "b:SegmentRequirement")
+    assert order_segment.xpath("b:SegmentRequirement", namespaces=NS) == []
+    # xs:decimal has no exponent: 1e-07 is written out.
+    assert _materials(order_segment) == [
+        ("FG-TABLE", "Produced", "0.0000001", "Units", "lot"),
+        ("C-LEG", "Consumed", "4", "Units", None),
+    ]
+
+
+def test_published_date_defaults_to_now_and_naive_means_utc():
+    naive = _write(_order(), published_at=datetime(2026, 3, 1, 9, 15))
+    assert _texts(naive, "b:PublishedDate") == ["2026-03-01T09:15:00Z"]
+
+    before = datetime.now(UTC).replace(microsecond=0)
+    root = _write(_order(), published_at=None)
+    published = datetime.fromisoformat(_texts(root, "b:PublishedDate")[0])
+    assert before <= published <= datetime.now(UTC)
+
+
+def test_invalid_order_is_refused_with_its_fields():
+    order = _order()
+    order["quantity"] = 0
+    del order["uom"]
+    with pytest.raises(MessageValidationError) as info:
+        order_to_production_schedule(order)
+    assert [e.field for e in info.value.errors] == ["quantity", "uom"]
+
+
+def test_component_of_a_missing_operation_is_refused():
+    order = _order(components=(Component(Product("C-LEG"), 20.0, "Units", operation_sequence=99),))
+    with pytest.raises(MessageValidationError) as info:
+        order_to_production_schedule(order)
+    assert [(e.field, e.value) for e in info.value.errors] == [
+        ("components[0].operation_sequence", 99)
+    ]
+
+
+def test_text_xml_cannot_carry_is_refused_not_dropped():
+    order = _order(operations=(Operation(10, "Cut\x01", "WC-CUT", 5.0),), components=())
+    with pytest.raises(MessageValidationError) as info:
+        order_to_production_schedule(order)
+    assert [e.field for e in info.value.errors] == ["operations[0].name"]
+
+
+# ---------------------------------------------------------------------------
+# Reader
+# ---------------------------------------------------------------------------
+
+
+def _performance(ns, *responses, doc_id="PP-2026-0001", published="2026-01-31T12:00:00Z"):
+    head = f"<ID>{doc_id}</ID>" if doc_id else ""
+    if published:
+        head += f"<PublishedDate>{published}</PublishedDate>"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<ProductionPerformance xmlns="{ns}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"{head}{''.join(responses)}</ProductionPerformance>"
+    ).encode()
+
+
+def _response(*segments, request="WH/MO/00001", state="Completed", end="2026-01-31T11:30:00Z"):
+    return (
+        "<ProductionResponse><ID>MES-000001</ID>"
+        f"<ProductionRequestID>{request}</ProductionRequestID>"
+        "<StartTime>2026-01-31T08:00:00Z</StartTime>"
+        + (f"<EndTime>{end}</EndTime>" if end else "")
+        + "".join(segments)
+        + (f"<ResponseState>{state}</ResponseState>" if state else "")
+        + "</ProductionResponse>"
+    )
+
+
+def _material(product, use, quantity, uom, lot=None, element="MaterialActual"):
+    """A material actual; ``use`` is the MaterialUse text, its whole element, or "" for none."""
+    lot_xml = f"<MaterialLotID>{lot}</MaterialLotID>" if lot else ""
+    if use and not use.startswith("<"):
+        use = f"<MaterialUse>{use}</MaterialUse>"
+    return (
+        f"<{element}><MaterialDefinitionID>{product}</MaterialDefinitionID>{lot_xml}"
+        f"{use}<Quantity><QuantityString>{quantity}</QuantityString>"
+        f'<DataType xsi:nil="true"/><UnitOfMeasure>{uom}</UnitOfMeasure></Quantity></{element}>'
+    )
+
+
+# A realistic two-operation run: steel by lot in KG at 10, legs and the table at 20.
+SEGMENT_10 = (
+    "<SegmentResponse><ID>SR-10</ID><ProcessSegmentID>10</ProcessSegmentID>"
+    "<Location><EquipmentID>PLANT-1</EquipmentID><EquipmentElementLevel>Site"
+    "</EquipmentElementLevel></Location>"
+    "<ActualStartTime>2026-01-31T08:00:00Z</ActualStartTime>"
+    "<ActualEndTime>2026-01-31T09:30:00Z</ActualEndTime>"
+    "<EquipmentActual><EquipmentID>WC-CUT</EquipmentID></EquipmentActual>"
+    + _material("STEEL", "Consumed", "12.5", "KG", lot="LOT-2026-007")
+    + "<SegmentState>Completed</SegmentState></SegmentResponse>"
+)
+SEGMENT_20 = (
+    "<SegmentResponse><ID>SR-20</ID><ProcessSegmentID>20</ProcessSegmentID>"
+    "<ActualStartTime>2026-01-31T09:30:00Z</ActualStartTime>"
+    "<ActualEndTime>2026-01-31T11:00:00+01:00</ActualEndTime>"
+    "<PersonnelActual><PersonID>ANN</PersonID></PersonnelActual>"
+    "<EquipmentActual><EquipmentID>WC-ASM</EquipmentID></EquipmentActual>"
+    + _material("C-LEG", "Consumed", "20", "Units", lot="LEG-L3")
+    + _material("FG-TABLE", "Produced", "5", "Units", lot="FG-L1")
+    + "<SegmentState>Completed</SegmentState></SegmentResponse>"
+)
+EXPECTED_RUN = [
+    (
+        "material_consumed",
+        {"product": "STEEL", "quantity": 12.5, "uom": "KG", "lot": "LOT-2026-007", "operation": 10},
+    ),
+    (
+        "operation_completed",
+        {
+            "operation": 10,
+            "resource": "WC-CUT",
+            "started_at": "2026-01-31T08:00:00+00:00",
+            "ended_at": "2026-01-31T09:30:00+00:00",
+        },
+    ),
+    (
+        "material_consumed",
+        {"product": "C-LEG", "quantity": 20.0, "uom": "Units", "lot": "LEG-L3", "operation": 20},
+    ),
+    (
+        "output_produced",
+        {"product": "FG-TABLE", "quantity": 5.0, "uom": "Units", "lot": "FG-L1", "operation": 20},
+    ),
+    (
+        "operation_completed",
+        {
+            "operation": 20,
+            "resource": "WC-ASM",
+            "worker": "ANN",
+            "good_quantity": 5.0,
+            "uom": "Units",
+            "started_at": "2026-01-31T09:30:00+00:00",
+            "ended_at": "2026-01-31T11:00:00+01:00",
+        },
+    ),
+    ("order_completed", {}),
+]
+
+
+def _events(xml, **kwargs):
+    events = production_performance_to_events(xml, **kwargs)
+    for event in events:
+        validate_event(event)
+    return events
+
+
+def _errors(xml, **kwargs):
+    with pytest.raises(MessageValidationError) as info:
+        production_performance_to_events(xml, **kwargs)
+    return [(e.field, e.value) for e in info.value.errors], str(info.value)
+
+
+def test_v0401_lot_tracked_consumption_in_kg_is_a_material_consumed_event():
+    xml = _performance(NS_V0401, _response(SEGMENT_10, state=None))
+    events = _events(xml)
+
+    consumed = events[0]
+    assert consumed["event_type"] == "material_consumed"
+    assert consumed["order_ref"] == "WH/MO/00001"
+    assert consumed["mes_order_id"] == "MES-000001"
+    assert consumed["data"] == {
+        "product": "STEEL",
+        "quantity": 12.5,
+        "uom": "KG",
+        "lot": "LOT-2026-007",
+        "operation": 10,
+    }
+    assert consumed["occurred_at"] == "2026-01-31T09:30:00+00:00"
+    assert [e["event_type"] for e in events] == ["material_consumed", "operation_completed"]
+
+
+@pytest.mark.parametrize("ns", [NS_V0401, NS_V0500, NS_V0600])
+def test_a_whole_run_gives_the_same_events_in_every_namespace(ns):
+    xml = _performance(ns, _response(SEGMENT_10, SEGMENT_20))
+    if ns == NS_V0600:
+        _assert_valid(_performance_xsd(), xml)
+
+    events = _events(xml)
+
+    assert [(e["event_type"], e["data"]) for e in events] == EXPECTED_RUN
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e["event_id"] for e in events] == [
+        "PP-2026-0001:R1.S1.M1",
+        "PP-2026-0001:R1.S1",
+        "PP-2026-0001:R1.S2.M1",
+        "PP-2026-0001:R1.S2.M2",
+        "PP-2026-0001:R1.S2",
+        "PP-2026-0001:R1.done",
+    ]
+    assert {e["order_ref"] for e in events} == {"WH/MO/00001"}
+    assert events[-1]["occurred_at"] == "2026-01-31T11:30:00+00:00"
+
+
+def test_namespaces_give_identical_events():
+    runs = [
+        _events(_performance(ns, _response(SEGMENT_10, SEGMENT_20)))
+        for ns in (NS_V0401, NS_V0500, NS_V0600)
+    ]
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_same_document_same_ids_and_sequences_can_continue():
+    xml = _performance(NS_V0600, _response(SEGMENT_10, SEGMENT_20))
+    first = _events(xml)
+    assert _events(xml) == first
+    later = _events(xml, first_sequence=41)
+    assert [e["sequence"] for e in later] == [41, 42, 43, 44, 45, 46]
+    with pytest.raises(ValueError):
+        production_performance_to_events(xml, first_sequence=-1)
+    assert len({e["event_id"] for e in first}) == len(first)
+
+
+@pytest.mark.parametrize(
+    ("ns", "use"),
+    [
+        (NS_V0401, "By-product Produced"),
+        (NS_V0401, "ByProductProduced"),
+        (NS_V0500, "By-Product Produced"),
+        (NS_V0500, "Byproduct"),
+        (NS_V0401, "Co-product Produced"),
+        (NS_V0600, '<MaterialUse OtherValue="By-product Produced">Other</MaterialUse>'),
+    ],
+)
+def test_produced_and_by_product_are_output_produced(ns, use):
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>30</ProcessSegmentID>"
+        "<ActualEndTime>2026-01-31T10:00:00Z</ActualEndTime>"
+        + _material("FG-TABLE", "Produced", "4", "Units")
+        + _material("CHIPS", use, "0.75", "KG")
+        + _material("FG-TABLE", "Produced", "1", "Units")
+        + "</SegmentResponse>"
+    )
+    xml = _performance(ns, _response(segment, state="Running"))
+    if ns == NS_V0600:
+        _assert_valid(_performance_xsd(), xml)
+
+    events = _events(xml)
+
+    assert [(e["event_type"], e["data"]) for e in events] == [
+        (
+            "output_produced",
+            {"product": "FG-TABLE", "quantity": 4.0, "uom": "Units", "operation": 30},
+        ),
+        ("output_produced", {"product": "CHIPS", "quantity": 0.75, "uom": "KG", "operation": 30}),
+        (
+            "output_produced",
+            {"product": "FG-TABLE", "quantity": 1.0, "uom": "Units", "operation": 30},
+        ),
+        # The by-product is not the operation's good quantity; no order_completed while running.
+        (
+            "operation_completed",
+            {
+                "operation": 30,
+                "good_quantity": 5.0,
+                "uom": "Units",
+                "ended_at": "2026-01-31T10:00:00+00:00",
+            },
+        ),
+    ]
+
+
+def test_v0401_legacy_consumed_and_produced_actual_elements():
+    segment = (
+        "<SegmentResponse><ID>40</ID>"
+        + _material("RESIN", "", "3", "KG", lot="R-1", element="MaterialConsumedActual")
+        + _material("FG-BOX", "", "10", "Units", element="MaterialProducedActual")
+        + "</SegmentResponse>"
+    )
+    events = _events(_performance(NS_V0401, _response(segment, state=None)))
+
+    assert [(e["event_type"], e["data"]) for e in events] == [
+        (
+            "material_consumed",
+            {"product": "RESIN", "quantity": 3.0, "uom": "KG", "lot": "R-1", "operation": 40},
+        ),
+        (
+            "output_produced",
+            {"product": "FG-BOX", "quantity": 10.0, "uom": "Units", "operation": 40},
+        ),
+        ("operation_completed", {"operation": 40, "good_quantity": 10.0, "uom": "Units"}),
+    ]
+
+
+def test_running_operations_are_progress_and_the_order_is_not_completed():
+    running = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        "<ActualStartTime>2026-01-31T08:00:00Z</ActualStartTime>"
+        "<SegmentState>Running</SegmentState></SegmentResponse>"
+    )
+    no_state_open = (
+        "<SegmentResponse><ProcessSegmentID>20</ProcessSegmentID>"
+        "<ActualStartTime>2026-01-31T08:10:00Z</ActualStartTime></SegmentResponse>"
+    )
+    no_state_ended = (
+        "<SegmentResponse><ProcessSegmentID>30</ProcessSegmentID>"
+        "<ActualEndTime>2026-01-31T08:20:00Z</ActualEndTime></SegmentResponse>"
+    )
+    xml = _performance(NS_V0600, _response(running, no_state_open, no_state_ended, state="Running"))
+
+    events = _events(xml)
+
+    assert [(e["event_type"], e["data"]["operation"]) for e in events] == [
+        ("operation_progress", 10),
+        ("operation_progress", 20),
+        ("operation_completed", 30),
+    ]
+
+
+def test_completed_order_is_reported_after_everything_else_of_its_response():
+    other_order = _response(
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        + _material("C-LEG", "Consumed", "4", "Units")
+        + "<SegmentState>Running</SegmentState></SegmentResponse>",
+        request="WH/MO/00002",
+        state="Running",
+        end=None,
+    )
+    xml = _performance(NS_V0600, _response(SEGMENT_10, SEGMENT_20), other_order)
+    _assert_valid(_performance_xsd(), xml)
+
+    events = _events(xml)
+
+    assert [(e["order_ref"], e["event_type"]) for e in events] == [
+        ("WH/MO/00001", "material_consumed"),
+        ("WH/MO/00001", "operation_completed"),
+        ("WH/MO/00001", "material_consumed"),
+        ("WH/MO/00001", "output_produced"),
+        ("WH/MO/00001", "operation_completed"),
+        ("WH/MO/00001", "order_completed"),
+        ("WH/MO/00002", "material_consumed"),
+        ("WH/MO/00002", "operation_progress"),
+    ]
+    assert [e["sequence"] for e in events] == list(range(1, 9))
+    assert events[-1]["event_id"] == "PP-2026-0001:R2.S1"
+    # Without an end time of its own, the second response's events date from PublishedDate.
+    assert events[-1]["occurred_at"] == "2026-01-31T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("state", ["Completed", "Finished"])
+def test_finished_is_completed_too(state):
+    events = _events(_performance(NS_V0401, _response(state=state)))
+    assert [(e["event_type"], e["data"], e["event_id"]) for e in events] == [
+        ("order_completed", {}, "PP-2026-0001:R1.done")
+    ]
+
+
+def test_occurred_at_comes_from_segment_response_or_document_assuming_utc():
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        + _material("STEEL", "Consumed", "1", "KG")
+        + "</SegmentResponse>"
+    )
+    with_end = _events(_performance(NS_V0600, _response(segment, end="2026-01-31T11:30:00+01:00")))
+    assert {e["occurred_at"] for e in with_end} == {"2026-01-31T11:30:00+01:00"}
+
+    naive = _events(
+        _performance(NS_V0600, _response(segment, end=None), published="2026-02-01T07:00:00")
+    )
+    assert {e["occurred_at"] for e in naive} == {"2026-02-01T07:00:00+00:00"}
+
+    errors, _text = _errors(_performance(NS_V0600, _response(segment, end=None), published=None))
+    assert errors == [("ProductionResponse[1]/EndTime", MISSING)]
+
+
+def test_a_bad_value_is_named_by_its_xml_path_and_value():
+    bad = (
+        "<SegmentResponse><ProcessSegmentID>20</ProcessSegmentID>"
+        + _material("STEEL", "Consumed", "12,5", "KG")
+        + "</SegmentResponse>"
+    )
+    xml = _performance(NS_V0401, _response(SEGMENT_10, bad))
+
+    errors, text = _errors(xml)
+
+    assert errors == [
+        (
+            "ProductionResponse[1]/SegmentResponse[2]/MaterialActual[1]/Quantity/QuantityString",
+            "12,5",
+        )
+    ]
+    assert "ProductionResponse[1]/SegmentResponse[2]/MaterialActual[1]/Quantity" in text
+    assert '"12,5" is not a number' in text
+
+
+def test_every_problem_of_a_document_is_reported_at_once():
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        "<ActualEndTime>31.01.2026 09:00</ActualEndTime>"
+        "<MaterialActual><MaterialUse>Consumed</MaterialUse>"
+        "<Quantity><QuantityString>-2</QuantityString><UnitOfMeasure/></Quantity></MaterialActual>"
+        + _material("STEEL", "Sample", "1", "KG")
+        + "<SegmentState>Aborted</SegmentState></SegmentResponse>"
+    )
+    xml = _performance(
+        NS_V0600,
+        _response(segment, state="Done"),
+        _response(request="X" * 65),
+    )
+
+    errors, _text = _errors(xml)
+
+    path = "ProductionResponse[1]/SegmentResponse[1]"
+    assert errors == [
+        (f"{path}/ActualEndTime", "31.01.2026 09:00"),
+        (f"{path}/MaterialActual[1]/MaterialDefinitionID", MISSING),
+        (f"{path}/MaterialActual[1]/Quantity/UnitOfMeasure", MISSING),
+        (f"{path}/MaterialActual[1]/Quantity/QuantityString", "-2"),
+        (f"{path}/MaterialActual[2]/MaterialUse", "Sample"),
+        (f"{path}/SegmentState", "Aborted"),
+        ("ProductionResponse[1]/ResponseState", "Done"),
+        ("ProductionResponse[2]/ProductionRequestID", "X" * 65),
+    ]
+
+
+def test_unknown_elements_are_refused_and_extensions_skipped():
+    segment = (
+        '<SegmentResponse xmlns:Extended="http://www.mesa.org/xml/B2MML-V0600-AllExtensions">'
+        "<ProcessSegmentID>10</ProcessSegmentID>"
+        "<ActualEndTime>2026-01-31T09:00:00Z</ActualEndTime>"
+        + _material("STEEL", "Consumed", "1", "KG")
+        + "<Extended:ShiftCode>B</Extended:ShiftCode></SegmentResponse>"
+    )
+    assert [e["event_type"] for e in _events(_performance(NS_V0600, _response(segment)))] == [
+        "material_consumed",
+        "operation_completed",
+        "order_completed",
+    ]
+
+    typo = segment.replace("<ActualEndTime>", "<ActualEnd>").replace(
+        "</ActualEndTime>", "</ActualEnd>"
+    )
+    errors, text = _errors(_performance(NS_V0600, _response(typo)))
+    assert errors == [
+        ("ProductionResponse[1]/SegmentResponse[1]/ActualEnd", "2026-01-31T09:00:00Z")
+    ]
+    assert "is not an element of a B2MML SegmentResponse" in text
+
+    unqualified = _performance(NS_V0600, _response()).replace(
+        b"<ResponseState>", b'<Note xmlns="">hello</Note><ResponseState>'
+    )
+    assert _errors(unqualified)[0] == [("ProductionResponse[1]/Note", "hello")]
+
+
+def test_content_that_moves_material_but_cannot_be_mapped_is_refused():
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        "<ConsumableActual><MaterialDefinitionID>GLOVES</MaterialDefinitionID>"
+        "</ConsumableActual></SegmentResponse>"
+    )
+    errors, text = _errors(_performance(NS_V0401, _response(segment)))
+    assert errors == [("ProductionResponse[1]/SegmentResponse[1]/ConsumableActual", MISSING)]
+    assert "consumables" in text
+
+
+def test_zero_quantities_are_skipped_and_several_lots_are_serials():
+    segment = (
+        "<SegmentResponse><ID>SR-1</ID>"
+        + _material("C-LEG", "Consumed", "0", "Units", lot="L-1")
+        # A nil lot, as some V0401 MES write "no lot".
+        + "<MaterialActual><MaterialDefinitionID>OIL</MaterialDefinitionID>"
+        '<MaterialLotID xsi:nil="true"/><MaterialUse>Consumed</MaterialUse>'
+        "<Quantity><QuantityString>0.5</QuantityString><UnitOfMeasure>L</UnitOfMeasure>"
+        "</Quantity></MaterialActual>"
+        + "<MaterialActual><MaterialDefinitionID>MOTOR</MaterialDefinitionID>"
+        "<MaterialLotID>SN-1</MaterialLotID><MaterialLotID>SN-2</MaterialLotID>"
+        "<MaterialUse>Consumed</MaterialUse>"
+        "<Quantity><QuantityString>2</QuantityString><UnitOfMeasure>Units</UnitOfMeasure>"
+        "</Quantity></MaterialActual></SegmentResponse>"
+    )
+    events = _events(_performance(NS_V0600, _response(segment, state="Running")))
+
+    # SR-1 is not a number: a segment that only groups materials, not an operation.
+    assert [(e["event_type"], e["data"], e["event_id"]) for e in events] == [
+        (
+            "material_consumed",
+            {"product": "OIL", "quantity": 0.5, "uom": "L"},
+            "PP-2026-0001:R1.S1.M2",
+        ),
+        (
+            "material_consumed",
+            {"product": "MOTOR", "quantity": 2.0, "uom": "Units", "serials": ["SN-1", "SN-2"]},
+            "PP-2026-0001:R1.S1.M3",
+        ),
+    ]
+
+    repeated = segment.replace("SN-2", "SN-1")
+    errors, text = _errors(_performance(NS_V0600, _response(repeated, state="Running")))
+    path = "ProductionResponse[1]/SegmentResponse[1]/MaterialActual[3]/MaterialLotID"
+    assert errors == [(path, ["SN-1", "SN-1"])]
+    assert "repeats a serial number" in text
+
+
+def test_event_ids_without_or_with_an_awkward_document_id():
+    body = _response()
+    anonymous = _events(_performance(NS_V0600, body, doc_id=None))
+    assert anonymous[0]["event_id"].startswith("b2mml-")
+    assert _events(_performance(NS_V0600, body, doc_id=None)) == anonymous
+    assert _events(_performance(NS_V0401, body, doc_id=None)) != anonymous
+
+    spaced = _events(_performance(NS_V0600, body, doc_id="PP 7 (night)"))
+    dashed = _events(_performance(NS_V0600, body, doc_id="PP-7--night-"))
+    assert spaced[0]["event_id"].startswith("PP-7--night--")
+    assert spaced[0]["event_id"] != dashed[0]["event_id"]
+
+
+def test_other_documents_are_refused():
+    schedule = order_to_production_schedule(_order(), published_at=PUBLISHED)
+    errors, text = _errors(schedule)
+    assert errors == [("(root)", f"{{{NS_V0600}}}ProductionSchedule")]
+    assert "is not a ProductionPerformance" in text
+
+    foreign = _performance("http://www.mesa.org/xml/B2MML-V0700", _response())
+    assert _errors(foreign)[0][0][0] == "(root)"
+
+
+# ---------------------------------------------------------------------------
+# Safe parsing
+# ---------------------------------------------------------------------------
+
+BOMB = (
+    '<?xml version="1.0"?>\n<!DOCTYPE lolz [\n<!ENTITY lol0 "lol">\n'
+    + "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">\n' for i in range(1, 10))
+    + f']>\n<ProductionPerformance xmlns="{NS_V0600}"><ID>&lol9;</ID></ProductionPerformance>'
+)
+XXE = (
+    '<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY passwd SYSTEM "file:///etc/passwd">]>\n'
+    f'<ProductionPerformance xmlns="{NS_V0600}"><ID>&passwd;</ID>'
+    "<ProductionResponse><ProductionRequestID>&passwd;</ProductionRequestID>"
+    "</ProductionResponse></ProductionPerformance>"
+)
+
+
+def _refused_fast(xml):
+    started = time.perf_counter()
+    with pytest.raises(MessageValidationError) as info:
+        production_performance_to_events(xml)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.2, f"took {elapsed:.3f} s"
+    return info.value
+
+
+@pytest.mark.parametrize("xml", [BOMB, XXE], ids=["billion-laughs", "external-entity"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_dtd_and_entities_are_refused_without_expansion(xml, encoding):
+    data = xml.replace('version="1.0"?', f'version="1.0" encoding="{encoding}"?').encode(encoding)
+    error = _refused_fast(data)
+    assert [e.field for e in error.errors] == ["(document)"]
+    assert "must not declare a DTD or entities" in str(error)
+    assert "root:" not in str(error) and "lollol" not in str(error)
+
+
+def test_the_parsed_tree_is_checked_too(monkeypatch):
+    # Without the byte scan (an encoding it does not know), the parser still refuses.
+    monkeypatch.setattr(b2mml, "_SCANNED_ENCODINGS", ())
+    error = _refused_fast(XXE.encode())
+    assert "must not declare a DTD or entities" in str(error)
+    assert "root:" not in str(error)
+    # The bomb's entities are never expanded: libxml2 stops at their declarations.
+    assert _refused_fast(BOMB.encode()).errors[0].field == "(document)"
+
+
+def test_the_parser_itself_loads_and_expands_nothing():
+    root = etree.fromstring(XXE.encode(), b2mml._safe_parser())
+    identifier = root[0]
+    assert [type(node) for node in identifier] == [etree._Entity]
+    assert "root:" not in etree.tostring(root, encoding="unicode")
+
+
+def test_utf16_documents_without_dtd_are_read():
+    xml = _performance(NS_V0600, _response()).decode().replace('"UTF-8"', '"UTF-16"')
+    assert [e["event_type"] for e in _events(xml.encode("utf-16"))] == ["order_completed"]
+
+
+def test_oversize_documents_are_refused_before_parsing():
+    xml = _performance(NS_V0600, _response())
+    assert _events(xml, max_bytes=len(xml))
+    errors, text = _errors(xml, max_bytes=len(xml) - 1)
+    assert errors == [("(document)", len(xml))]
+    assert f"limit of {len(xml) - 1}" in text
+
+    padded = xml.replace(b"<ResponseState>", b" " * (5 * 1024 * 1024) + b"<ResponseState>")
+    errors, _text = _errors(padded)
+    assert errors == [("(document)", len(padded))]
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b"",
+        b"not xml at all",
+        b'<ProductionPerformance xmlns="http://www.mesa.org/xml/B2MML-V0600"><ID>1</ID>',
+        b'<ProductionPerformance xmlns="http://www.mesa.org/xml/B2MML-V0600">&nbsp;'
+        b"</ProductionPerformance>",
+    ],
+    ids=["empty", "text", "unclosed", "undeclared-entity"],
+)
+def test_malformed_xml_is_a_validation_error(xml):
+    errors, text = _errors(xml)
+    assert [field for field, _value in errors] == ["(document)"]
+    assert "is not well-formed XML" in text
+
+
+def test_only_bytes_are_read():
+    with pytest.raises(TypeError):
+        production_performance_to_events(_performance(NS_V0600, _response()).decode())

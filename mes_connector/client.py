@@ -157,10 +157,20 @@ class MesClient(_HttpClient):
 
     def send_order(self, order, idempotency_key):
         """Deliver one order revision; a redelivery with the same key is a no-op at the MES."""
+        return self._deliver_order({"json_body": order}, "application/json", idempotency_key)
+
+    def send_order_xml(self, document, idempotency_key):
+        """Deliver one order revision as a B2MML document (bytes)."""
+        return self._deliver_order({"data": document}, "application/xml", idempotency_key)
+
+    def _deliver_order(self, body, content_type, idempotency_key):
         if not idempotency_key:
             raise ValueError("idempotency_key is required")
         response = self._request(
-            "POST", "/api/v1/orders", json_body=order, headers={"Idempotency-Key": idempotency_key}
+            "POST",
+            "/api/v1/orders",
+            headers={"Idempotency-Key": idempotency_key, "Content-Type": content_type},
+            **body,
         )
         body = self._json(response)
         mes_order_id = body.get("mes_order_id") if isinstance(body, dict) else None

@@ -12,6 +12,7 @@ _logger = logging.getLogger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 500
 PUBLISHED = ("openapi.json", "event.v1.json")
+XML_TYPES = ("application/xml", "text/xml")
 
 
 class MesIntakeController(http.Controller):
@@ -45,6 +46,10 @@ class MesIntakeController(http.Controller):
         raw = body.decode("utf-8", errors="backslashreplace")
         messages = request.env["mes.message"].sudo()
         content_type = (httprequest.mimetype or "application/json").lower()
+        if content_type in XML_TYPES:
+            answer = messages._intake_b2mml(backend, body)
+            status = {"accepted": 200, "duplicate": 200}.get(answer["status"], 422)
+            return self._answer(status, answer)
         if content_type not in ("application/json", "text/json"):
             error = FieldError(
                 "Content-Type", content_type, "is not supported: send application/json"

@@ -65,6 +65,14 @@ class MesBackend(models.Model):
         ),
         help="MES messages are processed as this user: stock moves and logs show it.",
     )
+    payload_format = fields.Selection(
+        [("json", "JSON (mes.order/1)"), ("b2mml", "B2MML V0600 ProductionSchedule")],
+        "Order format",
+        default="json",
+        required=True,
+        help="How orders are sent. The MES may report back in JSON or B2MML whatever this is: "
+        "the intake reads the format from the Content-Type.",
+    )
     # When orders go to the MES
     export_trigger = fields.Selection(
         [

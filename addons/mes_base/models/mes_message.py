@@ -1,3 +1,4 @@
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -12,7 +13,12 @@ from odoo.tools import mute_logger
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
 
-from mes_connector.exceptions import MesPermanentError, MesTransientError
+from mes_connector.b2mml import production_performance_to_events
+from mes_connector.exceptions import (
+    MesPermanentError,
+    MessageValidationError,
+    MesTransientError,
+)
 from mes_connector.validation import validation_errors
 
 from ..exceptions import MesDataError, MesWaiting
@@ -42,6 +48,7 @@ class MesMessage(models.Model):
     message_type = fields.Selection(
         [
             ("order_export", "Order export"),
+            ("b2mml_document", "B2MML document"),
             ("order_started", "Order started"),
             ("order_held", "Order held"),
             ("order_resumed", "Order resumed"),
@@ -80,7 +87,22 @@ class MesMessage(models.Model):
         copy=False,
         help="Set when an MES manager corrected the payload: the message as the MES sent it.",
     )
-    payload_format = fields.Selection([("json", "JSON")], default="json", required=True)
+    payload_format = fields.Selection(
+        [("json", "JSON"), ("xml", "XML (B2MML)")], default="json", required=True
+    )
+    order_action = fields.Selection(
+        [("create", "Create"), ("change", "Change"), ("cancel", "Cancel")],
+        readonly=True,
+        help="Outbound order revisions: what this revision asks the MES to do.",
+    )
+    parent_id = fields.Many2one(
+        "mes.message",
+        "Received in",
+        readonly=True,
+        index="btree_not_null",
+        help="The B2MML document this event was read from.",
+    )
+    child_ids = fields.One2many("mes.message", "parent_id", "Events read from it")
     state = fields.Selection(
         [
             ("pending", "Pending"),
@@ -292,6 +314,7 @@ class MesMessage(models.Model):
             "order_ref": str(event.get("order_ref") or "")[:64] or False,
             "mes_order_id": str(event.get("mes_order_id") or "")[:64] or False,
             "state": "error" if errors else "received",
+            "parent_id": self.env.context.get("mes_parent_id") or False,
             "error_code": error_code if errors else False,
             "error_text": "\n".join(str(e) for e in errors) or False,
         }
@@ -317,6 +340,50 @@ class MesMessage(models.Model):
         message._enqueue()
         answer["status"] = "accepted"
         return answer
+
+    @api.model
+    def _intake_b2mml(self, backend, body):
+        """Store a B2MML ProductionPerformance as received, then each event read from it.
+
+        The document is kept whole (its own message, format XML); the events are
+        messages of their own, linked to it, processed like JSON events. A document that
+        cannot be read is kept, in error, and none of its events is taken.
+        """
+        external_id = f"b2mml:{hashlib.sha256(body).hexdigest()[:40]}"
+        existing = self._find_inbound(backend, external_id)
+        if existing:
+            return {"status": "duplicate", "message_id": existing.id, "state": existing.state}
+        try:
+            events, errors = production_performance_to_events(body), []
+        except MessageValidationError as err:
+            events, errors = [], err.errors
+        vals = {
+            "backend_id": backend.id,
+            "direction": "inbound",
+            "message_type": "b2mml_document",
+            "external_id": external_id,
+            "payload": body.decode("utf-8", errors="backslashreplace"),
+            "payload_format": "xml",
+            "state": "error" if errors else "processed",
+            "error_code": "invalid_b2mml" if errors else False,
+            "error_text": "\n".join(str(e) for e in errors) or False,
+            "processed_at": fields.Datetime.now(),
+            "result_text": False if errors else self.env._("%s events read", len(events)),
+        }
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                document = self.sudo().with_context(mail_create_nolog=True).create(vals)
+        except pg_errors.UniqueViolation:
+            return {"status": "duplicate"}
+        if errors:
+            return {
+                "status": "rejected",
+                "message_id": document.id,
+                "errors": [e.as_dict() for e in errors],
+            }
+        intake = self.with_context(mes_parent_id=document.id)
+        results = [intake._intake(backend, json.dumps(event), event) for event in events]
+        return {"status": "accepted", "message_id": document.id, "results": results}
 
     def _find_inbound(self, backend, external_id):
         return self.sudo().search(
@@ -392,10 +459,12 @@ class MesMessage(models.Model):
                 seconds=10,
                 ignore_retry=True,
             )
-        document = json.loads(self.payload)
         client = self.backend_id._get_client()
         try:
-            ack = client.send_order(document, self.external_id)
+            if self.payload_format == "xml":
+                ack = client.send_order_xml(self.payload.encode(), self.external_id)
+            else:
+                ack = client.send_order(json.loads(self.payload), self.external_id)
         except MesTransientError as err:
             raise RetryableJobError(str(err), seconds=err.retry_after) from err
         except MesPermanentError as err:
@@ -420,7 +489,7 @@ class MesMessage(models.Model):
         )
         self.production_id.with_context(mes_inbound=True).write(
             {
-                "mes_state": "cancelled" if document.get("action") == "cancel" else "acknowledged",
+                "mes_state": "cancelled" if self.order_action == "cancel" else "acknowledged",
                 "mes_order_id": ack.mes_order_id,
             }
         )

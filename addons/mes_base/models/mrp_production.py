@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from mes_connector import MessageValidationError, order_idempotency_key, validate_order
+from mes_connector.b2mml import order_to_production_schedule
 from mes_connector.messages import (
     Component,
     Operation,
@@ -257,6 +258,10 @@ class MrpProduction(models.Model):
                 continue
             revision = production.mes_revision + 1
             document = production._mes_order_document(revision, action)
+            if backend.payload_format == "b2mml":
+                payload, payload_format = order_to_production_schedule(document).decode(), "xml"
+            else:
+                payload, payload_format = json.dumps(document, indent=2, ensure_ascii=False), "json"
             messages |= messages.sudo().create(
                 {
                     "backend_id": backend.id,
@@ -269,7 +274,9 @@ class MrpProduction(models.Model):
                     "production_id": production.id,
                     "mes_order_id": production.mes_order_id,
                     "revision": revision,
-                    "payload": json.dumps(document, indent=2, ensure_ascii=False),
+                    "order_action": action,
+                    "payload": payload,
+                    "payload_format": payload_format,
                     "state": "pending",
                 }
             )

@@ -99,3 +99,76 @@ class TestIntake(MesCase, HttpCase):
         schema = self.url_open("/mes/api/v1/schemas/event.v1.json").json()
         self.assertEqual(schema["properties"]["schema"], {"const": "mes.event/1"})
         self.assertEqual(self.url_open("/mes/api/v1/schemas/order.v1.json").status_code, 404)
+
+    def _performance(self, production, namespace="http://www.wbf.org/xml/B2MML-V0401"):
+        def material(product, use, quantity, lot=""):
+            lot = f"<MaterialLotID>{lot}</MaterialLotID>" if lot else ""
+            return (
+                f"<MaterialActual><MaterialDefinitionID>{product}</MaterialDefinitionID>{lot}"
+                f"<MaterialUse>{use}</MaterialUse><Quantity><QuantityString>{quantity}"
+                "</QuantityString><UnitOfMeasure>Units</UnitOfMeasure></Quantity></MaterialActual>"
+            )
+
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><ProductionPerformance xmlns="{namespace}">'
+            f"<ID>PP-{production.id}</ID><PublishedDate>2026-11-20T12:00:00Z</PublishedDate>"
+            f"<ProductionResponse><ID>M-{production.id}</ID>"
+            f"<ProductionRequestID>{production.name}</ProductionRequestID>"
+            "<EndTime>2026-11-20T11:00:00Z</EndTime>"
+            "<SegmentResponse><ID>S10</ID><ProcessSegmentID>10</ProcessSegmentID>"
+            "<ActualEndTime>2026-11-20T10:00:00Z</ActualEndTime>"
+            + material("T-HOUS", "Consumed", 2, "LOT-A")
+            + material("T-SCR", "Consumed", 8)
+            + material("T-PUMP", "Produced", 2)
+            + "<SegmentState>Completed</SegmentState></SegmentResponse>"
+            "<ResponseState>Completed</ResponseState></ProductionResponse></ProductionPerformance>"
+        )
+
+    def test_b2mml_performance_is_kept_whole_and_its_events_post(self):
+        self.backend.consumption_owner = "mes"
+        production = self._production(qty=2)
+        production.action_confirm()
+        body = self._performance(production)
+        response = self._post(body, content_type="application/xml")
+        self.assertEqual(response.status_code, 200, response.text)
+        answer = response.json()
+        self.assertEqual(answer["status"], "accepted")
+        document = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual((document.payload_format, document.payload), ("xml", body))
+        events = document.child_ids.sorted("sequence")
+        self.assertEqual(
+            events.mapped("message_type"),
+            [
+                "material_consumed",
+                "material_consumed",
+                "output_produced",
+                "operation_completed",
+                "order_completed",
+            ],
+        )
+        for event in events:
+            event._process()
+            self.assertEqual(event.state, "processed", event.error_text)
+        self.assertEqual(production.state, "done")
+        housing = production.move_raw_ids.filtered(lambda m: m.product_id == self.housing)
+        self.assertEqual(housing.move_line_ids.lot_id, self.lot_a)
+        again = self._post(body, content_type="text/xml").json()
+        self.assertEqual(again["status"], "duplicate")
+
+    def test_xml_bomb_is_rejected_unexpanded_and_kept(self):
+        bomb = (
+            '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+            '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+            '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+            '<ProductionPerformance xmlns="http://www.mesa.org/xml/B2MML-V0600">&lol3;'
+            "</ProductionPerformance>"
+        )
+        response = self._post(bomb, content_type="application/xml")
+        self.assertEqual(response.status_code, 422)
+        answer = response.json()
+        self.assertEqual(answer["status"], "rejected")
+        message = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual((message.state, message.error_code), ("error", "invalid_b2mml"))
+        self.assertEqual(message.payload, bomb)
+        self.assertNotIn("lollol", message.error_text)
+        self.assertFalse(message.child_ids)

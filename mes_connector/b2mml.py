@@ -1,18 +1,23 @@
 """B2MML (ISA-95 / IEC 62264 XML) for MES that speak it instead of our JSON.
 
-Two translations, both pure functions:
+Three translations, all pure functions:
 
 - :func:`order_to_production_schedule`: one order revision (``mes.order/1``) as a
   B2MML V0600 ``ProductionSchedule`` that validates against the official XSD.
+- :func:`production_schedule_to_order`: the inverse, for the MES side (the
+  simulator): a ``ProductionSchedule`` (V0401, V0500 or V0600) of one
+  ``ProductionRequest`` as a ``mes.order/1`` document.
 - :func:`production_performance_to_events`: a B2MML ``ProductionPerformance``
-  (V0401, V0500 or V0600) as ``mes.event/1`` events, parsed without ever loading a
-  DTD or expanding an entity.
+  (V0401, V0500 or V0600) as ``mes.event/1`` events.
+
+Both readers parse without ever loading a DTD or expanding an entity.
 
 "The Business To Manufacturing Markup Language (B2MML) is used courtesy of MESA
 International."
 """
 
 import hashlib
+import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from .exceptions import MessageValidationError
-from .messages import EVENT_SCHEMA
+from .messages import EVENT_SCHEMA, ORDER_SCHEMA
 from .validation import MISSING, FieldError, validate_order, validation_errors
 
 NS_V0401 = "http://www.wbf.org/xml/B2MML-V0401"
@@ -35,7 +40,8 @@ _SCANNED_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be
 # Characters XML 1.0 cannot carry at all (not even escaped): lxml would refuse them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _EVENT_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/-]")
-_INTEGER = re.compile(r"[+-]?\d+")
+# At most 18 digits: int() refuses (ValueError) strings of more than 4300 digits.
+_INTEGER = re.compile(r"[+-]?\d{1,18}")
 # xs:dateTime; fromisoformat alone would also take dates without a time.
 _XS_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?", re.IGNORECASE
@@ -62,8 +68,9 @@ def order_to_production_schedule(order, published_at=None):
     The schedule holds one ``ProductionRequest`` (ID = order id, RequestState
     ``Released``, or ``Other``/``Cancelled`` for a cancel revision). Its first
     ``SegmentRequirement`` is the whole order: revision, action and origin as
-    production parameters, the product as the ``Produced`` material and the
-    components without an operation as ``Consumed`` materials; it contains one
+    production parameters, the product as the ``Produced`` material (with the
+    ``finished_lots`` as its MaterialLotIDs) and the components without an operation
+    as ``Consumed`` materials; it contains one
     ``SegmentRequirement`` per operation (ID and ProcessSegmentID = sequence,
     equipment = resource, duration, the operation's components).
     """
@@ -128,7 +135,10 @@ def _order_segment(request, order):
     _parameter(segment, "Action", order["action"], "string")
     if order.get("origin"):
         _parameter(segment, "Origin", order["origin"], "string")
-    _material(segment, order["product"], order["quantity"], order["uom"], "Produced")
+    # Lots Odoo assigned to the finished product in advance: MaterialLotIDs of the
+    # produced material (several of them for serial numbers, one per unit).
+    lots = order.get("finished_lots") or ()
+    _material(segment, order["product"], order["quantity"], order["uom"], "Produced", lots)
     components = order.get("components") or []
     for component in components:
         if component.get("operation_sequence") is None:
@@ -168,9 +178,11 @@ def _component(segment, component):
     _material(segment, component["product"], component["quantity"], component["uom"], "Consumed")
 
 
-def _material(segment, product, quantity, uom, use):
+def _material(segment, product, quantity, uom, use, lots=()):
     requirement = _add(segment, "MaterialRequirement")
     _add(requirement, "MaterialDefinitionID", product["code"])
+    for lot in lots:
+        _add(requirement, "MaterialLotID", lot)
     if product.get("name"):
         _add(requirement, "Description", product["name"])
     _add(requirement, "MaterialUse", use)
@@ -448,37 +460,18 @@ def _text(element):
     return (element.text or "").strip() or None
 
 
-class _Reader:
-    def __init__(self, root, first_sequence):
+class _Walker:
+    """Walks a B2MML tree and collects every problem as a FieldError naming its XML path."""
+
+    def __init__(self, root):
         self.root = root
         self.errors = []
-        self.events = []
-        self.sequence = first_sequence
-        self.prefix = None
-        self.published = None
-
-    def read(self):
-        root = self.root
-        qname = etree.QName(root)
-        if qname.namespace not in B2MML_NAMESPACES or qname.localname != "ProductionPerformance":
-            raise _invalid(
-                "(root)",
-                root.tag,
-                "is not a ProductionPerformance of B2MML V0401, V0500 or V0600",
-            )
-        children = self._children(root, "", _PERFORMANCE_CHILDREN)
-        self.prefix = self._id_prefix(_text(self._first(children, "ID")))
-        self.published = self._datetime(self._first(children, "PublishedDate"), "PublishedDate")
-        for _name, index, response in self._numbered(children, "ProductionResponse"):
-            self._response(response, f"ProductionResponse[{index}]", f"R{index}")
-        if self.errors:
-            raise MessageValidationError(self.errors)
-        return self.events
 
     # Structure
 
-    def _children(self, element, path, allowed):
+    def _children(self, element, path, allowed, unsupported=None):
         """B2MML children as (name, element); unknown names are errors, extensions skipped."""
+        unsupported = _UNSUPPORTED if unsupported is None else unsupported
         out = []
         for child in element:
             if not isinstance(child.tag, str):
@@ -488,8 +481,8 @@ class _Reader:
             namespace = etree.QName(child).namespace
             if namespace and namespace not in B2MML_NAMESPACES:
                 continue  # an extension ("Extended:" or a vendor's): not ours to judge
-            if name in _UNSUPPORTED:
-                self.errors.append(FieldError(where, MISSING, _UNSUPPORTED[name]))
+            if name in unsupported:
+                self.errors.append(FieldError(where, MISSING, unsupported[name]))
             elif name in allowed and namespace:
                 out.append((name, child))
             else:
@@ -520,18 +513,6 @@ class _Reader:
             if name in counts:
                 counts[name] += 1
                 yield name, counts[name], child
-
-    def _id_prefix(self, document_id):
-        if document_id is None:
-            # Same content, same ids: a redelivery of the document is recognised.
-            canonical = etree.tostring(self.root, method="c14n")
-            return "b2mml-" + hashlib.sha256(canonical).hexdigest()[:24]
-        clean = _EVENT_ID_CHARS.sub("-", document_id)
-        if clean != document_id or len(clean) > 64:
-            # Keep ids readable but tell apart documents whose IDs only differ there.
-            digest = hashlib.sha256(document_id.encode()).hexdigest()[:12]
-            clean = f"{clean[:48]}-{digest}"
-        return clean
 
     # Values
 
@@ -582,7 +563,7 @@ class _Reader:
             number = Decimal(text)
         except InvalidOperation:
             number = None
-        if number is None or not number.is_finite() or number < 0:
+        if number is None or not number.is_finite() or number < 0 or math.isinf(number):
             self.errors.append(
                 FieldError(f"{path}/QuantityString", text, "is not a number of 0 or more")
             )
@@ -601,10 +582,49 @@ class _Reader:
     @staticmethod
     def _sequence(children):
         for name in ("ProcessSegmentID", "ID"):
-            text = _text(_Reader._first(children, name))
+            text = _text(_Walker._first(children, name))
             if text is not None and _INTEGER.fullmatch(text):
                 return int(text)
         return None
+
+
+class _Reader(_Walker):
+    def __init__(self, root, first_sequence):
+        super().__init__(root)
+        self.events = []
+        self.sequence = first_sequence
+        self.prefix = None
+        self.published = None
+
+    def read(self):
+        root = self.root
+        qname = etree.QName(root)
+        if qname.namespace not in B2MML_NAMESPACES or qname.localname != "ProductionPerformance":
+            raise _invalid(
+                "(root)",
+                root.tag,
+                "is not a ProductionPerformance of B2MML V0401, V0500 or V0600",
+            )
+        children = self._children(root, "", _PERFORMANCE_CHILDREN)
+        self.prefix = self._id_prefix(_text(self._first(children, "ID")))
+        self.published = self._datetime(self._first(children, "PublishedDate"), "PublishedDate")
+        for _name, index, response in self._numbered(children, "ProductionResponse"):
+            self._response(response, f"ProductionResponse[{index}]", f"R{index}")
+        if self.errors:
+            raise MessageValidationError(self.errors)
+        return self.events
+
+    def _id_prefix(self, document_id):
+        if document_id is None:
+            # Same content, same ids: a redelivery of the document is recognised.
+            canonical = etree.tostring(self.root, method="c14n")
+            return "b2mml-" + hashlib.sha256(canonical).hexdigest()[:24]
+        clean = _EVENT_ID_CHARS.sub("-", document_id)
+        if clean != document_id or len(clean) > 64:
+            # Keep ids readable but tell apart documents whose IDs only differ there.
+            digest = hashlib.sha256(document_id.encode()).hexdigest()[:12]
+            clean = f"{clean[:48]}-{digest}"
+        return clean
 
     # Events
 
@@ -848,3 +868,614 @@ class _Reader:
         event_type = "material_consumed" if kind == "consumed" else "output_produced"
         self._emit(context, event_type, key, data, path, when)
         return kind, data
+
+
+# ---------------------------------------------------------------------------
+# Reader: ProductionSchedule (V0401/V0500/V0600) -> mes.order/1
+# ---------------------------------------------------------------------------
+
+# As for the performance: what is read and what only describes is listed; anything
+# else named in a B2MML namespace is an error, as is content an order cannot carry.
+_SCHEDULE_CHILDREN = {
+    "ID",
+    "Description",
+    "Location",
+    "HierarchyScope",
+    "PublishedDate",
+    "StartTime",
+    "EndTime",
+    "EquipmentElementLevel",
+    "ProductionRequest",
+    "ScheduleState",
+    "Any",
+}
+_REQUEST_CHILDREN = {
+    "ID",
+    "Description",
+    "ProductProductionRuleID",
+    "Version",
+    "Location",
+    "HierarchyScope",
+    "StartTime",
+    "EndTime",
+    "Priority",
+    "SegmentRequirement",
+    "RequestState",
+    "Any",
+}
+_REQUIREMENT_CHILDREN = {
+    "ID",
+    "ProductSegmentID",
+    "ProcessSegmentID",
+    "Description",
+    "Location",
+    "HierarchyScope",
+    "EarliestStartTime",
+    "LatestEndTime",
+    "Duration",
+    "ProductionParameter",
+    # People and assets are the MES's to plan: mes.order/1 names none.
+    "PersonnelRequirement",
+    "EquipmentRequirement",
+    "PhysicalAssetRequirement",
+    "MaterialRequirement",
+    "MaterialProducedRequirement",
+    "MaterialConsumedRequirement",
+    "SegmentRequirement",
+    "RequiredByRequestedSegmentResponse",
+    "SegmentState",
+    "Any",
+}
+_EQUIPMENT_REQUIREMENT_CHILDREN = {
+    "EquipmentClassID",
+    "EquipmentID",
+    "Description",
+    "Location",
+    "HierarchyScope",
+    "Quantity",
+    "EquipmentRequirementProperty",
+    "RequiredByRequestedSegmentResponse",
+    "Any",
+}
+_MATERIAL_PROPERTIES = (
+    "MaterialRequirementProperty",
+    "MaterialProducedRequirementProperty",
+    "MaterialConsumedRequirementProperty",
+)
+_MATERIAL_REQUIREMENT_CHILDREN = {
+    "MaterialClassID",
+    "MaterialDefinitionID",
+    "MaterialLotID",
+    "MaterialSubLotID",
+    "Description",
+    "Location",
+    "HierarchyScope",
+    "MaterialUse",
+    "Quantity",
+    "AssemblyType",
+    "AssemblyRelationship",
+    *_MATERIAL_PROPERTIES,
+    "RequiredByRequestedSegmentResponse",
+    "Any",
+}
+_MATERIAL_REQUIREMENTS = (
+    "MaterialRequirement",
+    "MaterialProducedRequirement",
+    "MaterialConsumedRequirement",
+)
+_PRODUCTION_PARAMETER_CHILDREN = {"ProductSegmentID", "ProcessSegmentID", "Parameter", "Any"}
+_PARAMETER_CHILDREN = {"ID", "Value", "Description", "Any"}  # no nested Parameter
+_PROPERTY_CHILDREN = {"ID", "Description", "Value", "Quantity", "Any"}
+_VALUE_CHILDREN = {"ValueString", "DataType", "UnitOfMeasure", "Key", "Any"}
+_SCHEDULE_UNSUPPORTED = {
+    "SegmentResponse": "reports what was done, which an order to run does not carry",
+    "ConsumableExpectedRequirement": "requires consumables, which mes.order/1 does not carry",
+    "AssemblyRequirement": "requires an assembly, which mes.order/1 does not carry",
+}
+_ORDER_KEYS = (
+    "order_id",
+    "revision",
+    "product",
+    "quantity",
+    "uom",
+    "action",
+    "planned_start",
+    "planned_end",
+    "priority",
+    "origin",
+    "company",
+    "components",
+    "operations",
+    "finished_lots",
+    "schema",
+)
+_ORDER_PARAMETERS = {"revision": "Revision", "action": "Action", "origin": "Origin"}
+_CANCELLED_STATES = {"cancelled", "canceled"}
+# xs:duration. Years and months have no length in minutes: refused when not zero.
+_XS_DURATION = re.compile(
+    r"(?P<sign>-)?P(?:(?P<Y>\d{1,18})Y)?(?:(?P<M>\d{1,18})M)?(?:(?P<D>\d{1,18})D)?"
+    r"(?:T(?:(?P<h>\d{1,18})H)?(?:(?P<m>\d{1,18})M)?(?:(?P<s>\d{1,18}(?:\.\d*)?|\.\d+)S)?)?"
+)
+_DECIMAL_INTEGER = re.compile(r"[+-]?\d{1,18}(\.0*)?")
+
+
+def production_schedule_to_order(xml, *, max_bytes=DEFAULT_MAX_BYTES):
+    """The ``mes.order/1`` document a B2MML ``ProductionSchedule`` of one order carries.
+
+    The inverse of :func:`order_to_production_schedule`, for the MES side. ``xml`` is
+    the document as bytes, in the V0401, V0500 or V0600 namespace, refused
+    (:class:`MessageValidationError`) as :func:`production_performance_to_events`
+    refuses a document: too large, a DOCTYPE or entities, not well-formed, unknown
+    content or content an order cannot carry (a lot for a component, an unknown
+    parameter or property, consumables...). Every :class:`FieldError` names the XML
+    path (``ProductionRequest[1]/SegmentRequirement[1]/MaterialRequirement[2]/
+    Quantity/QuantityString``) and the value; all problems are reported at once.
+
+    The schedule holds exactly one ``ProductionRequest``; its ``ID`` is the order id,
+    ``StartTime``/``EndTime`` (else the ``EarliestStartTime``/``LatestEndTime`` of a
+    segment that is not an operation) the planned times, ``Priority`` the priority
+    (0 without), the ``Enterprise`` of its ``HierarchyScope`` (or ``Location``) the
+    company. Its ``SegmentRequirement`` tree, read in document order:
+
+    - a segment with a ``ProcessSegmentID`` or an ``EquipmentRequirement`` is an
+      operation: sequence = the ``ProcessSegmentID``, else ``ID``, that is an integer;
+      name = ``Description``, else ``ProcessSegmentID``; resource = its one
+      ``EquipmentID``; ``duration_minutes`` from ``Duration`` (0 without);
+    - other segments only group; their ``Revision``, ``Action`` and ``Origin``
+      production parameters are the order's (revision 1 without);
+    - the one ``Produced`` material is the product (code, ``Description`` as name,
+      quantity and unit, its ``MaterialLotID``s as ``finished_lots``); ``Consumed``
+      materials are components of the nearest enclosing operation (none: of the
+      order). A ``Tracking`` property gives a material's tracking (``none`` without).
+
+    The action is the ``Action`` parameter, which must agree with ``RequestState``
+    (``Other``/``Cancelled`` is a cancel); without it: ``cancel`` for a cancelled
+    request, else ``create`` for revision 1 and ``change`` after. A ``Forecast`` is no
+    order to run and is refused. The result holds every field of ``mes.order/1``
+    (as ``OrderExport.to_dict()`` makes it: absent times None, no company "") and
+    passes :func:`~mes_connector.validation.validate_order`; a value the schema
+    refuses is reported at the XML path it came from.
+    """
+    root = _parse(xml, max_bytes)
+    return _ScheduleReader(root).read()
+
+
+class _ScheduleReader(_Walker):
+    def __init__(self, root):
+        super().__init__(root)
+        self.origin = {}  # mes.order/1 field -> XML path it was read from
+        self.failed = set()  # fields whose problem is already reported
+        self.parameters = {}  # "revision" -> (text, path of its ValueString)
+        self.segment_times = {}  # "EarliestStartTime" -> (element, path), first grouping one
+        self.product = None
+        self.components = []
+        self.operations = []
+
+    def read(self):
+        qname = etree.QName(self.root)
+        if qname.namespace not in B2MML_NAMESPACES or qname.localname != "ProductionSchedule":
+            raise _invalid(
+                "(root)",
+                self.root.tag,
+                "is not a ProductionSchedule of B2MML V0401, V0500 or V0600",
+            )
+        children = self._children(self.root, "", _SCHEDULE_CHILDREN, _SCHEDULE_UNSUPPORTED)
+        requests = self._all(children, "ProductionRequest")
+        if not requests:
+            self.errors.append(
+                FieldError("ProductionRequest", MISSING, "is missing: the schedule holds no order")
+            )
+            raise MessageValidationError(self.errors)
+        for index, extra in enumerate(requests[1:], 2):
+            identifier = next((c for c in extra if _is_b2mml(c, "ID")), None)
+            self.errors.append(
+                FieldError(
+                    f"ProductionRequest[{index}]",
+                    _text(identifier) or MISSING,
+                    "is a second production request: one document carries one order",
+                )
+            )
+        order = self._request(requests[0], "ProductionRequest[1]")
+        self._check(order)
+        if self.errors:
+            raise MessageValidationError(self.errors)
+        return order
+
+    # Helpers
+
+    def _fail(self, field, path, value, reason):
+        self.origin[field] = path
+        self.failed.add(field)
+        self.errors.append(FieldError(path, value, reason))
+
+    def _leaf(self, children, name, path, field, required=False):
+        """Text of the first child ``name``, noted as where ``field`` comes from."""
+        path = f"{path}/{name}"
+        self.origin[field] = path
+        text = _text(self._first(children, name))
+        if text is None and required:
+            self._fail(field, path, MISSING, "is missing")
+        return text
+
+    def _when(self, element, path, field):
+        self.origin[field] = path
+        errors = len(self.errors)
+        value = self._datetime(element, path)
+        if len(self.errors) > errors:
+            self.failed.add(field)
+        return value.isoformat() if value else None
+
+    def _integer(self, text, path, field, what):
+        self.origin[field] = path
+        if _DECIMAL_INTEGER.fullmatch(text):
+            return int(text.split(".")[0])
+        self._fail(field, path, text, f"is not {what}")
+        return None
+
+    def _value(self, element, path):
+        """(text of the first Value/ValueString, its path)."""
+        value = self._first(self._children(element, path, _PROPERTY_CHILDREN), "Value")
+        value_path = f"{path}/Value/ValueString"
+        if value is None:
+            return None, value_path
+        parts = self._children(value, f"{path}/Value", _VALUE_CHILDREN)
+        return _text(self._first(parts, "ValueString")), value_path
+
+    def _check(self, order):
+        """Last line of defence: the schema, its problems named by their XML path."""
+        for problem in validation_errors(order, "order.v1.json"):
+            field = problem.field
+            if any(field == f or field.startswith((f"{f}.", f"{f}[")) for f in self.failed):
+                continue
+            path = self.origin.get(field)
+            while path is None and ("." in field or "[" in field):
+                field = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", field)
+                path = self.origin.get(field)
+            reason = f"{problem.reason} (the order's {problem.field})"
+            self.errors.append(FieldError(path or "(document)", problem.value, reason))
+
+    # Structure
+
+    def _request(self, request, path):
+        children = self._children(request, path, _REQUEST_CHILDREN, _SCHEDULE_UNSUPPORTED)
+        order = {"schema": ORDER_SCHEMA}
+        order_id = self._leaf(children, "ID", path, "order_id", required=True)
+        if order_id is not None:
+            order["order_id"] = order_id
+        for index, segment in enumerate(self._all(children, "SegmentRequirement"), 1):
+            self._segment(segment, f"{path}/SegmentRequirement[{index}]", None, top=True)
+        if not self._all(children, "SegmentRequirement"):
+            path_of_product = f"{path}/SegmentRequirement"
+        else:
+            path_of_product = f"{path}/SegmentRequirement[1]/MaterialRequirement"
+        if self.product is None:
+            for field in ("product", "quantity", "uom"):
+                self.failed.add(field)
+            self.errors.append(
+                FieldError(
+                    path_of_product,
+                    MISSING,
+                    "with MaterialUse Produced is missing: the order's product",
+                )
+            )
+        else:
+            order.update(self.product)
+
+        revision = self._revision()
+        if revision is not None:
+            order["revision"] = revision
+        action = self._action(children, path, revision)
+        if action is not None:
+            order["action"] = action
+        for key, name, fallback in (
+            ("planned_start", "StartTime", "EarliestStartTime"),
+            ("planned_end", "EndTime", "LatestEndTime"),
+        ):
+            element, where = self._first(children, name), f"{path}/{name}"
+            if element is None and fallback in self.segment_times:
+                element, where = self.segment_times[fallback]
+            order[key] = self._when(element, where, key)
+        priority = self._leaf(children, "Priority", path, "priority")
+        order["priority"] = 0
+        if priority is not None:
+            value = self._integer(priority, f"{path}/Priority", "priority", "a priority (0-9)")
+            if value is not None:
+                order["priority"] = value
+        text, where = self.parameters.get("origin", (None, None))
+        self.origin["origin"] = where
+        order["origin"] = text
+        order["company"] = self._company(children, path)
+        order["components"] = self.components
+        order["operations"] = self.operations
+        order.setdefault("finished_lots", [])
+        # In the order of OrderExport.to_dict(), for whoever reads the result.
+        return {key: order[key] for key in _ORDER_KEYS if key in order}
+
+    def _revision(self):
+        text, where = self.parameters.get("revision", (None, None))
+        if text is None:
+            return 1  # a schedule that does not number its revisions: the first one
+        return self._integer(text, where, "revision", "a revision number (1 or more)")
+
+    def _action(self, children, path, revision):
+        element = self._first(children, "RequestState")
+        state = self._state(element)
+        state_path = f"{path}/RequestState"
+        normalized = re.sub(r"[^a-z]", "", state.lower()) if state else None
+        cancelled = normalized in _CANCELLED_STATES
+        if normalized == "forecast":
+            self._fail("action", state_path, state, "is a forecast: no order to run")
+            return None
+        if state is not None and not cancelled and normalized != "released":
+            reason = "is not a request state this reader knows (Released, Other Cancelled)"
+            self._fail("action", state_path, state, reason)
+            return None
+        text, where = self.parameters.get("action", (None, None))
+        if text is None:
+            self.origin["action"] = state_path
+            if cancelled:
+                return "cancel"
+            return "create" if revision in (None, 1) else "change"
+        self.origin["action"] = where
+        if cancelled != (text == "cancel") and (cancelled or state is not None):
+            self._fail(
+                "action", where, text, f"contradicts the RequestState {state!r} of the request"
+            )
+            return None
+        return text
+
+    def _company(self, children, path):
+        """The EquipmentID of the Enterprise level of the HierarchyScope (or Location)."""
+        for name in ("HierarchyScope", "Location"):
+            element, where = self._first(children, name), f"{path}/{name}"
+            while element is not None:
+                allowed = {"EquipmentID", "EquipmentElementLevel", name, "Any"}
+                parts = self._children(element, where, allowed)
+                level = self._state(self._first(parts, "EquipmentElementLevel"))
+                if level and level.lower() == "enterprise":
+                    return self._leaf(parts, "EquipmentID", where, "company") or ""
+                element, where = self._first(parts, name), f"{where}/{name}"
+        return ""
+
+    def _segment(self, segment, path, operation, top=False):
+        children = self._children(segment, path, _REQUIREMENT_CHILDREN, _SCHEDULE_UNSUPPORTED)
+        names = {name for name, _child in children}
+        if names & {"ProcessSegmentID", "EquipmentRequirement"}:
+            operation = self._operation(children, path)
+            for index, parameter in enumerate(self._all(children, "ProductionParameter"), 1):
+                identifier = parameter.find(".//{*}Parameter/{*}ID")
+                self.errors.append(
+                    FieldError(
+                        f"{path}/ProductionParameter[{index}]",
+                        _text(identifier) or MISSING,
+                        "is a parameter of an operation, which mes.order/1 cannot carry",
+                    )
+                )
+        else:
+            self._parameters(children, path)
+            if top:
+                for name in ("EarliestStartTime", "LatestEndTime"):
+                    element = self._first(children, name)
+                    if element is not None:
+                        self.segment_times.setdefault(name, (element, f"{path}/{name}"))
+        for name, index, child in self._numbered(children, *_MATERIAL_REQUIREMENTS):
+            self._material(child, name, f"{path}/{name}[{index}]", operation)
+        for index, child in enumerate(self._all(children, "SegmentRequirement"), 1):
+            self._segment(child, f"{path}/SegmentRequirement[{index}]", operation)
+
+    def _operation(self, children, path):
+        """Append the segment's operation; its sequence, for the components it holds."""
+        field = f"operations[{len(self.operations)}]"
+        operation = {}
+        sequence = self._sequence(children)
+        if sequence is None:
+            name = (
+                "ProcessSegmentID"
+                if self._first(children, "ProcessSegmentID") is not None
+                else "ID"
+            )
+            text = _text(self._first(children, name))
+            self._fail(
+                f"{field}.sequence",
+                f"{path}/{name}",
+                MISSING if text is None else text,
+                "is not an operation sequence (an integer), nor is the segment's ID",
+            )
+        else:
+            operation["sequence"] = sequence
+            self.origin[f"{field}.sequence"] = f"{path}/ProcessSegmentID"
+        name = self._leaf(children, "Description", path, f"{field}.name")
+        if name is None:
+            name = self._leaf(children, "ProcessSegmentID", path, f"{field}.name")
+        if name is None:
+            self._fail(f"{field}.name", f"{path}/Description", MISSING, "is missing: the name")
+        else:
+            operation["name"] = name
+        resource = self._resource(children, path, f"{field}.resource")
+        if resource is not None:
+            operation["resource"] = resource
+        operation["duration_minutes"] = 0.0
+        duration = self._leaf(children, "Duration", path, f"{field}.duration_minutes")
+        if duration is not None:
+            minutes = self._minutes(duration, f"{path}/Duration", f"{field}.duration_minutes")
+            if minutes is not None:
+                operation["duration_minutes"] = minutes
+        self.operations.append(operation)
+        return sequence
+
+    def _resource(self, children, path, field):
+        requirements = self._all(children, "EquipmentRequirement")
+        ids = []
+        for index, requirement in enumerate(requirements, 1):
+            where = f"{path}/EquipmentRequirement[{index}]"
+            parts = self._children(requirement, where, _EQUIPMENT_REQUIREMENT_CHILDREN)
+            ids.extend((f"{where}/EquipmentID", _text(e)) for e in self._all(parts, "EquipmentID"))
+        ids = [(where, text) for where, text in ids if text is not None]
+        if not ids:
+            where = f"{path}/EquipmentRequirement[1]/EquipmentID"
+            self._fail(field, where, MISSING, "is missing: the operation's resource")
+            return None
+        if len(ids) > 1:
+            texts = [text for _where, text in ids]
+            self._fail(field, ids[1][0], texts, "names several resources: an operation has one")
+            return None
+        self.origin[field] = ids[0][0]
+        return ids[0][1]
+
+    def _minutes(self, text, path, field):
+        match = _XS_DURATION.fullmatch(text)
+        numbers = match and [match[k] for k in ("Y", "M", "D", "h", "m", "s")]
+        if not match or not any(numbers) or text.endswith("T"):
+            self._fail(field, path, text, "is not a duration (xs:duration, e.g. PT1H30M)")
+            return None
+        if any(int(match[key] or 0) for key in ("Y", "M")):
+            self._fail(field, path, text, "has years or months, which have no length in minutes")
+            return None
+        seconds = Decimal(match["s"] or 0)
+        for key, factor in (("D", 86400), ("h", 3600), ("m", 60)):
+            seconds += int(match[key] or 0) * factor
+        if match["sign"] and seconds:
+            self._fail(field, path, text, "is negative")
+            return None
+        return float(seconds / 60)
+
+    def _parameters(self, children, path):
+        for index, production in enumerate(self._all(children, "ProductionParameter"), 1):
+            where = f"{path}/ProductionParameter[{index}]"
+            parts = self._children(production, where, _PRODUCTION_PARAMETER_CHILDREN)
+            parameter = self._first(parts, "Parameter")
+            if parameter is None:
+                continue
+            where = f"{where}/Parameter"
+            items = self._children(parameter, where, _PARAMETER_CHILDREN)
+            identifier = _text(self._first(items, "ID"))
+            key = identifier.lower() if identifier else None
+            if key not in _ORDER_PARAMETERS:
+                known = ", ".join(_ORDER_PARAMETERS.values())
+                self.errors.append(
+                    FieldError(
+                        f"{where}/ID",
+                        MISSING if identifier is None else identifier,
+                        f"is not an order parameter ({known}): mes.order/1 cannot carry it",
+                    )
+                )
+            elif key in self.parameters:
+                self.errors.append(FieldError(f"{where}/ID", identifier, "is given twice"))
+            else:
+                self.parameters[key] = self._value(parameter, where)
+
+    def _material(self, element, name, path, operation):
+        children = self._children(
+            element, path, _MATERIAL_REQUIREMENT_CHILDREN, _SCHEDULE_UNSUPPORTED
+        )
+        use = self._use(name, children, path)
+        if use == "produced" and self.product is not None:
+            code = _text(self._first(children, "MaterialDefinitionID"))
+            reason = "is a second produced material: an order makes one product"
+            self.errors.append(FieldError(path, code or MISSING, reason))
+            return
+        # The product's fields are the order's own (quantity, uom), a component's its own.
+        field = "" if use == "produced" else f"components[{len(self.components)}]."
+        material = {"product": self._product(children, path, field)}
+        amount = self._quantity(children, path)
+        self.origin[f"{field}quantity"] = f"{path}/Quantity/QuantityString"
+        self.origin[f"{field}uom"] = f"{path}/Quantity/UnitOfMeasure"
+        if amount is None:
+            self.failed.update((f"{field}quantity", f"{field}uom"))
+        else:
+            material["quantity"], material["uom"] = amount
+        lots = [
+            (f"{path}/MaterialLotID[{number}]", _text(lot))
+            for number, lot in enumerate(self._all(children, "MaterialLotID"), 1)
+            if _text(lot) is not None
+        ]
+        for number, sublot in enumerate(self._all(children, "MaterialSubLotID"), 1):
+            self.errors.append(
+                FieldError(
+                    f"{path}/MaterialSubLotID[{number}]",
+                    _text(sublot) or MISSING,
+                    "names a sublot, which mes.order/1 cannot carry",
+                )
+            )
+        if use == "produced":
+            self.origin["finished_lots"] = f"{path}/MaterialLotID"
+            for number, (where, _lot) in enumerate(lots):
+                self.origin[f"finished_lots[{number}]"] = where
+            material["finished_lots"] = [lot for _where, lot in lots]
+            self.product = material
+        elif use == "consumed":
+            for where, lot in lots:
+                reason = "is a lot for a component, which mes.order/1 cannot carry"
+                self.errors.append(FieldError(where, lot, reason))
+            material["operation_sequence"] = operation
+            self.components.append(material)
+
+    def _use(self, name, children, path):
+        if name == "MaterialProducedRequirement":
+            return "produced"
+        if name == "MaterialConsumedRequirement":
+            return "consumed"
+        use = self._state(self._first(children, "MaterialUse"))
+        if use is None:
+            self.errors.append(
+                FieldError(f"{path}/MaterialUse", MISSING, "is missing: consumed or produced?")
+            )
+            return None
+        letters = re.sub(r"[^a-z]", "", use.lower())
+        if letters in _CONSUMED | _PRODUCED:
+            return letters
+        self.errors.append(
+            FieldError(
+                f"{path}/MaterialUse",
+                use,
+                "is not a material use an order carries (Consumed, Produced)",
+            )
+        )
+        return None
+
+    def _product(self, children, path, field):
+        product = {}
+        definitions = self._all(children, "MaterialDefinitionID")
+        if len(definitions) > 1:
+            self._fail(
+                f"{field}product.code",
+                f"{path}/MaterialDefinitionID",
+                [_text(d) for d in definitions],
+                "names several materials: one is expected",
+            )
+        else:
+            code = self._leaf(children, "MaterialDefinitionID", path, f"{field}product.code", True)
+            if code is not None:
+                product["code"] = code
+        product["name"] = self._leaf(children, "Description", path, f"{field}product.name") or ""
+        product["tracking"] = "none"
+        for name, index, prop in self._numbered(children, *_MATERIAL_PROPERTIES):
+            where = f"{path}/{name}[{index}]"
+            identifier = _text(prop.find("{*}ID"))
+            if identifier is None or identifier.lower() != "tracking":
+                self._children(prop, where, _PROPERTY_CHILDREN)
+                self.errors.append(
+                    FieldError(
+                        f"{where}/ID",
+                        MISSING if identifier is None else identifier,
+                        "is not a material property this reader knows (Tracking): "
+                        "mes.order/1 cannot carry it",
+                    )
+                )
+                continue
+            text, value_path = self._value(prop, where)
+            self.origin[f"{field}product.tracking"] = value_path
+            if text is None:
+                self._fail(f"{field}product.tracking", value_path, MISSING, "is missing")
+            else:
+                # "Lot" is lot; anything else is left as written, for the schema to name.
+                known = text.lower() in ("none", "lot", "serial")
+                product["tracking"] = text.lower() if known else text
+        return product
+
+
+def _is_b2mml(element, name):
+    if not isinstance(element.tag, str):
+        return False
+    qname = etree.QName(element)
+    return qname.namespace in B2MML_NAMESPACES and qname.localname == name

@@ -4,6 +4,7 @@ Written documents are checked against the official V0600 XSD set; the V0600 inpu
 of the reader are checked against it too, so the reader is tested on real shapes.
 """
 
+import copy
 import functools
 import os
 import time
@@ -13,13 +14,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from mes_connector import MessageValidationError, b2mml, validate_event
+from mes_connector import MessageValidationError, b2mml, validate_event, validate_order
 from mes_connector.b2mml import (
     NS_V0401,
     NS_V0500,
     NS_V0600,
     order_to_production_schedule,
     production_performance_to_events,
+    production_schedule_to_order,
 )
 from mes_connector.messages import Component, Operation, OrderExport, Product
 from mes_connector.validation import MISSING
@@ -98,6 +100,68 @@ def _order(**overrides):
     return OrderExport(**values).to_dict()
 
 
+# Order shapes: the writer tests check what each becomes, the round trips below
+# that it comes back.
+
+
+def _several_operations_order():
+    return _order(
+        planned_start=datetime(2026, 2, 2, 8, 0, tzinfo=timezone(timedelta(hours=2))),
+        planned_end=datetime(2026, 2, 2, 16, 30, tzinfo=UTC),
+        priority=7,
+        components=(
+            Component(Product("GLUE", "Glue"), 0.05, "kg"),
+            Component(Product("C-LEG"), 20.0, "Units", operation_sequence=30),
+            Component(Product("C-TOP"), 1.0, "Units", operation_sequence=10),
+            Component(Product("SCREW"), 16.0, "Units", operation_sequence=30),
+        ),
+        operations=(
+            Operation(10, "Cut", "WC-CUT", 90.5),
+            Operation(20, "Drill", "WC-DRILL", 0.0),
+            Operation(30, "Assembly", "WC-ASM", 1e-3),
+            # Odoo lets two operations share a sequence: the first one gets its components.
+            Operation(30, "Assembly, second station", "WC-ASM2", 600.0),
+        ),
+    )
+
+
+def _tracked_components_order():
+    return _order(
+        product=Product("FG-CHAIR", "Chair"),
+        quantity=2.0,
+        components=(
+            Component(Product("C-WOOD", "Oak", "lot"), 3.5, "m", operation_sequence=10),
+            Component(Product("C-MOTOR", "Motor", "serial"), 2.0, "Units", operation_sequence=10),
+            Component(Product("C-PAINT", "Paint", "lot"), 0.25, "L"),
+        ),
+    )
+
+
+def _change_order():
+    return _order(revision=3, action="change", quantity=8.0, origin="S00042")
+
+
+def _cancel_order():
+    return _order(revision=4, action="cancel")
+
+
+def _finished_lots_order():
+    return _order(
+        product=Product("FG-CHAIR", "Chair", "serial"),
+        quantity=3.0,
+        finished_lots=("SN-0001", "SN-0002", "SN-0003"),
+    )
+
+
+def _no_operations_order():
+    return _order(
+        company="YourCompany",
+        quantity=1e-7,
+        components=(Component(Product("C-LEG"), 4.0, "Units"),),
+        operations=(),
+    )
+
+
 def _write(order, **kwargs):
     kwargs.setdefault("published_at", PUBLISHED)
     return _assert_valid(_schedule_xsd(), order_to_production_schedule(order, **kwargs))
@@ -164,25 +228,7 @@ def test_one_operation_order_is_a_valid_production_schedule():
 
 
 def test_several_operations_get_their_own_components_times_and_durations():
-    order = _order(
-        planned_start=datetime(2026, 2, 2, 8, 0, tzinfo=timezone(timedelta(hours=2))),
-        planned_end=datetime(2026, 2, 2, 16, 30, tzinfo=UTC),
-        priority=7,
-        components=(
-            Component(Product("GLUE", "Glue"), 0.05, "kg"),
-            Component(Product("C-LEG"), 20.0, "Units", operation_sequence=30),
-            Component(Product("C-TOP"), 1.0, "Units", operation_sequence=10),
-            Component(Product("SCREW"), 16.0, "Units", operation_sequence=30),
-        ),
-        operations=(
-            Operation(10, "Cut", "WC-CUT", 90.5),
-            Operation(20, "Drill", "WC-DRILL", 0.0),
-            Operation(30, "Assembly", "WC-ASM", 1e-3),
-            # Odoo lets two operations share a sequence: the first one gets its components.
-            Operation(30, "Assembly, second station", "WC-ASM2", 600.0),
-        ),
-    )
-    request = _one(_write(order), "b:ProductionRequest")
+    request = _one(_write(_several_operations_order()), "b:ProductionRequest")
 
     assert _texts(request, "b:StartTime") == ["2026-02-02T06:00:00Z"]
     assert _texts(request, "b:EndTime") == ["2026-02-02T16:30:00Z"]
@@ -218,16 +264,9 @@ def test_several_operations_get_their_own_components_times_and_durations():
 
 
 def test_tracked_components_carry_their_tracking_as_a_property():
-    order = _order(
-        product=Product("FG-CHAIR", "Chair"),
-        quantity=2.0,
-        components=(
-            Component(Product("C-WOOD", "Oak", "lot"), 3.5, "m", operation_sequence=10),
-            Component(Product("C-MOTOR", "Motor", "serial"), 2.0, "Units", operation_sequence=10),
-            Component(Product("C-PAINT", "Paint", "lot"), 0.25, "L"),
-        ),
+    order_segment = _one(
+        _write(_tracked_components_order()), "b:ProductionRequest/b:SegmentRequirement"
     )
-    order_segment = _one(_write(order), "b:ProductionRequest/b:SegmentRequirement")
 
     assert _materials(order_segment) == [
         ("FG-CHAIR", "Produced", "2", "Units", None),
@@ -243,8 +282,7 @@ def test_tracked_components_carry_their_tracking_as_a_property():
 
 
 def test_change_revision_is_released_with_its_revision_and_action():
-    order = _order(revision=3, action="change", quantity=8.0, origin="S00042")
-    root = _write(order)
+    root = _write(_change_order())
 
     assert _texts(root, "b:ID") == ["WH/MO/00001/R3"]
     request = _one(root, "b:ProductionRequest")
@@ -255,7 +293,7 @@ def test_change_revision_is_released_with_its_revision_and_action():
 
 
 def test_cancel_revision_is_an_other_request_state_cancelled():
-    root = _write(_order(revision=4, action="cancel"))
+    root = _write(_cancel_order())
 
     state = _one(root, "b:ProductionRequest/b:RequestState")
     assert (state.text, state.get("OtherValue")) == ("Other", "Cancelled")
@@ -266,13 +304,7 @@ def test_cancel_revision_is_an_other_request_state_cancelled():
 
 
 def test_order_without_operations_keeps_everything_in_the_order_segment():
-    order = _order(
-        company="YourCompany",
-        quantity=1e-7,
-        components=(Component(Product("C-LEG"), 4.0, "Units"),),
-        operations=(),
-    )
-    request = _one(_write(order), "b:ProductionRequest")
+    request = _one(_write(_no_operations_order()), "b:ProductionRequest")
 
     assert _texts(request, "b:HierarchyScope/b:EquipmentID") == ["YourCompany"]
     assert _texts(request, "b:HierarchyScope/b:EquipmentElementLevel") == ["Enterprise"]
@@ -283,6 +315,21 @@ def test_order_without_operations_keeps_everything_in_the_order_segment():
         ("FG-TABLE", "Produced", "0.0000001", "Units", "lot"),
         ("C-LEG", "Consumed", "4", "Units", None),
     ]
+
+
+def test_finished_lots_are_lot_ids_of_the_produced_material():
+    order_segment = _one(_write(_finished_lots_order()), "b:ProductionRequest/b:SegmentRequirement")
+
+    produced = _one(order_segment, "b:MaterialRequirement[b:MaterialUse='Produced']")
+    assert _texts(produced, "b:MaterialLotID") == ["SN-0001", "SN-0002", "SN-0003"]
+    assert _materials(order_segment)[0] == ("FG-CHAIR", "Produced", "3", "Units", "serial")
+    # Components name no lot: the MES picks them.
+    assert (
+        order_segment.xpath(
+            ".//b:MaterialRequirement[b:MaterialUse='Consumed']/b:MaterialLotID", namespaces=NS
+        )
+        == []
+    )
 
 
 def test_published_date_defaults_to_now_and_naive_means_utc():
@@ -886,3 +933,337 @@ def test_malformed_xml_is_a_validation_error(xml):
 def test_only_bytes_are_read():
     with pytest.raises(TypeError):
         production_performance_to_events(_performance(NS_V0600, _response()).decode())
+
+
+def test_a_sequence_too_long_for_an_integer_is_no_operation_not_a_crash():
+    segment = (
+        f"<SegmentResponse><ProcessSegmentID>{'9' * 5000}</ProcessSegmentID></SegmentResponse>"
+    )
+    events = _events(_performance(NS_V0600, _response(segment)))
+    assert [e["event_type"] for e in events] == ["order_completed"]
+
+
+# ---------------------------------------------------------------------------
+# Schedule reader: ProductionSchedule -> mes.order/1 (the MES side)
+# ---------------------------------------------------------------------------
+
+ROUND_TRIP_SHAPES = {
+    "one-operation": _order,
+    "several-operations": _several_operations_order,
+    "lot-and-serial-components": _tracked_components_order,
+    "change": _change_order,
+    "cancel": _cancel_order,
+    "finished-lots": _finished_lots_order,
+    "no-operations": _no_operations_order,
+}
+
+
+def _carried(order):
+    """``order`` as a ProductionSchedule can carry it.
+
+    Only what the format cannot carry is normalised:
+    - times are written as UTC (xs:dateTime with Z): the order's own offset is lost;
+    - components are nested in their operation's segment, so they come back grouped:
+      the order's own first, then each operation's in the order of the operations
+      (the order among the components of one operation is kept).
+    Every other shape below comes back exactly as it was sent.
+    """
+    out = copy.deepcopy(order)
+    for key in ("planned_start", "planned_end"):
+        if out[key]:
+            out[key] = datetime.fromisoformat(out[key]).astimezone(UTC).isoformat()
+    position = {}
+    for index, operation in enumerate(out["operations"]):
+        position.setdefault(operation["sequence"], index)
+    out["components"].sort(
+        key=lambda c: -1 if c["operation_sequence"] is None else position[c["operation_sequence"]]
+    )
+    return out
+
+
+def _schedule_bytes(order):
+    xml = order_to_production_schedule(order, published_at=PUBLISHED)
+    _assert_valid(_schedule_xsd(), xml)
+    return xml
+
+
+def _read_order(xml, **kwargs):
+    order = production_schedule_to_order(xml, **kwargs)
+    validate_order(order)
+    return order
+
+
+def _schedule_errors(xml, **kwargs):
+    with pytest.raises(MessageValidationError) as info:
+        production_schedule_to_order(xml, **kwargs)
+    return [(e.field, e.value) for e in info.value.errors], str(info.value)
+
+
+def _edited(order, edit):
+    """The schedule of ``order`` after ``edit(root)`` changed its tree."""
+    root = etree.fromstring(_schedule_bytes(order))
+    edit(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _find(root, path):
+    return _one(root, path)
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP_SHAPES)
+def test_what_the_writer_writes_reads_back_as_the_order(name):
+    order = ROUND_TRIP_SHAPES[name]()
+    back = _read_order(_schedule_bytes(order))
+
+    assert back == _carried(order)
+    if name not in {"several-operations", "lot-and-serial-components"}:
+        assert back == order  # no time zone, no component out of place: nothing to normalise
+    assert list(back) == list(order)  # even the keys come in the same order
+
+
+@pytest.mark.parametrize("ns", [NS_V0401, NS_V0500])
+def test_older_namespaces_read_the_same(ns):
+    order = _several_operations_order()
+    xml = _schedule_bytes(order).replace(NS_V0600.encode(), ns.encode())
+    assert _read_order(xml) == _carried(order)
+
+
+def test_a_schedule_from_another_sender():
+    # V0401 style: no order segment, operations side by side, the legacy produced and
+    # consumed requirements, Location for the company, no Revision nor Action.
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<ProductionSchedule xmlns="{NS_V0401}" xmlns:x="urn:vendor:x">
+  <ID>SCHED-7</ID>
+  <ProductionRequest>
+    <ID>PO-4711</ID>
+    <Description>Night shift</Description>
+    <Location><EquipmentID>ACME</EquipmentID><EquipmentElementLevel>Enterprise</EquipmentElementLevel>
+      <Location><EquipmentID>PLANT-1</EquipmentID><EquipmentElementLevel>Site</EquipmentElementLevel>
+      </Location></Location>
+    <StartTime>2026-03-02T22:00:00</StartTime>
+    <EndTime>2026-03-03T06:00:00+01:00</EndTime>
+    <Priority>3.0</Priority>
+    <SegmentRequirement>
+      <ID>10</ID><ProcessSegmentID>MIX</ProcessSegmentID>
+      <Duration>P1DT2H</Duration>
+      <PersonnelRequirement><PersonnelClassID>MIXER</PersonnelClassID></PersonnelRequirement>
+      <EquipmentRequirement><EquipmentID>MIXER-2</EquipmentID></EquipmentRequirement>
+      <MaterialConsumedRequirement>
+        <MaterialDefinitionID>FLOUR</MaterialDefinitionID>
+        <Quantity><QuantityString>250.5</QuantityString><UnitOfMeasure>kg</UnitOfMeasure></Quantity>
+        <MaterialConsumedRequirementProperty><ID>Tracking</ID>
+          <Value><ValueString>Lot</ValueString></Value></MaterialConsumedRequirementProperty>
+      </MaterialConsumedRequirement>
+      <x:Note>extensions are skipped</x:Note>
+    </SegmentRequirement>
+    <SegmentRequirement>
+      <ID>20</ID><ProcessSegmentID>20</ProcessSegmentID><Description>Bake</Description>
+      <Duration>PT45M</Duration>
+      <EquipmentRequirement><EquipmentID>OVEN-1</EquipmentID></EquipmentRequirement>
+      <MaterialProducedRequirement>
+        <MaterialDefinitionID>BREAD</MaterialDefinitionID>
+        <MaterialLotID>B-0303</MaterialLotID>
+        <Description>Bread</Description>
+        <Quantity><QuantityString>400</QuantityString><UnitOfMeasure>Units</UnitOfMeasure></Quantity>
+      </MaterialProducedRequirement>
+    </SegmentRequirement>
+    <RequestState>Released</RequestState>
+  </ProductionRequest>
+</ProductionSchedule>""".encode()
+
+    assert _read_order(xml) == {
+        "order_id": "PO-4711",
+        "revision": 1,
+        "product": {"code": "BREAD", "name": "Bread", "tracking": "none"},
+        "quantity": 400.0,
+        "uom": "Units",
+        "action": "create",
+        "planned_start": "2026-03-02T22:00:00+00:00",
+        "planned_end": "2026-03-03T06:00:00+01:00",
+        "priority": 3,
+        "origin": None,
+        "company": "ACME",
+        "components": [
+            {
+                "product": {"code": "FLOUR", "name": "", "tracking": "lot"},
+                "quantity": 250.5,
+                "uom": "kg",
+                "operation_sequence": 10,
+            }
+        ],
+        "operations": [
+            {"sequence": 10, "name": "MIX", "resource": "MIXER-2", "duration_minutes": 1560.0},
+            {"sequence": 20, "name": "Bake", "resource": "OVEN-1", "duration_minutes": 45.0},
+        ],
+        "finished_lots": ["B-0303"],
+        "schema": "mes.order/1",
+    }
+
+
+def _without_parameter(name):
+    def edit(root):
+        parameter = _find(root, f".//b:ProductionParameter[b:Parameter/b:ID='{name}']")
+        parameter.getparent().remove(parameter)
+
+    return edit
+
+
+def test_the_action_follows_the_request_state_without_an_action_parameter():
+    cancel = _edited(_cancel_order(), _without_parameter("Action"))
+    assert _read_order(cancel)["action"] == "cancel"
+    change = _edited(_change_order(), _without_parameter("Action"))
+    assert _read_order(change)["action"] == "change"
+    first = _edited(_order(), _without_parameter("Action"))
+    assert _read_order(first)["action"] == "create"
+
+
+def test_a_forecast_or_a_contradicting_action_is_refused():
+    def forecast(root):
+        _find(root, "b:ProductionRequest/b:RequestState").text = "Forecast"
+
+    errors, text = _schedule_errors(_edited(_order(), forecast))
+    assert errors == [("ProductionRequest[1]/RequestState", "Forecast")]
+    assert "forecast" in text
+
+    def cancelled(root):
+        state = _find(root, "b:ProductionRequest/b:RequestState")
+        state.text = "Other"
+        state.set("OtherValue", "Cancelled")
+
+    errors, text = _schedule_errors(_edited(_change_order(), cancelled))
+    path = "ProductionRequest[1]/SegmentRequirement[1]/ProductionParameter[2]/Parameter"
+    assert errors == [(f"{path}/Value/ValueString", "change")]
+    assert "contradicts the RequestState" in text
+
+
+def test_two_production_requests_are_refused():
+    def second(root):
+        request = copy.deepcopy(_find(root, "b:ProductionRequest"))
+        _find(request, "b:ID").text = "WH/MO/00002"
+        root.append(request)
+
+    errors, text = _schedule_errors(_edited(_order(), second))
+    assert errors == [("ProductionRequest[2]", "WH/MO/00002")]
+    assert "one document carries one order" in text
+
+
+def test_a_schedule_without_request_or_without_product_is_refused():
+    def no_request(root):
+        root.remove(_find(root, "b:ProductionRequest"))
+
+    assert _schedule_errors(_edited(_order(), no_request))[0] == [("ProductionRequest", MISSING)]
+
+    def no_product(root):
+        produced = _find(root, ".//b:MaterialRequirement[b:MaterialUse='Produced']")
+        produced.getparent().remove(produced)
+
+    errors, text = _schedule_errors(_edited(_order(), no_product))
+    assert errors == [("ProductionRequest[1]/SegmentRequirement[1]/MaterialRequirement", MISSING)]
+    assert "Produced is missing" in text
+
+    def two_products(root):
+        produced = _find(root, ".//b:MaterialRequirement[b:MaterialUse='Produced']")
+        twin = copy.deepcopy(produced)
+        _find(twin, "b:MaterialDefinitionID").text = "FG-CHAIR"
+        produced.addnext(twin)
+
+    errors, _text = _schedule_errors(_edited(_order(), two_products))
+    assert errors == [
+        ("ProductionRequest[1]/SegmentRequirement[1]/MaterialRequirement[2]", "FG-CHAIR")
+    ]
+
+
+def test_every_bad_value_is_named_by_its_xml_path_and_value():
+    def spoil(root):
+        request = _find(root, "b:ProductionRequest")
+        _find(request, "b:ID").text = "X" * 65
+        _find(request, "b:Priority").text = "high"
+        order_segment = _find(request, "b:SegmentRequirement")
+        revision = "b:ProductionParameter[b:Parameter/b:ID='Revision']"
+        _find(order_segment, f"{revision}/b:Parameter/b:Value/b:ValueString").text = "0"
+        product = _find(order_segment, "b:MaterialRequirement")
+        _find(product, "b:Quantity/b:QuantityString").text = "0"
+        operation = _find(order_segment, "b:SegmentRequirement")
+        _find(operation, "b:Duration").text = "P1M"
+        component = _find(operation, "b:MaterialRequirement")
+        _find(component, "b:Quantity/b:QuantityString").text = "12,5"
+        lot = etree.Element(f"{{{NS_V0600}}}MaterialLotID")
+        lot.text = "LEG-L3"
+        _find(component, "b:MaterialDefinitionID").addnext(lot)
+        parameter = copy.deepcopy(_find(order_segment, revision))
+        _find(parameter, "b:Parameter/b:ID").text = "Temperature"
+        _find(order_segment, revision).addprevious(parameter)
+
+    errors, text = _schedule_errors(_edited(_order(), spoil))
+
+    segment = "ProductionRequest[1]/SegmentRequirement[1]"
+    operation = f"{segment}/SegmentRequirement[1]"
+    assert sorted(errors, key=lambda e: e[0]) == sorted(
+        [
+            (f"{segment}/ProductionParameter[1]/Parameter/ID", "Temperature"),
+            (f"{operation}/Duration", "P1M"),
+            (f"{operation}/MaterialRequirement[1]/Quantity/QuantityString", "12,5"),
+            (f"{operation}/MaterialRequirement[1]/MaterialLotID[1]", "LEG-L3"),
+            ("ProductionRequest[1]/Priority", "high"),
+            # The schema of mes.order/1 has its say too, at the path the value came from.
+            ("ProductionRequest[1]/ID", "X" * 65),
+            (f"{segment}/ProductionParameter[2]/Parameter/Value/ValueString", 0),
+            (f"{segment}/MaterialRequirement[1]/Quantity/QuantityString", 0.0),
+        ],
+        key=lambda e: e[0],
+    )
+    assert "ProductionRequest[1]/ID: " in text and "at most 64 characters" in text
+    assert "cannot carry" in text
+
+
+def test_operations_need_a_sequence_and_one_resource():
+    def spoil(root):
+        operation = _find(root, ".//b:SegmentRequirement/b:SegmentRequirement")
+        _find(operation, "b:ID").text = "9" * 5000
+        _find(operation, "b:ProcessSegmentID").text = "CUT"
+        equipment = _find(operation, "b:EquipmentRequirement")
+        equipment.append(copy.deepcopy(_find(equipment, "b:EquipmentID")))
+
+    errors, _text = _schedule_errors(_edited(_order(), spoil))
+    operation = "ProductionRequest[1]/SegmentRequirement[1]/SegmentRequirement[1]"
+    assert errors == [
+        (f"{operation}/ProcessSegmentID", "CUT"),
+        (f"{operation}/EquipmentRequirement[1]/EquipmentID", ["WC-ASM", "WC-ASM"]),
+    ]
+
+
+def test_other_documents_are_not_schedules():
+    errors, text = _schedule_errors(_performance(NS_V0600, _response()))
+    assert errors == [("(root)", f"{{{NS_V0600}}}ProductionPerformance")]
+    assert "is not a ProductionSchedule" in text
+
+
+@pytest.mark.parametrize("xml", [BOMB, XXE], ids=["billion-laughs", "external-entity"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_unsafe_schedules_are_refused_without_expansion(xml, encoding):
+    xml = xml.replace("ProductionPerformance", "ProductionSchedule")
+    data = xml.replace('version="1.0"?', f'version="1.0" encoding="{encoding}"?').encode(encoding)
+    started = time.perf_counter()
+    errors, text = _schedule_errors(data)
+    assert time.perf_counter() - started < 0.2
+    assert [field for field, _value in errors] == ["(document)"]
+    assert "must not declare a DTD or entities" in text
+    assert "root:" not in text and "lollol" not in text
+
+
+def test_oversize_or_malformed_schedules_are_refused():
+    xml = _schedule_bytes(_order())
+    assert _read_order(xml, max_bytes=len(xml))
+    errors, text = _schedule_errors(xml, max_bytes=len(xml) - 1)
+    assert errors == [("(document)", len(xml))]
+    assert f"limit of {len(xml) - 1}" in text
+
+    padded = xml.replace(b"<RequestState>", b" " * (5 * 1024 * 1024) + b"<RequestState>")
+    assert _schedule_errors(padded)[0] == [("(document)", len(padded))]
+
+    errors, text = _schedule_errors(xml[:-40])
+    assert [field for field, _value in errors] == ["(document)"]
+    assert "is not well-formed XML" in text
+
+    with pytest.raises(TypeError):
+        production_schedule_to_order(xml.decode())

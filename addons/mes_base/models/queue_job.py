@@ -52,15 +52,14 @@ class QueueJob(models.Model):
                 )
                 if message.direction == "outbound" and message.production_id:
                     message.production_id.mes_state = "failed"
-            elif job.state == "pending" and job.retry and job.result:
+            elif job.state == "pending" and job.result and job.eta:
                 message.write(
                     {
                         "attempt_count": job.retry,
                         "next_attempt_at": job.eta,
                         "error_code": "retrying",
                         "error_text": self.env._(
-                            "Attempt %(n)s failed, next try at %(eta)s (UTC): %(why)s",
-                            n=job.retry,
+                            "Not delivered yet, next try at %(eta)s (UTC): %(why)s",
                             eta=job.eta,
                             why=job.result,
                         ),

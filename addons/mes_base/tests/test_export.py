@@ -118,10 +118,12 @@ class TestExport(MesCase):
         message = production.mes_message_ids
         job = self.env["queue.job"].search([("uuid", "=", message.job_uuid)])
         self.assertEqual(job.max_retries, self.backend.export_max_retries)
-        job.write({"state": "pending", "retry": 2, "result": "MES is not reachable"})
+        eta = fields.Datetime.now() + timedelta(seconds=30)
+        job.write({"state": "pending", "retry": 2, "result": "MES is not reachable", "eta": eta})
         self.assertEqual(message.state, "pending")
         self.assertEqual(message.attempt_count, 2)
         self.assertIn("MES is not reachable", message.error_text)
+        self.assertEqual(message.next_attempt_at, eta)
         job.write({"state": "failed", "exc_message": "Max. retries (20) reached: MES down"})
         self.assertEqual(message.state, "failed")
         self.assertEqual(production.mes_state, "failed")

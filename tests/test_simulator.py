@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from mes_connector import MesError, MesTransientError, order_idempotency_key, validate_event
+from mes_connector.b2mml import order_to_production_schedule
 from mes_connector.client import OdooIntakeClient
 from mes_connector.simulator import Store
 
@@ -463,3 +464,25 @@ def test_revisions_are_applied_in_order_only(simulator, make_order):
     # A second create of the same order is refused; a redelivery of revision 1 is not.
     assert _post_order(simulator, make_order(), "k-other").status_code == 409
     assert _post_order(simulator, make_order(), "k-1").status_code == 200
+
+
+def test_order_sent_as_b2mml_is_held_like_json(simulator, make_order):
+    order = make_order(quantity=3.0)
+    response = requests.post(
+        f"{simulator.url}/api/v1/orders",
+        data=order_to_production_schedule(order),
+        headers={**_headers(simulator, "k-xml"), "Content-Type": "application/xml"},
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+    held = simulator.store.order("WH/MO/00001")
+    assert (held["quantity"], held["payload"]["product"]["code"]) == (3.0, "FG-TABLE")
+    assert held["payload"]["components"][0]["product"]["code"] == "C-LEG"
+    bad = requests.post(
+        f"{simulator.url}/api/v1/orders",
+        data=b"<ProductionSchedule/>",
+        headers={**_headers(simulator, "k-xml2"), "Content-Type": "application/xml"},
+        timeout=5,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"]

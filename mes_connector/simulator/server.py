@@ -3,7 +3,8 @@
 API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 
 - ``GET  /api/v1/health``
-- ``POST /api/v1/orders`` with ``Idempotency-Key``: 201 created, 200 duplicate,
+- ``POST /api/v1/orders`` with ``Idempotency-Key``, JSON (``mes.order/1``) or B2MML
+  (``application/xml``, a V0600 ``ProductionSchedule``): 201 created, 200 duplicate,
   400/422 with the fields at fault, 401 without the right key, 503 while "down".
 - ``GET  /api/v1/orders`` and ``GET /api/v1/orders/<mes id or order id>``
 - ``POST /api/v1/orders/<id>/run``: the shop floor runs the whole order; every
@@ -29,8 +30,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..b2mml import production_schedule_to_order
 from ..client import OdooIntakeClient
-from ..exceptions import MesError
+from ..exceptions import MesError, MessageValidationError
 from ..messages import EVENT_SCHEMA
 from ..validation import validation_errors
 from . import shopfloor
@@ -39,6 +41,7 @@ from .store import RevisionConflict, Store
 _logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+XML_TYPES = ("application/xml", "text/xml")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -154,8 +157,21 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key")
         if not key:
             return self._send(400, {"error": "the Idempotency-Key header is required"})
-        order = self._body()
-        errors = validation_errors(order, "order.v1.json")
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() in XML_TYPES:
+            try:
+                order = production_schedule_to_order(self._raw or b"")
+            except MessageValidationError as err:
+                return self._send(
+                    422,
+                    {
+                        "error": "order is not valid B2MML",
+                        "errors": [e.as_dict() for e in err.errors],
+                    },
+                )
+            errors = []
+        else:
+            order = self._body()
+            errors = validation_errors(order, "order.v1.json")
         if errors:
             return self._send(
                 422, {"error": "order is not valid", "errors": [e.as_dict() for e in errors]}

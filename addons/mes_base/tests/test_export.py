@@ -8,6 +8,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector import order_idempotency_key, validate_order
+from mes_connector.b2mml import production_schedule_to_order
 
 from .common import MesCase
 
@@ -54,6 +55,29 @@ class TestExport(MesCase):
         document = json.loads(production.mes_message_ids.payload)
         self.assertEqual(document["finished_lots"], ["PUMP-LOT-9"])
         self.assertEqual(document["product"]["tracking"], "lot")
+
+    def test_b2mml_backend_sends_a_production_schedule(self):
+        self.backend.payload_format = "b2mml"
+        production = self._production(qty=4)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            message = production.mes_message_ids
+            self.assertEqual(message.payload_format, "xml")
+            self.assertIn("<ProductionSchedule", message.payload)
+
+            # B2MML groups components under their operation: compare them in one order.
+            def normalised(order):
+                components = sorted(order["components"], key=lambda c: c["product"]["code"])
+                return dict(order, components=components)
+
+            self.assertEqual(
+                normalised(production_schedule_to_order(message.payload.encode())),
+                normalised(json.loads(production.mes_document)),
+            )
+            trap.perform_enqueued_jobs()
+        self.assertEqual(message.state, "acknowledged")
+        held = self.simulator.store.order(production.name)
+        self.assertEqual((held["quantity"], held["payload"]["product"]["code"]), (4, "T-PUMP"))
 
     def test_delivery_reaches_mes_once(self):
         production = self._production()

@@ -102,6 +102,7 @@ class OrderExport:
     company: str = ""
     components: tuple[Component, ...] = field(default_factory=tuple)
     operations: tuple[Operation, ...] = field(default_factory=tuple)
+    byproducts: tuple[Component, ...] = field(default_factory=tuple)
     finished_lots: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self):
@@ -109,6 +110,7 @@ class OrderExport:
         out["schema"] = ORDER_SCHEMA
         out["components"] = [asdict(c) for c in self.components]
         out["operations"] = [asdict(o) for o in self.operations]
+        out["byproducts"] = [asdict(b) for b in self.byproducts]
         out["finished_lots"] = list(self.finished_lots)
         for key in ("planned_start", "planned_end"):
             out[key] = out[key].isoformat() if out[key] else None

@@ -260,7 +260,15 @@ class MesBackend(models.Model):
                     ("date_start", "<=", limit),
                 ]
             )
-            productions.filtered(lambda p, b=backend: p._mes_backend() == b)._mes_export()
+            for production in productions.filtered(lambda p, b=backend: p._mes_backend() == b):
+                try:
+                    with self.env.cr.savepoint():
+                        production._mes_export()
+                except UserError as err:
+                    # One order that cannot be sent must not hold back the others; it is
+                    # shown as an export problem on the order, with the reason.
+                    production.with_context(mes_inbound=True).mes_state = "failed"
+                    production._message_log(body=self.env._("Not sent to the MES: %s", err.args[0]))
 
     @api.model
     def _cron_pull_events(self):

@@ -294,9 +294,9 @@ class MrpProduction(models.Model):
     def _mes_order_document(self, revision, action):
         """The order as the MES receives it, checked against the order schema."""
         self.ensure_one()
-        missing = (self.product_id | self.move_raw_ids.product_id).filtered(
-            lambda p: not p.default_code
-        )
+        missing = (
+            self.product_id | self.move_raw_ids.product_id | self.move_byproduct_ids.product_id
+        ).filtered(lambda p: not p.default_code)
         if missing:
             raise UserError(
                 self.env._(
@@ -340,6 +340,16 @@ class MrpProduction(models.Model):
                     operation_sequence=move.operation_id.sequence if move.operation_id else None,
                 )
                 for move in self.move_raw_ids
+                if move.state != "cancel"
+            ),
+            byproducts=tuple(
+                Component(
+                    product=product(move.product_id),
+                    quantity=move.product_uom_qty,
+                    uom=move.product_uom.name,
+                    operation_sequence=move.operation_id.sequence if move.operation_id else None,
+                )
+                for move in self.move_byproduct_ids
                 if move.state != "cancel"
             ),
             finished_lots=tuple(self.lot_producing_id.mapped("name")),

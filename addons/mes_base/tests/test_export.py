@@ -1,7 +1,7 @@
 import json
 from datetime import timedelta
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -44,6 +44,36 @@ class TestExport(MesCase):
             message.external_id, order_idempotency_key(f"{uuid}/TEST", production.name, 1)
         )
         self.assertTrue(message.job_uuid)
+
+    def test_by_products_are_sent(self):
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_byproducts")
+        chips = self.env["product.product"].create(
+            {"name": "Chips", "default_code": "T-CHIPS", "is_storable": True}
+        )
+        self.bom.byproduct_ids = [
+            Command.create(
+                {
+                    "product_id": chips.id,
+                    "product_qty": 0.5,
+                    "operation_id": self.bom.operation_ids[0].id,
+                }
+            )
+        ]
+        production = self._production(qty=4)
+        with trap_jobs():
+            production.action_confirm()
+        document = json.loads(production.mes_message_ids.payload)
+        self.assertEqual(
+            document["byproducts"],
+            [
+                {
+                    "product": {"code": "T-CHIPS", "name": "Chips", "tracking": "none"},
+                    "quantity": 2.0,
+                    "uom": "Units",
+                    "operation_sequence": 10,
+                }
+            ],
+        )
 
     def test_pre_assigned_finished_lot_is_sent(self):
         self.pump.tracking = "lot"
@@ -284,10 +314,18 @@ class TestReleaseAndCutover(MesCase):
         later.date_start = fields.Datetime.now() + timedelta(days=10)
         self._confirm(soon | later)
         self.assertEqual((soon | later).mapped("mes_state"), ["not_sent", "not_sent"])
+        widget = self.env["product.product"].create({"name": "Widget", "is_storable": True})
+        no_code = self.env["mrp.production"].create(
+            {"product_id": widget.id, "product_qty": 1, "date_start": soon.date_start}
+        )
+        self._confirm(no_code)
         with trap_jobs() as trap:
             self.env["mes.backend"]._cron_release_horizon()
             trap.assert_jobs_count(1)
         self.assertEqual((soon.mes_state, later.mes_state), ("pending", "not_sent"))
+        # An order that cannot be sent does not stop the others, and says why.
+        self.assertEqual(no_code.mes_state, "failed")
+        self.assertIn("Internal Reference", no_code.message_ids[0].body)
 
     def test_phased_go_live(self):
         self.wc_asm.mes_live = False

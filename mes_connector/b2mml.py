@@ -33,6 +33,8 @@ NS_V0500 = "http://www.mesa.org/xml/B2MML-V0500"
 NS_V0600 = "http://www.mesa.org/xml/B2MML-V0600"
 B2MML_NAMESPACES = (NS_V0401, NS_V0500, NS_V0600)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+# The OtherValue of the MaterialUse "Other" of a by-product (V0401's own spelling).
+BY_PRODUCT_USE = "By-product Produced"
 
 # Encodings in which the raw bytes are searched for DTD declarations ("utf-8" also
 # covers ASCII and the ISO 8859 family).
@@ -70,24 +72,26 @@ def order_to_production_schedule(order, published_at=None):
     ``SegmentRequirement`` is the whole order: revision, action and origin as
     production parameters, the product as the ``Produced`` material (with the
     ``finished_lots`` as its MaterialLotIDs) and the components without an operation
-    as ``Consumed`` materials; it contains one
+    as ``Consumed`` materials, then the by-products without an operation as
+    ``Other``/``By-product Produced`` materials; it contains one
     ``SegmentRequirement`` per operation (ID and ProcessSegmentID = sequence,
-    equipment = resource, duration, the operation's components).
+    equipment = resource, duration, the operation's components and by-products).
     """
     validate_order(order)
     errors = list(_unwritable_texts(order, ""))
     operations = order.get("operations") or []
     sequences = {operation["sequence"] for operation in operations}
-    for index, component in enumerate(order.get("components") or []):
-        sequence = component.get("operation_sequence")
-        if sequence is not None and sequence not in sequences:
-            errors.append(
-                FieldError(
-                    f"components[{index}].operation_sequence",
-                    sequence,
-                    "is not the sequence of one of the order's operations",
+    for key in ("components", "byproducts"):
+        for index, material in enumerate(order.get(key) or []):
+            sequence = material.get("operation_sequence")
+            if sequence is not None and sequence not in sequences:
+                errors.append(
+                    FieldError(
+                        f"{key}[{index}].operation_sequence",
+                        sequence,
+                        "is not the sequence of one of the order's operations",
+                    )
                 )
-            )
     if errors:
         raise MessageValidationError(errors)
 
@@ -140,26 +144,33 @@ def _order_segment(request, order):
     lots = order.get("finished_lots") or ()
     _material(segment, order["product"], order["quantity"], order["uom"], "Produced", lots)
     components = order.get("components") or []
+    byproducts = order.get("byproducts") or []
     for component in components:
         if component.get("operation_sequence") is None:
             _component(segment, component)
+    for byproduct in byproducts:
+        if byproduct.get("operation_sequence") is None:
+            _byproduct(segment, byproduct)
     # Two operations may share a sequence (Odoo allows it): the first one gets the
-    # components of that sequence.
+    # components and by-products of that sequence.
     operations = order.get("operations") or []
     first_of = {}
     for index, operation in enumerate(operations):
         first_of.setdefault(operation["sequence"], index)
-    for index, operation in enumerate(operations):
-        own = [
-            c
-            for c in components
-            if c.get("operation_sequence") is not None
-            and first_of[c["operation_sequence"]] == index
+
+    def own(materials, index):
+        return [
+            m
+            for m in materials
+            if m.get("operation_sequence") is not None
+            and first_of[m["operation_sequence"]] == index
         ]
-        _operation_segment(segment, operation, own)
+
+    for index, operation in enumerate(operations):
+        _operation_segment(segment, operation, own(components, index), own(byproducts, index))
 
 
-def _operation_segment(parent, operation, components):
+def _operation_segment(parent, operation, components, byproducts=()):
     segment = _add(parent, "SegmentRequirement")
     _add(segment, "ID", str(operation["sequence"]))
     _add(segment, "ProcessSegmentID", str(operation["sequence"]))
@@ -171,6 +182,8 @@ def _operation_segment(parent, operation, components):
     _add(equipment, "EquipmentID", operation["resource"])
     for component in components:
         _component(segment, component)
+    for byproduct in byproducts:
+        _byproduct(segment, byproduct)
     return segment
 
 
@@ -178,14 +191,30 @@ def _component(segment, component):
     _material(segment, component["product"], component["quantity"], component["uom"], "Consumed")
 
 
-def _material(segment, product, quantity, uom, use, lots=()):
+def _byproduct(segment, byproduct):
+    # V0600's MaterialUse has no by-product value (V0401 had "By-product Produced"):
+    # it is an "Other", named by its OtherValue.
+    _material(
+        segment,
+        byproduct["product"],
+        byproduct["quantity"],
+        byproduct["uom"],
+        "Other",
+        other=BY_PRODUCT_USE,
+    )
+
+
+def _material(segment, product, quantity, uom, use, lots=(), other=None):
     requirement = _add(segment, "MaterialRequirement")
     _add(requirement, "MaterialDefinitionID", product["code"])
     for lot in lots:
         _add(requirement, "MaterialLotID", lot)
     if product.get("name"):
         _add(requirement, "Description", product["name"])
-    _add(requirement, "MaterialUse", use)
+    if other is None:
+        _add(requirement, "MaterialUse", use)
+    else:
+        _add(requirement, "MaterialUse", use, OtherValue=other)
     _quantity(requirement, quantity, uom)
     tracking = product.get("tracking", "none")
     if tracking != "none":
@@ -986,6 +1015,7 @@ _ORDER_KEYS = (
     "company",
     "components",
     "operations",
+    "byproducts",
     "finished_lots",
     "schema",
 )
@@ -1025,8 +1055,11 @@ def production_schedule_to_order(xml, *, max_bytes=DEFAULT_MAX_BYTES):
       production parameters are the order's (revision 1 without);
     - the one ``Produced`` material is the product (code, ``Description`` as name,
       quantity and unit, its ``MaterialLotID``s as ``finished_lots``); ``Consumed``
-      materials are components of the nearest enclosing operation (none: of the
-      order). A ``Tracking`` property gives a material's tracking (``none`` without).
+      materials are components, by-products (``Other`` with the OtherValue
+      ``By-product Produced``, or a V0401 spelling such as ``By-product Produced``,
+      ``ByProduct`` or ``Co-product Produced``) are ``byproducts``, both of the
+      nearest enclosing operation (none: of the order). A ``Tracking`` property
+      gives a material's tracking (``none`` without).
 
     The action is the ``Action`` parameter, which must agree with ``RequestState``
     (``Other``/``Cancelled`` is a cancel); without it: ``cancel`` for a cancelled
@@ -1049,6 +1082,7 @@ class _ScheduleReader(_Walker):
         self.segment_times = {}  # "EarliestStartTime" -> (element, path), first grouping one
         self.product = None
         self.components = []
+        self.byproducts = []
         self.operations = []
 
     def read(self):
@@ -1187,6 +1221,7 @@ class _ScheduleReader(_Walker):
         order["company"] = self._company(children, path)
         order["components"] = self.components
         order["operations"] = self.operations
+        order["byproducts"] = self.byproducts
         order.setdefault("finished_lots", [])
         # In the order of OrderExport.to_dict(), for whoever reads the result.
         return {key: order[key] for key in _ORDER_KEYS if key in order}
@@ -1374,8 +1409,14 @@ class _ScheduleReader(_Walker):
             reason = "is a second produced material: an order makes one product"
             self.errors.append(FieldError(path, code or MISSING, reason))
             return
-        # The product's fields are the order's own (quantity, uom), a component's its own.
-        field = "" if use == "produced" else f"components[{len(self.components)}]."
+        # The product's fields are the order's own (quantity, uom), a component's or a
+        # by-product's its own.
+        if use == "produced":
+            field = ""
+        elif use == "by-product":
+            field = f"byproducts[{len(self.byproducts)}]."
+        else:
+            field = f"components[{len(self.components)}]."
         material = {"product": self._product(children, path, field)}
         amount = self._quantity(children, path)
         self.origin[f"{field}quantity"] = f"{path}/Quantity/QuantityString"
@@ -1409,26 +1450,36 @@ class _ScheduleReader(_Walker):
                 self.errors.append(FieldError(where, lot, reason))
             material["operation_sequence"] = operation
             self.components.append(material)
+        elif use == "by-product":
+            for where, lot in lots:
+                reason = "is a lot for a by-product, which mes.order/1 cannot carry"
+                self.errors.append(FieldError(where, lot, reason))
+            material["operation_sequence"] = operation
+            self.byproducts.append(material)
 
     def _use(self, name, children, path):
+        use = self._state(self._first(children, "MaterialUse"))
+        letters = re.sub(r"[^a-z]", "", use.lower()) if use else None
         if name == "MaterialProducedRequirement":
-            return "produced"
+            # V0401's produced requirement may say it is a by-product.
+            return "by-product" if letters in _BY_PRODUCED else "produced"
         if name == "MaterialConsumedRequirement":
             return "consumed"
-        use = self._state(self._first(children, "MaterialUse"))
         if use is None:
             self.errors.append(
                 FieldError(f"{path}/MaterialUse", MISSING, "is missing: consumed or produced?")
             )
             return None
-        letters = re.sub(r"[^a-z]", "", use.lower())
         if letters in _CONSUMED | _PRODUCED:
             return letters
+        # V0600: Other with OtherValue "By-product Produced"; V0401: several spellings.
+        if letters in _BY_PRODUCED:
+            return "by-product"
         self.errors.append(
             FieldError(
                 f"{path}/MaterialUse",
                 use,
-                "is not a material use an order carries (Consumed, Produced)",
+                "is not a material use an order carries (Consumed, Produced, By-product Produced)",
             )
         )
         return None

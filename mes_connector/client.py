@@ -51,9 +51,13 @@ def _retry_after(response):
 
 @dataclass(frozen=True)
 class OrderAck:
-    """The MES's answer to an order delivery."""
+    """The MES's answer to an order delivery.
 
-    mes_order_id: str
+    ``mes_order_id`` is None when the MES only took the order for later processing
+    (HTTP 202): it acknowledges it by reporting on it.
+    """
+
+    mes_order_id: str | None
     duplicate: bool
     body: dict
 
@@ -174,6 +178,8 @@ class MesClient(_HttpClient):
         )
         body = self._json(response)
         mes_order_id = body.get("mes_order_id") if isinstance(body, dict) else None
+        if not mes_order_id and response.status_code == 202:
+            return OrderAck(mes_order_id=None, duplicate=False, body=body)
         if not mes_order_id:
             raise MesTransientError(
                 f"MES accepted the order but its answer has no mes_order_id: {body!r:.200}"

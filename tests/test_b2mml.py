@@ -162,6 +162,26 @@ def _no_operations_order():
     )
 
 
+def _byproduct_bom_order():
+    # A BOM with by-products: sawdust from the cut, offcuts of the whole order. The
+    # by-products are listed operation first: they come back order-level first.
+    return _order(
+        components=(
+            Component(Product("GLUE", "Glue"), 0.05, "kg"),
+            Component(Product("C-BOARD", "Oak board", "lot"), 2.0, "Units", operation_sequence=10),
+            Component(Product("SCREW"), 16.0, "Units", operation_sequence=20),
+        ),
+        operations=(
+            Operation(10, "Cut", "WC-CUT", 45.0),
+            Operation(20, "Assembly", "WC-ASM", 30.0),
+        ),
+        byproducts=(
+            Component(Product("SAWDUST", "Sawdust"), 0.8, "kg", operation_sequence=10),
+            Component(Product("OFFCUT", "Oak offcut", "lot"), 0.25, "m"),
+        ),
+    )
+
+
 def _write(order, **kwargs):
     kwargs.setdefault("published_at", PUBLISHED)
     return _assert_valid(_schedule_xsd(), order_to_production_schedule(order, **kwargs))
@@ -178,16 +198,21 @@ def _one(element, path):
 
 
 def _materials(segment):
-    """(code, use, quantity, uom, tracking or None) of a segment's own requirements."""
+    """(code, use, quantity, uom, tracking or None) of a segment's own requirements.
+
+    The use of an ``Other`` is ``Other/<its OtherValue>``.
+    """
     out = []
     for requirement in segment.xpath("b:MaterialRequirement", namespaces=NS):
         tracking = _texts(
             requirement, "b:MaterialRequirementProperty[b:ID='Tracking']/b:Value/b:ValueString"
         )
+        use = _one(requirement, "b:MaterialUse")
+        other = use.get("OtherValue")
         out.append(
             (
                 _one(requirement, "b:MaterialDefinitionID").text,
-                _one(requirement, "b:MaterialUse").text,
+                use.text if other is None else f"{use.text}/{other}",
                 _one(requirement, "b:Quantity/b:QuantityString").text,
                 _one(requirement, "b:Quantity/b:UnitOfMeasure").text,
                 tracking[0] if tracking else None,
@@ -332,6 +357,42 @@ def test_finished_lots_are_lot_ids_of_the_produced_material():
     )
 
 
+def test_by_products_are_other_by_product_produced_in_their_operation_segment():
+    order_segment = _one(_write(_byproduct_bom_order()), "b:ProductionRequest/b:SegmentRequirement")
+
+    byproduct = "Other/By-product Produced"
+    assert _materials(order_segment) == [
+        ("FG-TABLE", "Produced", "5", "Units", "lot"),
+        ("GLUE", "Consumed", "0.05", "kg", None),
+        ("OFFCUT", byproduct, "0.25", "m", "lot"),
+    ]
+    operations = order_segment.xpath("b:SegmentRequirement", namespaces=NS)
+    assert [_materials(s) for s in operations] == [
+        [
+            ("C-BOARD", "Consumed", "2", "Units", "lot"),
+            ("SAWDUST", byproduct, "0.8", "kg", None),
+        ],
+        [("SCREW", "Consumed", "16", "Units", None)],
+    ]
+    assert _texts(
+        order_segment, ".//b:MaterialRequirement[b:MaterialDefinitionID='SAWDUST']/b:Description"
+    ) == ["Sawdust"]
+    # Like components, by-products name no lot: the MES reports the ones it makes.
+    lots = ".//b:MaterialRequirement[b:MaterialUse='Other']/b:MaterialLotID"
+    assert order_segment.xpath(lots, namespaces=NS) == []
+
+
+def test_by_products_of_an_operation_shared_by_two_go_to_the_first():
+    order = _order(
+        operations=(Operation(10, "Cut", "WC-CUT", 5.0), Operation(10, "Cut 2", "WC-CUT2", 5.0)),
+        byproducts=(Component(Product("SAWDUST"), 1.0, "kg", operation_sequence=10),),
+    )
+    operations = _one(_write(order), "b:ProductionRequest/b:SegmentRequirement").xpath(
+        "b:SegmentRequirement", namespaces=NS
+    )
+    assert [[m[0] for m in _materials(s)] for s in operations] == [["C-LEG", "SAWDUST"], []]
+
+
 def test_published_date_defaults_to_now_and_naive_means_utc():
     naive = _write(_order(), published_at=datetime(2026, 3, 1, 9, 15))
     assert _texts(naive, "b:PublishedDate") == ["2026-03-01T09:15:00Z"]
@@ -357,6 +418,15 @@ def test_component_of_a_missing_operation_is_refused():
         order_to_production_schedule(order)
     assert [(e.field, e.value) for e in info.value.errors] == [
         ("components[0].operation_sequence", 99)
+    ]
+
+
+def test_by_product_of_a_missing_operation_is_refused():
+    order = _order(byproducts=(Component(Product("SAWDUST"), 1.0, "kg", operation_sequence=99),))
+    with pytest.raises(MessageValidationError) as info:
+        order_to_production_schedule(order)
+    assert [(e.field, e.value) for e in info.value.errors] == [
+        ("byproducts[0].operation_sequence", 99)
     ]
 
 
@@ -955,6 +1025,7 @@ ROUND_TRIP_SHAPES = {
     "cancel": _cancel_order,
     "finished-lots": _finished_lots_order,
     "no-operations": _no_operations_order,
+    "by-product-bom": _byproduct_bom_order,
 }
 
 
@@ -963,9 +1034,9 @@ def _carried(order):
 
     Only what the format cannot carry is normalised:
     - times are written as UTC (xs:dateTime with Z): the order's own offset is lost;
-    - components are nested in their operation's segment, so they come back grouped:
-      the order's own first, then each operation's in the order of the operations
-      (the order among the components of one operation is kept).
+    - components and by-products are nested in their operation's segment, so they
+      come back grouped: the order's own first, then each operation's in the order of
+      the operations (the order among those of one operation is kept).
     Every other shape below comes back exactly as it was sent.
     """
     out = copy.deepcopy(order)
@@ -975,9 +1046,12 @@ def _carried(order):
     position = {}
     for index, operation in enumerate(out["operations"]):
         position.setdefault(operation["sequence"], index)
-    out["components"].sort(
-        key=lambda c: -1 if c["operation_sequence"] is None else position[c["operation_sequence"]]
-    )
+    for key in ("components", "byproducts"):
+        out[key].sort(
+            key=lambda c: (
+                -1 if c["operation_sequence"] is None else position[c["operation_sequence"]]
+            )
+        )
     return out
 
 
@@ -1016,14 +1090,15 @@ def test_what_the_writer_writes_reads_back_as_the_order(name):
     back = _read_order(_schedule_bytes(order))
 
     assert back == _carried(order)
-    if name not in {"several-operations", "lot-and-serial-components"}:
+    if name not in {"several-operations", "lot-and-serial-components", "by-product-bom"}:
         assert back == order  # no time zone, no component out of place: nothing to normalise
     assert list(back) == list(order)  # even the keys come in the same order
 
 
+@pytest.mark.parametrize("shape", ["several-operations", "by-product-bom"])
 @pytest.mark.parametrize("ns", [NS_V0401, NS_V0500])
-def test_older_namespaces_read_the_same(ns):
-    order = _several_operations_order()
+def test_older_namespaces_read_the_same(ns, shape):
+    order = ROUND_TRIP_SHAPES[shape]()
     xml = _schedule_bytes(order).replace(NS_V0600.encode(), ns.encode())
     assert _read_order(xml) == _carried(order)
 
@@ -1095,9 +1170,71 @@ def test_a_schedule_from_another_sender():
             {"sequence": 10, "name": "MIX", "resource": "MIXER-2", "duration_minutes": 1560.0},
             {"sequence": 20, "name": "Bake", "resource": "OVEN-1", "duration_minutes": 45.0},
         ],
+        "byproducts": [],
         "finished_lots": ["B-0303"],
         "schema": "mes.order/1",
     }
+
+
+def _by_product_use(text):
+    """Edit: the by-products' MaterialUse spelled ``text`` (no OtherValue), V0401 style."""
+
+    def edit(root):
+        for use in root.xpath(".//b:MaterialUse[@OtherValue]", namespaces=NS):
+            del use.attrib["OtherValue"]
+            use.text = text
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["By-product Produced", "ByProductProduced", "Byproduct", "Co-product Produced", "coproduct"],
+)
+@pytest.mark.parametrize("ns", [NS_V0401, NS_V0500])
+def test_older_by_product_spellings_are_by_products(ns, spelling):
+    order = _byproduct_bom_order()
+    xml = _edited(order, _by_product_use(spelling)).replace(NS_V0600.encode(), ns.encode())
+    assert _read_order(xml) == _carried(order)
+
+
+def test_a_v0401_produced_requirement_may_be_a_by_product():
+    def legacy(root):
+        for requirement in root.xpath(".//b:MaterialRequirement", namespaces=NS):
+            use = _find(requirement, "b:MaterialUse")
+            if use.text == "Produced":
+                requirement.tag = f"{{{NS_V0600}}}MaterialProducedRequirement"
+                requirement.remove(use)
+            elif use.get("OtherValue"):
+                requirement.tag = f"{{{NS_V0600}}}MaterialProducedRequirement"
+                del use.attrib["OtherValue"]
+                use.text = "By-product Produced"
+            else:
+                requirement.tag = f"{{{NS_V0600}}}MaterialConsumedRequirement"
+            for prop in requirement.xpath("b:MaterialRequirementProperty", namespaces=NS):
+                prop.tag = f"{requirement.tag}Property"
+
+    order = _byproduct_bom_order()
+    xml = _edited(order, legacy).replace(NS_V0600.encode(), NS_V0401.encode())
+    assert _read_order(xml) == _carried(order)
+
+
+def test_a_lot_or_an_unknown_use_of_a_by_product_is_refused():
+    def spoil(root):
+        sawdust = _find(root, ".//b:MaterialRequirement[b:MaterialDefinitionID='SAWDUST']")
+        lot = etree.Element(f"{{{NS_V0600}}}MaterialLotID")
+        lot.text = "SD-1"
+        _find(sawdust, "b:MaterialDefinitionID").addnext(lot)
+        offcut = _find(root, ".//b:MaterialRequirement[b:MaterialDefinitionID='OFFCUT']")
+        _find(offcut, "b:MaterialUse").set("OtherValue", "Waste")
+
+    errors, text = _schedule_errors(_edited(_byproduct_bom_order(), spoil))
+    segment = "ProductionRequest[1]/SegmentRequirement[1]"
+    assert errors == [
+        (f"{segment}/MaterialRequirement[3]/MaterialUse", "Waste"),
+        (f"{segment}/SegmentRequirement[1]/MaterialRequirement[2]/MaterialLotID[1]", "SD-1"),
+    ]
+    assert "lot for a by-product" in text and "By-product Produced" in text
 
 
 def _without_parameter(name):

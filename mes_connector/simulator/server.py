@@ -17,7 +17,8 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``GET  /api/v1/events?after=<seq>&limit=<n>``: the event feed (pull mode).
 - ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
   product and lot, scrap per reason and product, downtime minutes per resource.
-- ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds}``:
+- ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
+  "async_ack": bool}`` (async_ack: answer 202 without the MES order id):
   fault switches (not authenticated: for tests and demos on 127.0.0.1).
 """
 
@@ -182,6 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(409, {"error": "revision out of order", "reason": str(err)})
         if created:
             self.sim.order_received(mes_order_id)
+        if self.sim.async_ack:
+            # An MES that queues orders: it says "taken", its id comes with its reports.
+            return self._send(202, {"status": "accepted"})
         return self._send(
             201 if created else 200,
             {"status": "created" if created else "duplicate", "mes_order_id": mes_order_id},
@@ -196,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.delay = float(body["delay"] or 0)
         if "auto_complete" in body:
             sim.auto_complete = body["auto_complete"]
+        if "async_ack" in body:
+            sim.async_ack = bool(body["async_ack"])
         return self._send(
             200, {"down": sim.down, "delay": sim.delay, "auto_complete": sim.auto_complete}
         )
@@ -229,6 +235,7 @@ class SimulatorServer:
         self.api_key = api_key
         self.down = False
         self.delay = 0.0
+        self.async_ack = False
         self.auto_complete = auto_complete
         self.push_interval = push_interval
         self.lots = dict(lots or {})

@@ -106,6 +106,7 @@ class MesMessage(models.Model):
     state = fields.Selection(
         [
             ("pending", "Pending"),
+            ("sent", "Sent"),
             ("received", "Received"),
             ("waiting", "Waiting"),
             ("acknowledged", "Acknowledged"),
@@ -478,6 +479,18 @@ class MesMessage(models.Model):
             )
             self.production_id.mes_state = "rejected"
             return str(err)
+        if ack.mes_order_id is None:
+            # Taken for later processing: the MES acknowledges it when it reports on it.
+            self.write(
+                {
+                    "state": "sent",
+                    "processed_at": fields.Datetime.now(),
+                    "error_code": False,
+                    "error_text": False,
+                }
+            )
+            self.production_id.with_context(mes_inbound=True).mes_state = "sent"
+            return "taken by the MES, not acknowledged yet"
         self.write(
             {
                 "state": "acknowledged",
@@ -555,8 +568,27 @@ class MesMessage(models.Model):
                 "result_text": result,
             }
         )
+        self._acknowledge_order()
         self._wake_successors()
         return result
+
+    def _acknowledge_order(self):
+        """An MES that took an order without its id acknowledges it by reporting on it."""
+        production = self.production_id
+        if production.mes_state == "sent":
+            production.with_context(mes_inbound=True).write(
+                {
+                    "mes_state": "acknowledged",
+                    "mes_order_id": self.mes_order_id or production.mes_order_id,
+                }
+            )
+            self.search(
+                [
+                    ("production_id", "=", production.id),
+                    ("direction", "=", "outbound"),
+                    ("state", "=", "sent"),
+                ]
+            ).write({"state": "acknowledged", "mes_order_id": self.mes_order_id})
 
     def _blocking_predecessor(self):
         """The earliest unfinished message of the same order that the MES sent before this one."""

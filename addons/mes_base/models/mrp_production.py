@@ -26,7 +26,7 @@ MES_RELEVANT_FIELDS = {
     "move_raw_ids",
     "workorder_ids",
 }
-EXPORTED_STATES = ("pending", "acknowledged", "failed")
+EXPORTED_STATES = ("pending", "sent", "acknowledged", "failed")
 
 
 def _utc(value):
@@ -41,6 +41,7 @@ class MrpProduction(models.Model):
         [
             ("not_sent", "Not sent"),
             ("pending", "Pending"),
+            ("sent", "Sent"),
             ("acknowledged", "Acknowledged"),
             ("rejected", "Rejected"),
             ("failed", "Failed"),

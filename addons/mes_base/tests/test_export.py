@@ -127,6 +127,33 @@ class TestExport(MesCase):
         self.assertEqual(self.simulator.store.order(production.name)["deliveries"], 2)
         self.assertEqual(message.state, "acknowledged")
 
+    def test_mes_that_takes_orders_for_later_acknowledges_by_reporting(self):
+        self.simulator.async_ack = True
+        production = self._production(qty=1)
+        try:
+            with trap_jobs() as trap:
+                production.action_confirm()
+                trap.perform_enqueued_jobs()
+        finally:
+            self.simulator.async_ack = False
+        export = production.mes_message_ids
+        self.assertEqual((export.state, production.mes_state), ("sent", "sent"))
+        mes_id = self.simulator.store.order(production.name)["mes_order_id"]
+        event = {
+            "schema": "mes.event/1",
+            "event_id": f"ACK-{production.id}",
+            "event_type": "order_started",
+            "order_ref": production.name,
+            "mes_order_id": mes_id,
+            "occurred_at": "2026-11-20T08:00:00Z",
+            "data": {},
+        }
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            self.env["mes.message"].browse(answer["message_id"])._process()
+        self.assertEqual((production.mes_state, production.mes_order_id), ("acknowledged", mes_id))
+        self.assertEqual(export.state, "acknowledged")
+
     def test_mes_down_keeps_message_pending_and_retries(self):
         production = self._production()
         self.simulator.down = True

@@ -1,8 +1,11 @@
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from datetime import timedelta
+
+from psycopg2 import OperationalError
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -11,6 +14,8 @@ from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
 from ..exceptions import MesDataError
+
+_logger = logging.getLogger(__name__)
 
 
 def _hash_key(key):
@@ -265,22 +270,31 @@ class MesBackend(models.Model):
                     with self.env.cr.savepoint():
                         production._mes_export()
                 except UserError as err:
-                    # One order that cannot be sent must not hold back the others; it is
-                    # shown as an export problem on the order, with the reason.
-                    production.with_context(mes_inbound=True).mes_state = "failed"
-                    production._message_log(body=self.env._("Not sent to the MES: %s", err.args[0]))
+                    # One order that cannot be sent must not hold back the others. It stays
+                    # "not sent", shows why, and is tried again at the next run.
+                    reason = err.args[0]
+                    if production.mes_export_error != reason:
+                        production.mes_export_error = reason
+                        production._message_log(body=self.env._("Not sent to the MES: %s", reason))
 
     @api.model
     def _cron_pull_events(self):
         for backend in self.search([("pull_enabled", "=", True)]):
-            backend._pull_events()
+            # One unreachable feed must not undo what the others stored in this run.
+            try:
+                with self.env.cr.savepoint():
+                    backend._pull_events()
+            except (MesError, OperationalError) as err:
+                _logger.warning("MES backend %s: event feed not read: %s", backend.code, err)
 
     def _pull_events(self):
         """Store what the MES's feed holds after the cursor; the cursor moves in the same
         transaction as the stored messages, so it never passes an event that is not kept."""
         self.ensure_one()
         self.env.cr.execute(
-            "SELECT pull_cursor FROM mes_backend WHERE id = %s FOR UPDATE NOWAIT", (self.id,)
+            # NO KEY UPDATE: messages keep being inserted for this backend meanwhile.
+            "SELECT pull_cursor FROM mes_backend WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+            (self.id,),
         )
         cursor = self.env.cr.fetchone()[0] or 0
         events = self._get_client().fetch_events(after=cursor, limit=self.pull_batch or 500)

@@ -7,7 +7,7 @@ from psycopg2 import OperationalError
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import mute_logger
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -23,6 +23,7 @@ from mes_connector.validation import validation_errors
 
 from ..exceptions import MesDataError, MesWaiting
 from .mes_event_processor import utc_naive
+from .mrp_production import APPLYING_MES_REPORT
 
 _logger = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ class MesMessage(models.Model):
             raise UserError(
                 self.env._("Only messages in error, failed, rejected or waiting can be retried.")
             )
-        for message in retryable:
+        self._check_planner()
+        for message in retryable.sudo():
             new_state = "received" if message.direction == "inbound" else "pending"
             message.write(
                 {
@@ -175,9 +177,18 @@ class MesMessage(models.Model):
                     "next_attempt_at": False,
                 }
             )
-            message.message_post(body=self.env._("Retry requested by %s.", self.env.user.name))
-            message._enqueue()
+            message.message_post(
+                body=self.env._("Retry requested by %s.", self.env.user.name),
+                author_id=self.env.user.partner_id.id,
+            )
+            message._enqueue(now=True)
         return True
+
+    def _check_planner(self):
+        """Messages change only through their actions, done by MES users (as superuser)."""
+        self.check_access("read")
+        if not self.env.su and not self.env.user.has_group("mes_base.group_mes_user"):
+            raise AccessError(self.env._("Only MES users may retry or cancel MES messages."))
 
     def action_cancel(self, reason):
         """Close messages that must not be applied, saying why (kept, never deleted)."""
@@ -191,7 +202,8 @@ class MesMessage(models.Model):
                     ", ".join(done.mapped("display_name")),
                 )
             )
-        for message in self:
+        self._check_planner()
+        for message in self.sudo():
             message.write(
                 {
                     "state": "cancelled",
@@ -203,10 +215,11 @@ class MesMessage(models.Model):
             message.message_post(
                 body=self.env._(
                     "Cancelled by %(user)s: %(reason)s", user=self.env.user.name, reason=reason
-                )
+                ),
+                author_id=self.env.user.partner_id.id,
             )
-            if message.direction == "outbound" and message.production_id:
-                message.production_id.mes_state = "cancelled"
+            if message.direction == "outbound":
+                message.production_id._mes_refresh_state()
             message._wake_successors()
         return True
 
@@ -220,22 +233,32 @@ class MesMessage(models.Model):
         }
 
     def write(self, vals):
-        if "payload" in vals and not self.env.context.get("mes_internal_write"):
+        if not self.env.su:
+            # Users (and RPC) reach here; internal paths write in superuser mode.
+            if set(vals) - {"payload"}:
+                raise AccessError(
+                    self.env._(
+                        "MES messages change only through Retry, Cancel and a manager's "
+                        "payload correction."
+                    )
+                )
             # An MES manager's correction: validated, the original kept, derived fields updated.
             vals = dict(vals, **self._check_correction(vals["payload"]))
             for message in self.filtered(lambda m: not m.payload_original):
-                super(MesMessage, message).write({"payload_original": message.payload})
+                super(MesMessage, message.sudo()).write({"payload_original": message.payload})
             for message in self:
-                message.message_post(
+                message.sudo().message_post(
                     body=self.env._(
                         "Payload corrected by %s; the original is kept.", self.env.user.name
-                    )
+                    ),
+                    author_id=self.env.user.partner_id.id,
                 )
+            return super(MesMessage, self.sudo()).write(vals)
         return super().write(vals)
 
     def _check_correction(self, payload):
         """Values derived from a corrected payload; a clear error if it may not be applied."""
-        if not self.env.user.has_group("mes_base.group_mes_manager") and not self.env.su:
+        if not self.env.user.has_group("mes_base.group_mes_manager"):
             raise UserError(self.env._("Only MES managers may correct a message."))
         for message in self:
             if message.direction != "inbound" or message.state not in ("error", "waiting"):
@@ -324,6 +347,22 @@ class MesMessage(models.Model):
             vals["occurred_at"] = utc_naive(event["occurred_at"])
         answer = {"event_id": external_id or None}
         existing = self._find_inbound(backend, external_id) if external_id else None
+        if existing and not errors and existing.error_code == "invalid_message":
+            # The MES resends, corrected, an event Odoo refused: take the correction, keep
+            # what was first received.
+            existing.sudo().write(
+                dict(
+                    vals,
+                    payload_original=existing.payload_original or existing.payload,
+                    error_code=False,
+                    error_text=False,
+                )
+            )
+            existing.with_user(backend.user_id).sudo()._message_log(
+                body=self.env._("The MES resent this event corrected; the first one is kept.")
+            )
+            existing._enqueue()
+            return dict(answer, status="accepted", message_id=existing.id)
         if existing:
             return dict(answer, status="duplicate", message_id=existing.id, state=existing.state)
         try:
@@ -382,9 +421,33 @@ class MesMessage(models.Model):
                 "message_id": document.id,
                 "errors": [e.as_dict() for e in errors],
             }
+        # A document numbers its events from 1: per order, they come after what that
+        # order already received, so documents apply in the order they arrive.
+        next_sequence = {}
+        for event in events:
+            ref = event.get("order_ref")
+            if ref not in next_sequence:
+                next_sequence[ref] = self._last_sequence(backend, ref) + 1
+            event["sequence"] = next_sequence[ref]
+            next_sequence[ref] += 1
         intake = self.with_context(mes_parent_id=document.id)
         results = [intake._intake(backend, json.dumps(event), event) for event in events]
         return {"status": "accepted", "message_id": document.id, "results": results}
+
+    def _last_sequence(self, backend, order_ref):
+        """Highest MES sequence stored for an order, read under a lock on that order's
+        reference so two documents for one order are numbered one after the other."""
+        if not order_ref:
+            return 0
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:{backend.id}:{order_ref}",)
+        )
+        self.env.cr.execute(
+            "SELECT COALESCE(MAX(sequence), 0) FROM mes_message"
+            " WHERE backend_id = %s AND direction = 'inbound' AND order_ref = %s",
+            (backend.id, order_ref),
+        )
+        return self.env.cr.fetchone()[0]
 
     def _find_inbound(self, backend, external_id):
         return self.sudo().search(
@@ -398,8 +461,12 @@ class MesMessage(models.Model):
 
     # Jobs
 
-    def _enqueue(self, eta=None):
-        """Queue the job that sends (outbound) or processes (inbound) each message."""
+    def _enqueue(self, eta=None, now=False):
+        """Queue the job that sends (outbound) or processes (inbound) each message.
+
+        With ``now``, a job already planned for later (a waiting message's next try) is
+        brought forward instead of a second one being queued.
+        """
         for message in self:
             backend = message.backend_id
             if message.direction == "outbound":
@@ -419,6 +486,15 @@ class MesMessage(models.Model):
                 method,
             )()
             message.sudo().job_uuid = job.uuid
+            if now:
+                planned = (
+                    self.env["queue.job"]
+                    .sudo()
+                    .search(
+                        [("uuid", "=", job.uuid), ("state", "=", "pending"), ("eta", "!=", False)]
+                    )
+                )
+                planned.eta = False
 
     def _lock(self):
         """Row lock for the time of the job; held elsewhere -> try again shortly."""
@@ -436,6 +512,8 @@ class MesMessage(models.Model):
     def _send(self):
         """Deliver an outbound message to the MES (queue job)."""
         self.ensure_one()
+        if not self.env.su:
+            return self.sudo()._send()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
         earlier = self.search(
@@ -443,13 +521,14 @@ class MesMessage(models.Model):
                 ("production_id", "=", self.production_id.id),
                 ("direction", "=", "outbound"),
                 ("revision", "<", self.revision),
-                ("state", "in", ("pending", "failed")),
+                ("state", "in", ("pending", "failed", "rejected")),
             ],
             order="revision",
             limit=1,
         )
         if self.production_id and earlier:
-            # The MES applies revisions in order: never let a later one overtake.
+            # The MES applies revisions in order: never let a later one overtake. A rejected
+            # one must be retried or cancelled by a person first.
             raise RetryableJobError(
                 self.env._(
                     "revision %(rev)s of %(order)s is not delivered yet (%(state)s)",
@@ -477,7 +556,7 @@ class MesMessage(models.Model):
                     "processed_at": fields.Datetime.now(),
                 }
             )
-            self.production_id.mes_state = "rejected"
+            self.production_id.sudo().mes_state = "rejected"
             return str(err)
         if ack.mes_order_id is None:
             # Taken for later processing: the MES acknowledges it when it reports on it.
@@ -489,7 +568,7 @@ class MesMessage(models.Model):
                     "error_text": False,
                 }
             )
-            self.production_id.with_context(mes_inbound=True).mes_state = "sent"
+            self.production_id.sudo().mes_state = "sent"
             return "taken by the MES, not acknowledged yet"
         self.write(
             {
@@ -500,7 +579,7 @@ class MesMessage(models.Model):
                 "error_text": False,
             }
         )
-        self.production_id.with_context(mes_inbound=True).write(
+        self.production_id.sudo().write(
             {
                 "mes_state": "cancelled" if self.order_action == "cancel" else "acknowledged",
                 "mes_order_id": ack.mes_order_id,
@@ -511,11 +590,16 @@ class MesMessage(models.Model):
     def _process(self):
         """Apply an inbound message to Odoo (queue job); effects and state commit together."""
         self.ensure_one()
+        if not self.env.su:
+            # The job runs as the backend's integration user (authorship of what it posts)
+            # in superuser mode: messages themselves change only through code like this.
+            return self.sudo()._process()
         self._lock()
         self.invalidate_recordset()
         if self.state not in ("received", "waiting"):
             return f"nothing to do: message is {self.state}"
-        processor = self.env["mes.event.processor"].with_context(mes_inbound=True)
+        # What the MES reports changes orders; those changes are not sent back to it.
+        processor = self.env["mes.event.processor"].with_context(mes_report=APPLYING_MES_REPORT)
         handler = getattr(processor, f"_process_{self.message_type}", None)
         if handler is None:
             return self._set_error(
@@ -537,7 +621,7 @@ class MesMessage(models.Model):
                     )
                 )
             with self.env.cr.savepoint():
-                result = handler(self.with_context(mes_inbound=True), event)
+                result = handler(self.with_context(mes_report=APPLYING_MES_REPORT), event)
         except MesWaiting as err:
             return self._wait(str(err))
         except MesDataError as err:
@@ -576,7 +660,7 @@ class MesMessage(models.Model):
         """An MES that took an order without its id acknowledges it by reporting on it."""
         production = self.production_id
         if production.mes_state == "sent":
-            production.with_context(mes_inbound=True).write(
+            production.sudo().write(
                 {
                     "mes_state": "acknowledged",
                     "mes_order_id": self.mes_order_id or production.mes_order_id,

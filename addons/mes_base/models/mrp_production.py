@@ -26,7 +26,10 @@ MES_RELEVANT_FIELDS = {
     "move_raw_ids",
     "workorder_ids",
 }
-EXPORTED_STATES = ("pending", "sent", "acknowledged", "failed")
+EXPORTED_STATES = ("pending", "sent", "acknowledged", "failed", "rejected")
+# In the context of what applies an MES report: its effects on orders are not changes to
+# send back. An object, not a value: an RPC caller cannot put it in a context.
+APPLYING_MES_REPORT = object()
 
 
 def _utc(value):
@@ -69,6 +72,13 @@ class MrpProduction(models.Model):
         copy=False,
         groups="mes_base.group_mes_user",
         help="The last revision written for the MES; a change is sent when the order differs.",
+    )
+    mes_export_error = fields.Char(
+        "MES export problem",
+        readonly=True,
+        copy=False,
+        help="Why the order could not be sent when it entered the planning horizon; it is "
+        "tried again at each run.",
     )
     mes_adopted = fields.Boolean(
         "Adopted from the MES",
@@ -136,8 +146,10 @@ class MrpProduction(models.Model):
         }
 
     def _mes_backend(self):
+        """The backend of this order, read as the integration boundary (any MRP user may
+        confirm or cancel an order that goes to the MES)."""
         self.ensure_one()
-        return self.mes_backend_id or self.env["mes.backend"].sudo()._for_production(self)
+        return self.sudo().mes_backend_id or self.env["mes.backend"].sudo()._for_production(self)
 
     def _mes_is_live(self):
         """Phased go-live: the order's plant is live, and so is one of its work centers."""
@@ -160,10 +172,17 @@ class MrpProduction(models.Model):
             self._mes_schedule_change()
         return res
 
-    def action_cancel(self):
-        exported = self.filtered(lambda p: p.mes_state in EXPORTED_STATES)
-        res = super().action_cancel()
-        exported.filtered(lambda p: p.state == "cancel")._mes_send_revision("cancel")
+    def _action_cancel(self):
+        # _action_cancel, not action_cancel: merging orders and cancelling moves cancel
+        # orders through it too, and the MES must hear of every cancellation.
+        exported = self.filtered(
+            lambda p: p.mes_state in EXPORTED_STATES and not p._mes_cancel_on_its_way()
+        )
+        res = super()._action_cancel()
+        # Checked again: cancelling moves cancels the order through here a second time.
+        exported.filtered(
+            lambda p: p.state == "cancel" and not p._mes_cancel_on_its_way()
+        )._mes_send_revision("cancel")
         return res
 
     def _mes_export(self):
@@ -191,7 +210,7 @@ class MrpProduction(models.Model):
         backend = self._mes_backend()
         if not backend:
             raise UserError(self.env._("No MES backend for the company of %s.", self.name))
-        self.with_context(mes_inbound=True).write(
+        self.sudo().write(
             {
                 "mes_backend_id": backend.id,
                 "mes_order_id": mes_order_id,
@@ -215,7 +234,7 @@ class MrpProduction(models.Model):
         Many writes make one change (the order form saves quantity, dates and components
         in several writes): comparing the documents once in precommit sends one revision.
         """
-        if self.env.context.get("mes_inbound"):
+        if self.env.context.get("mes_report") is APPLYING_MES_REPORT:
             return  # what the MES itself reported is not a change to send back
         exported = self.filtered(
             lambda p: p.mes_state in EXPORTED_STATES and p.state not in ("done", "cancel")
@@ -249,6 +268,55 @@ class MrpProduction(models.Model):
         now = {k: v for k, v in self._mes_order_document(1, "change").items() if k not in ignored}
         return before != now
 
+    def _mes_cancel_on_its_way(self):
+        """A cancellation revision is already written (cancelling calls back here)."""
+        self.ensure_one()
+        last = (
+            self.env["mes.message"]
+            .sudo()
+            .search(
+                [
+                    ("production_id", "=", self.id),
+                    ("direction", "=", "outbound"),
+                    ("state", "!=", "cancelled"),
+                ],
+                order="revision desc",
+                limit=1,
+            )
+        )
+        return last.order_action == "cancel"
+
+    def _mes_refresh_state(self):
+        """The order's MES state after one of its revisions was cancelled: the state of the
+        latest revision still standing."""
+        for production in self:
+            standing = (
+                self.env["mes.message"]
+                .sudo()
+                .search(
+                    [
+                        ("production_id", "=", production.id),
+                        ("direction", "=", "outbound"),
+                        ("state", "!=", "cancelled"),
+                    ],
+                    order="revision desc",
+                    limit=1,
+                )
+            )
+            if not standing:
+                state = "not_sent"
+            elif standing.state == "acknowledged" and standing.order_action == "cancel":
+                state = "cancelled"
+            else:
+                state = {
+                    "pending": "pending",
+                    "sent": "sent",
+                    "acknowledged": "acknowledged",
+                    "rejected": "rejected",
+                    "failed": "failed",
+                }[standing.state]
+            production.sudo().mes_state = state
+
     def _mes_send_revision(self, action):
         """One outbound message per order: its next revision, delivered after the earlier ones."""
         messages = self.env["mes.message"]
@@ -281,12 +349,13 @@ class MrpProduction(models.Model):
                     "state": "pending",
                 }
             )
-            production.with_context(mes_inbound=True).write(
+            production.sudo().write(
                 {
                     "mes_backend_id": backend.id,
                     "mes_state": "pending",
                     "mes_revision": revision,
                     "mes_document": json.dumps(document),
+                    "mes_export_error": False,
                 }
             )
         messages._enqueue()

@@ -6,3 +6,11 @@ class MrpWorkcenterProductivity(models.Model):
 
     mes_backend_id = fields.Many2one("mes.backend", "MES", readonly=True, index=True)
     mes_downtime_ref = fields.Char("MES downtime id", readonly=True, index=True)
+
+    _sql_constraints = [
+        (
+            "mes_downtime_uniq",
+            "unique(mes_backend_id, mes_downtime_ref)",
+            "This MES downtime is already recorded.",
+        ),
+    ]

@@ -681,6 +681,8 @@ class TestActions(EventCase):
         original = message.payload
         corrected = json.loads(original)
         corrected["data"]["product"] = "T-SCR"
+        manager = new_test_user(self.env, "mes_integrator_c", groups="mes_base.group_mes_manager")
+        message = message.with_user(manager)
         message.payload = json.dumps(corrected)
         self.assertEqual(message.payload_original, original)
         self.assertIn("corrected", message.message_ids[0].body)

@@ -2,7 +2,8 @@ import json
 from datetime import timedelta
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -172,7 +173,7 @@ class TestExport(MesCase):
         message = production.mes_message_ids
         document = json.loads(message.payload)
         document["quantity"] = -1
-        message.with_context(mes_internal_write=True).payload = json.dumps(document)
+        message.sudo().payload = json.dumps(document)
         message._send()
         self.assertEqual(message.state, "rejected")
         self.assertEqual(message.error_code, "mes_http_422")
@@ -350,9 +351,16 @@ class TestReleaseAndCutover(MesCase):
             self.env["mes.backend"]._cron_release_horizon()
             trap.assert_jobs_count(1)
         self.assertEqual((soon.mes_state, later.mes_state), ("pending", "not_sent"))
-        # An order that cannot be sent does not stop the others, and says why.
-        self.assertEqual(no_code.mes_state, "failed")
+        # An order that cannot be sent does not stop the others, says why, and is tried
+        # again at the next run once it is fixed.
+        self.assertEqual(no_code.mes_state, "not_sent")
+        self.assertIn("Internal Reference", no_code.mes_export_error)
         self.assertIn("Internal Reference", no_code.message_ids[0].body)
+        widget.default_code = "T-WIDGET"
+        with trap_jobs() as trap:
+            self.env["mes.backend"]._cron_release_horizon()
+            trap.assert_jobs_count(1)
+        self.assertEqual((no_code.mes_state, no_code.mes_export_error), ("pending", False))
 
     def test_phased_go_live(self):
         self.wc_asm.mes_live = False
@@ -405,3 +413,62 @@ class TestReleaseAndCutover(MesCase):
             message._process()
         self.assertEqual(message.state, "processed", message.error_text)
         self.assertEqual(production.state, "done")
+
+
+class TestAccessAndCancelPaths(MesCase):
+    def _exported(self, production):
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+        return production
+
+    def test_mrp_user_without_mes_group_confirms_and_cancels(self):
+        worker = new_test_user(
+            self.env, "mrp_only", groups="mrp.group_mrp_user,stock.group_stock_user"
+        )
+        production = self._production().with_user(worker)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+            self.assertEqual(production.sudo().mes_state, "acknowledged")
+            production.action_cancel()
+            trap.perform_enqueued_jobs()
+        self.assertEqual(production.sudo().mes_state, "cancelled")
+
+    def test_merged_orders_are_cancelled_in_the_mes(self):
+        first = self._exported(self._production(qty=1))
+        second = self._exported(self._production(qty=2))
+        with trap_jobs() as trap:
+            (first | second).action_merge()
+            trap.perform_enqueued_jobs()
+        for production in first | second:
+            self.assertEqual(production.state, "cancel")
+            self.assertEqual(production.mes_state, "cancelled")
+            self.assertEqual(self.simulator.store.order(production.name)["status"], "cancelled")
+
+    def test_planner_changes_messages_only_through_actions(self):
+        planner = new_test_user(self.env, "mes_planner_x", groups="mes_base.group_mes_user")
+        production = self._exported(self._production())
+        export = production.mes_message_ids.with_user(planner)
+        with self.assertRaises(AccessError):
+            export.write({"state": "error"})
+        with self.assertRaisesRegex(UserError, "can be retried"):
+            export.action_retry()
+        self.assertEqual(export.state, "acknowledged")
+
+    def test_cancelled_revision_does_not_stop_later_ones(self):
+        production = self._exported(self._production(qty=3))
+        self.simulator.down = True
+        with trap_jobs():
+            production.product_qty = 4
+            self.env.cr.flush()
+        change = production.mes_message_ids.filtered(lambda m: m.revision == 2)
+        change.action_cancel("superseded")
+        self.assertEqual(production.mes_state, "acknowledged")
+        self.simulator.down = False
+        with trap_jobs() as trap:
+            production.action_cancel()
+            self.assertEqual(
+                production.mes_message_ids.sorted("revision")[-1].order_action, "cancel"
+            )
+            trap.assert_jobs_count(1)

@@ -172,3 +172,29 @@ class TestIntake(MesCase, HttpCase):
         self.assertEqual(message.payload, bomb)
         self.assertNotIn("lollol", message.error_text)
         self.assertFalse(message.child_ids)
+
+    def test_corrected_redelivery_of_a_refused_event_is_taken(self):
+        production = self._production()
+        event = self._event(production, "IN-FIX")
+        event["data"]["quantity"] = -1
+        self.assertEqual(self._post(event).status_code, 422)
+        event["data"]["quantity"] = 5
+        response = self._post(event)
+        self.assertEqual(response.status_code, 202, response.text)
+        message = self.env["mes.message"].browse(response.json()["message_id"])
+        self.assertEqual((message.state, json.loads(message.payload)), ("received", event))
+        self.assertEqual(json.loads(message.payload_original)["data"]["quantity"], -1)
+        self.assertEqual(self._post(event).json()["status"], "duplicate")
+
+    def test_b2mml_documents_for_one_order_are_numbered_one_after_the_other(self):
+        production = self._production(qty=2)
+        production.action_confirm()
+        first = self._post(self._performance(production), content_type="application/xml")
+        body = self._performance(production).replace(f"PP-{production.id}", f"PP2-{production.id}")
+        second = self._post(body, content_type="application/xml")
+        one, two = (
+            self.env["mes.message"].browse(r.json()["message_id"]).child_ids
+            for r in (first, second)
+        )
+        self.assertEqual(sorted(one.mapped("sequence")), [1, 2, 3, 4, 5])
+        self.assertEqual(sorted(two.mapped("sequence")), [6, 7, 8, 9, 10])

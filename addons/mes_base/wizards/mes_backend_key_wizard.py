@@ -8,3 +8,8 @@ class MesBackendKeyWizard(models.TransientModel):
     backend_id = fields.Many2one("mes.backend", required=True, readonly=True)
     key = fields.Char(readonly=True)
     intake_url = fields.Char(related="backend_id.intake_url")
+
+    def action_done(self):
+        # The key lives only until it is copied: nothing of it stays in the database.
+        self.unlink()
+        return {"type": "ir.actions.act_window_close"}

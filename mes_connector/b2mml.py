@@ -352,7 +352,8 @@ _SEGMENT_CHILDREN = {
     "SegmentState",
     "Any",
 }
-_MATERIAL_CHILDREN = {
+# Children every material element (actual or requirement) may have, in any version.
+_MATERIAL_COMMON = {
     "MaterialClassID",
     "MaterialDefinitionID",
     "MaterialLotID",
@@ -364,11 +365,13 @@ _MATERIAL_CHILDREN = {
     "Quantity",
     "AssemblyType",
     "AssemblyRelationship",
+    "RequiredByRequestedSegmentResponse",
+    "Any",
+}
+_MATERIAL_CHILDREN = _MATERIAL_COMMON | {
     "MaterialActualProperty",
     "MaterialProducedActualProperty",
     "MaterialConsumedActualProperty",
-    "RequiredByRequestedSegmentResponse",
-    "Any",
 }
 _QUANTITY_CHILDREN = {"QuantityString", "DataType", "UnitOfMeasure", "Key", "Any"}
 _UNSUPPORTED = {
@@ -971,22 +974,7 @@ _MATERIAL_PROPERTIES = (
     "MaterialProducedRequirementProperty",
     "MaterialConsumedRequirementProperty",
 )
-_MATERIAL_REQUIREMENT_CHILDREN = {
-    "MaterialClassID",
-    "MaterialDefinitionID",
-    "MaterialLotID",
-    "MaterialSubLotID",
-    "Description",
-    "Location",
-    "HierarchyScope",
-    "MaterialUse",
-    "Quantity",
-    "AssemblyType",
-    "AssemblyRelationship",
-    *_MATERIAL_PROPERTIES,
-    "RequiredByRequestedSegmentResponse",
-    "Any",
-}
+_MATERIAL_REQUIREMENT_CHILDREN = _MATERIAL_COMMON | set(_MATERIAL_PROPERTIES)
 _MATERIAL_REQUIREMENTS = (
     "MaterialRequirement",
     "MaterialProducedRequirement",

@@ -159,7 +159,20 @@ class MesMessage(models.Model):
 
     def action_retry(self):
         """Run the message again: re-process an inbound one, re-send an outbound one."""
-        retryable = self.filtered(lambda m: m.state in ("error", "failed", "rejected", "waiting"))
+        failed_jobs = set(
+            self.env["queue.job"]
+            .sudo()
+            .search([("uuid", "in", self.mapped("job_uuid")), ("state", "=", "failed")])
+            .mapped("uuid")
+        )
+        # A message whose job failed outside its own error handling still shows "received":
+        # its failed job makes it retryable too.
+        retryable = self.filtered(
+            lambda m: (
+                m.state in ("error", "failed", "rejected", "waiting")
+                or (m.state in ("received", "pending") and m.job_uuid in failed_jobs)
+            )
+        )
         if not retryable:
             raise UserError(
                 self.env._("Only messages in error, failed, rejected or waiting can be retried.")

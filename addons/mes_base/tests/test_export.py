@@ -456,6 +456,19 @@ class TestAccessAndCancelPaths(MesCase):
             export.action_retry()
         self.assertEqual(export.state, "acknowledged")
 
+    def test_message_whose_job_failed_can_be_retried(self):
+        production = self._production()
+        production.action_confirm()  # jobs stored, not run
+        export = production.mes_message_ids
+        job = self.env["queue.job"].search([("uuid", "=", export.job_uuid)])
+        # A failure the hook could not copy (the message row was locked): state unchanged.
+        self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE id = %s", (job.id,))
+        self.env.invalidate_all()
+        self.assertEqual(export.state, "pending")
+        with trap_jobs() as trap:
+            export.action_retry()
+            trap.assert_jobs_count(1, only=export._send)
+
     def test_cancelled_revision_does_not_stop_later_ones(self):
         production = self._exported(self._production(qty=3))
         self.simulator.down = True

@@ -13,7 +13,7 @@ from odoo.tools import mute_logger
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
 
-from mes_connector.b2mml import production_performance_to_events
+from mes_connector.b2mml import production_performance_to_events, production_schedule_to_order
 from mes_connector.exceptions import (
     MesPermanentError,
     MessageValidationError,
@@ -136,13 +136,17 @@ class MesMessage(models.Model):
         "mrp.workcenter.productivity", string="Time logs", readonly=True
     )
 
-    _sql_constraints = [
-        (
-            "external_id_uniq",
-            "unique(backend_id, direction, external_id)",
-            "A message with this external id was already received from or sent to this MES.",
-        ),
-    ]
+    def init(self):
+        # One message per MES event id and per order revision key. A cancelled outbound
+        # revision was never taken by the MES: its key may be used again by the revision
+        # that replaces it (a redelivered inbound event stays a duplicate even if cancelled).
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS mes_message_external_id_unique_idx
+                ON mes_message (backend_id, direction, external_id)
+             WHERE NOT (direction = 'outbound' AND state = 'cancelled')
+            """
+        )
 
     @api.depends("message_type", "external_id", "order_ref")
     def _compute_display_name(self):
@@ -197,6 +201,13 @@ class MesMessage(models.Model):
             message._enqueue(now=True)
         return True
 
+    def _order_document(self):
+        """The order document (mes.order/1) an outbound revision carries, as JSON text."""
+        self.ensure_one()
+        if self.payload_format == "xml":
+            return json.dumps(production_schedule_to_order(self.payload.encode()))
+        return json.dumps(json.loads(self.payload))
+
     def _check_planner(self):
         """Messages change only through their actions, done by MES users (as superuser)."""
         self.check_access("read")
@@ -232,7 +243,7 @@ class MesMessage(models.Model):
                 author_id=self.env.user.partner_id.id,
             )
             if message.direction == "outbound":
-                message.production_id._mes_refresh_state()
+                message.production_id._mes_revision_withdrawn(message)
             message._wake_successors()
         return True
 

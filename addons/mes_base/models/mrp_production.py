@@ -286,36 +286,38 @@ class MrpProduction(models.Model):
         )
         return last.order_action == "cancel"
 
-    def _mes_refresh_state(self):
-        """The order's MES state after one of its revisions was cancelled: the state of the
-        latest revision still standing."""
-        for production in self:
-            standing = (
-                self.env["mes.message"]
-                .sudo()
-                .search(
-                    [
-                        ("production_id", "=", production.id),
-                        ("direction", "=", "outbound"),
-                        ("state", "!=", "cancelled"),
-                    ],
-                    order="revision desc",
-                    limit=1,
-                )
+    def _mes_revision_withdrawn(self, message):
+        """A planner cancelled an outbound revision before the MES took it.
+
+        When it is the order's latest revision, the order goes back to the revision the MES
+        holds, so the next one takes its number: a strict MES accepts revisions only one
+        after the other. The order's MES state becomes that of the latest revision standing.
+        """
+        self.ensure_one()
+        standing = (
+            self.env["mes.message"]
+            .sudo()
+            .search(
+                [
+                    ("production_id", "=", self.id),
+                    ("direction", "=", "outbound"),
+                    ("state", "!=", "cancelled"),
+                ],
+                order="revision desc",
+                limit=1,
             )
-            if not standing:
-                state = "not_sent"
-            elif standing.state == "acknowledged" and standing.order_action == "cancel":
-                state = "cancelled"
-            else:
-                state = {
-                    "pending": "pending",
-                    "sent": "sent",
-                    "acknowledged": "acknowledged",
-                    "rejected": "rejected",
-                    "failed": "failed",
-                }[standing.state]
-            production.sudo().mes_state = state
+        )
+        vals = {}
+        if message.revision == self.mes_revision:
+            vals["mes_revision"] = standing.revision
+            vals["mes_document"] = standing._order_document() if standing else False
+        if not standing:
+            vals["mes_state"] = "not_sent"
+        elif standing.state == "acknowledged" and standing.order_action == "cancel":
+            vals["mes_state"] = "cancelled"
+        else:
+            vals["mes_state"] = standing.state
+        self.sudo().write(vals)
 
     def _mes_send_revision(self, action):
         """One outbound message per order: its next revision, delivered after the earlier ones."""

@@ -469,19 +469,26 @@ class TestAccessAndCancelPaths(MesCase):
             export.action_retry()
             trap.assert_jobs_count(1, only=export._send)
 
-    def test_cancelled_revision_does_not_stop_later_ones(self):
+    def test_withdrawn_revision_gives_its_number_to_the_next(self):
         production = self._exported(self._production(qty=3))
         self.simulator.down = True
         with trap_jobs():
             production.product_qty = 4
             self.env.cr.flush()
         change = production.mes_message_ids.filtered(lambda m: m.revision == 2)
+        self.assertEqual(production.mes_revision, 2)
         change.action_cancel("superseded")
-        self.assertEqual(production.mes_state, "acknowledged")
+        self.assertEqual((production.mes_state, production.mes_revision), ("acknowledged", 1))
         self.simulator.down = False
         with trap_jobs() as trap:
             production.action_cancel()
-            self.assertEqual(
-                production.mes_message_ids.sorted("revision")[-1].order_action, "cancel"
-            )
-            trap.assert_jobs_count(1)
+            cancel = production.mes_message_ids.filtered(lambda m: m.state != "cancelled").sorted(
+                "revision"
+            )[-1]
+            self.assertEqual((cancel.revision, cancel.order_action), (2, "cancel"))
+            self.assertEqual(cancel.external_id, change.external_id)
+            trap.perform_enqueued_jobs()
+        self.assertEqual(cancel.state, "acknowledged")
+        held = self.simulator.store.order(production.name)
+        self.assertEqual((held["status"], held["revision"]), ("cancelled", 2))
+        self.assertEqual(production.mes_state, "cancelled")

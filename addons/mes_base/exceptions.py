@@ -8,9 +8,12 @@ class MesDataError(Exception):
     same fix); the text names the field and the value and says what to do.
     """
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, value=None):
         super().__init__(message)
         self.code = code
+        # The value at fault (an unmapped code, a lot...): messages with the same code and
+        # value have one cause, cleared by one fix.
+        self.value = value
 
 
 class MesWaiting(Exception):

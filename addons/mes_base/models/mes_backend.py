@@ -330,6 +330,7 @@ class MesBackend(models.Model):
                     what=label.lower(),
                     backend=self.name,
                 ),
+                value=code,
             )
         return record
 

@@ -270,6 +270,7 @@ class MesEventProcessor(models.AbstractModel):
                         code=data["product"],
                         ref=production.name,
                     ),
+                    value=data["product"],
                 )
             move = self._add_component(production, product, workorder)
         quantity = self._quantity(message, data, product, move.product_uom)

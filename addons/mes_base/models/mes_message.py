@@ -124,6 +124,13 @@ class MesMessage(models.Model):
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
     error_code = fields.Char(index=True, readonly=True)
+    error_cause = fields.Char(
+        "Cause",
+        index=True,
+        readonly=True,
+        help="Error code and the value at fault: messages with the same cause are cleared by "
+        "the same fix (a mapping, a lot), then retried together.",
+    )
     error_text = fields.Text("Error", readonly=True)
     processed_at = fields.Datetime("Done at", readonly=True)
     waiting_since = fields.Datetime(readonly=True, copy=False)
@@ -188,6 +195,7 @@ class MesMessage(models.Model):
                 {
                     "state": new_state,
                     "error_code": False,
+                    "error_cause": False,
                     "error_text": False,
                     "waiting_since": False,
                     "attempt_count": 0,
@@ -364,6 +372,9 @@ class MesMessage(models.Model):
             "state": "error" if errors else "received",
             "parent_id": self.env.context.get("mes_parent_id") or False,
             "error_code": error_code if errors else False,
+            "error_cause": (
+                f"{error_code}: {', '.join(sorted({e.field for e in errors}))}" if errors else False
+            ),
             "error_text": "\n".join(str(e) for e in errors) or False,
         }
         if not errors:
@@ -649,7 +660,7 @@ class MesMessage(models.Model):
         except MesWaiting as err:
             return self._wait(str(err))
         except MesDataError as err:
-            return self._set_error(err.code, str(err))
+            return self._set_error(err.code, str(err), err.value)
         except (UserError, ValidationError) as err:
             return self._set_error(
                 "odoo_refused", self.env._("Odoo refused the posting: %s", err.args[0])
@@ -670,6 +681,7 @@ class MesMessage(models.Model):
                 "state": "processed",
                 "processed_at": fields.Datetime.now(),
                 "error_code": False,
+                "error_cause": False,
                 "error_text": False,
                 "waiting_since": False,
                 "next_attempt_at": False,
@@ -771,14 +783,21 @@ class MesMessage(models.Model):
                 "attempt_count": attempts,
                 "next_attempt_at": now + timedelta(seconds=delay),
                 "error_code": "waiting",
+                "error_cause": False,
                 "error_text": self.env._("Waiting for %s.", reason),
             }
         )
         self._enqueue(eta=delay)
         return f"waiting for {reason}"
 
-    def _set_error(self, code, text):
+    def _set_error(self, code, text, value=None):
         self.write(
-            {"state": "error", "error_code": code, "error_text": text, "next_attempt_at": False}
+            {
+                "state": "error",
+                "error_code": code,
+                "error_cause": f"{code}: {value}" if value else code,
+                "error_text": text,
+                "next_attempt_at": False,
+            }
         )
         return f"error {code}: {text}"

@@ -715,6 +715,20 @@ class TestActions(EventCase):
             )
         # The second waits behind the first, which is in error: the MES's order is kept.
         self.assertEqual(messages.mapped("state"), ["error", "waiting"])
+        other_order = self._confirmed(qty=1)
+        same_cause = self._send(
+            other_order, "material_consumed", {"product": "MES-S", "quantity": 1, "uom": "Units"}
+        )
+        other_cause = self._send(
+            other_order,
+            "material_consumed",
+            {"product": "MES-T", "quantity": 1, "uom": "Units"},
+            sequence=0,
+        )
+        # One cause, one fix: messages are grouped by code and value, whatever their order.
+        self.assertEqual(same_cause.error_cause, "unmapped_product: MES-S")
+        self.assertEqual(messages[0].error_cause, same_cause.error_cause)
+        self.assertEqual(other_cause.error_cause, "unmapped_product: MES-T")
         self.env["mes.mapping"].create(
             {
                 "backend_id": self.backend.id,

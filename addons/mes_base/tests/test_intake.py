@@ -60,6 +60,7 @@ class TestIntake(MesCase, HttpCase):
         message = self.env["mes.message"].browse(answer["message_id"])
         self.assertEqual(message.state, "error")
         self.assertEqual(message.error_code, "invalid_message")
+        self.assertEqual(message.error_cause, "invalid_message: data.quantity, data.uom")
         self.assertIn("data.quantity: -2 must be greater than 0", message.error_text)
         self.assertEqual(json.loads(message.payload), event)
 

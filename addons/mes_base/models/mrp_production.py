@@ -271,7 +271,12 @@ class MrpProduction(models.Model):
     def _mes_cancel_on_its_way(self):
         """A cancellation revision is already written (cancelling calls back here)."""
         self.ensure_one()
-        last = (
+        return self._mes_latest_revision().order_action == "cancel"
+
+    def _mes_latest_revision(self):
+        """The latest outbound revision still standing (not withdrawn by a planner)."""
+        self.ensure_one()
+        return (
             self.env["mes.message"]
             .sudo()
             .search(
@@ -284,7 +289,6 @@ class MrpProduction(models.Model):
                 limit=1,
             )
         )
-        return last.order_action == "cancel"
 
     def _mes_revision_withdrawn(self, message):
         """A planner cancelled an outbound revision before the MES took it.
@@ -294,19 +298,7 @@ class MrpProduction(models.Model):
         after the other. The order's MES state becomes that of the latest revision standing.
         """
         self.ensure_one()
-        standing = (
-            self.env["mes.message"]
-            .sudo()
-            .search(
-                [
-                    ("production_id", "=", self.id),
-                    ("direction", "=", "outbound"),
-                    ("state", "!=", "cancelled"),
-                ],
-                order="revision desc",
-                limit=1,
-            )
-        )
+        standing = self._mes_latest_revision()
         vals = {}
         if message.revision == self.mes_revision:
             vals["mes_revision"] = standing.revision

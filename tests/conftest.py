@@ -11,9 +11,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from orders import order_document
 
 from mes_connector.client import MesClient
-from mes_connector.messages import Component, Operation, OrderExport, Product
 from mes_connector.simulator import SimulatorServer, Store
 
 SIM_API_KEY = "sim-key-7d41c9e2b5a8"
@@ -258,17 +258,7 @@ def make_order():
     """Factory of valid order documents (dicts): ``make_order(order_id=..., revision=..., ...)``."""
 
     def make(order_id="WH/MO/00001", revision=1, **overrides):
-        values = {
-            "order_id": order_id,
-            "revision": revision,
-            "product": Product(code="FG-TABLE", name="Table", tracking="lot"),
-            "quantity": 5.0,
-            "uom": "Units",
-            "components": (Component(Product(code="C-LEG"), 20.0, "Units", operation_sequence=10),),
-            "operations": (Operation(10, "Assembly", "WC-ASM", 30.0),),
-        }
-        values.update(overrides)
-        return OrderExport(**values).to_dict()
+        return order_document(order_id=order_id, revision=revision, **overrides)
 
     return make
 

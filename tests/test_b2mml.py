@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from orders import order_document
 
 from mes_connector import MessageValidationError, b2mml, validate_event, validate_order
 from mes_connector.b2mml import (
@@ -23,7 +24,7 @@ from mes_connector.b2mml import (
     production_performance_to_events,
     production_schedule_to_order,
 )
-from mes_connector.messages import Component, Operation, OrderExport, Product
+from mes_connector.messages import Component, Operation, Product
 from mes_connector.validation import MISSING
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,17 +88,7 @@ def _assert_valid(schema, xml):
 
 
 def _order(**overrides):
-    values = {
-        "order_id": "WH/MO/00001",
-        "revision": 1,
-        "product": Product(code="FG-TABLE", name="Table", tracking="lot"),
-        "quantity": 5.0,
-        "uom": "Units",
-        "components": (Component(Product(code="C-LEG"), 20.0, "Units", operation_sequence=10),),
-        "operations": (Operation(10, "Assembly", "WC-ASM", 30.0),),
-    }
-    values.update(overrides)
-    return OrderExport(**values).to_dict()
+    return order_document(**overrides)
 
 
 # Order shapes: the writer tests check what each becomes, the round trips below

@@ -18,4 +18,13 @@ class MesDataError(Exception):
 
 class MesWaiting(Exception):
     """Something the message needs is not there yet (its order, an earlier message,
-    a lot): it is retried later, and becomes an error after the backend's timeout."""
+    a lot): it is retried later, and becomes an error after the backend's timeout.
+
+    ``code`` says what is awaited (``unknown_order``, ``unknown_lot``...) and ``value``
+    which one: messages waiting for the same thing share a cause.
+    """
+
+    def __init__(self, code, message, value=None):
+        super().__init__(message)
+        self.code = code
+        self.value = value

@@ -36,15 +36,21 @@ class MesEventProcessor(models.AbstractModel):
         )
         if not production:
             raise MesWaiting(
+                "unknown_order",
                 self.env._(
                     "order %(ref)s: no such manufacturing order in %(company)s yet",
                     ref=event["order_ref"],
                     company=message.company_id.name,
-                )
+                ),
+                event["order_ref"],
             )
         message.production_id = production
         if production.state == "draft":
-            raise MesWaiting(self.env._("order %s to be confirmed", production.name))
+            raise MesWaiting(
+                "order_not_confirmed",
+                self.env._("order %s to be confirmed", production.name),
+                production.name,
+            )
         if production.state in ("done", "cancel"):
             raise MesDataError(
                 "order_closed",
@@ -166,11 +172,13 @@ class MesEventProcessor(models.AbstractModel):
             )
         if not lot:
             raise MesWaiting(
+                "unknown_lot",
                 self.env._(
                     "lot %(lot)s of %(product)s to be received in Odoo",
                     lot=name,
                     product=product.display_name,
-                )
+                ),
+                f"{name} ({product.default_code or product.display_name})",
             )
         return lot
 
@@ -771,11 +779,13 @@ class MesEventProcessor(models.AbstractModel):
         log = self._downtime(message, data)
         if not log:
             raise MesWaiting(
+                "downtime_not_started",
                 self.env._(
                     "the start of downtime %(id)s on %(wc)s",
                     id=data["downtime_id"],
                     wc=workcenter.name,
-                )
+                ),
+                data["downtime_id"],
             )
         if log.date_end:
             raise MesDataError(

@@ -143,6 +143,30 @@ class MesMessage(models.Model):
         "mrp.workcenter.productivity", string="Time logs", readonly=True
     )
 
+    # What the MES reported, read from the payload at intake: the figures of the
+    # dashboards and of finance's reconciliation are read from these columns in SQL.
+    reported_product = fields.Char("MES product", readonly=True)
+    reported_quantity = fields.Float(
+        "MES quantity",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Material events: the quantity; operation reports: the good quantity; "
+        "completion: the order's total good quantity, if the MES gave it.",
+    )
+    reported_uom = fields.Char("MES unit", readonly=True)
+    reported_lot = fields.Char("MES lot", readonly=True)
+    reported_reason = fields.Char("MES reason", readonly=True)
+    reported_minutes = fields.Float(
+        "MES minutes", readonly=True, help="Operation reports: setup and run minutes."
+    )
+    reported_operation = fields.Integer("MES operation", readonly=True)
+    reported_resource = fields.Char("MES resource", readonly=True)
+    # Resolved when the message is processed, kept even if it fails.
+    product_id = fields.Many2one("product.product", index="btree_not_null", readonly=True)
+    workcenter_id = fields.Many2one(
+        "mrp.workcenter", "Work center", index="btree_not_null", readonly=True
+    )
+
     def init(self):
         # One message per MES event id and per order revision key. A cancelled outbound
         # revision was never taken by the MES: its key may be used again by the revision
@@ -154,6 +178,36 @@ class MesMessage(models.Model):
              WHERE NOT (direction = 'outbound' AND state = 'cancelled')
             """
         )
+        # Dashboards: traffic per hour, time to post, last contact per backend.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS mes_message_backend_direction_create_idx
+                ON mes_message (backend_id, direction, create_date);
+            CREATE INDEX IF NOT EXISTS mes_message_create_date_idx
+                ON mes_message (create_date);
+            CREATE INDEX IF NOT EXISTS mes_message_processed_at_idx
+                ON mes_message (processed_at) WHERE processed_at IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS mes_message_open_idx
+                ON mes_message (state, create_date)
+             WHERE state IN ('received', 'waiting', 'error', 'pending', 'failed', 'rejected');
+            """
+        )
+
+    @api.model
+    def _reported_vals(self, event):
+        """The figures an event reports, as columns (a valid event of mes.event/1)."""
+        data = event.get("data") or {}
+        minutes = (data.get("setup_minutes") or 0) + (data.get("run_minutes") or 0)
+        return {
+            "reported_product": data.get("product") or False,
+            "reported_quantity": data.get("quantity", data.get("good_quantity")) or 0.0,
+            "reported_uom": data.get("uom") or False,
+            "reported_lot": data.get("lot") or False,
+            "reported_reason": data.get("reason") or False,
+            "reported_minutes": minutes,
+            "reported_operation": data.get("operation") or 0,
+            "reported_resource": data.get("resource") or False,
+        }
 
     @api.depends("message_type", "external_id", "order_ref")
     def _compute_display_name(self):
@@ -324,6 +378,9 @@ class MesMessage(models.Model):
             "order_ref": event.get("order_ref") or False,
             "sequence": event.get("sequence") or 0,
             "occurred_at": utc_naive(event["occurred_at"]),
+            "product_id": False,
+            "workcenter_id": False,
+            **self._reported_vals(event),
         }
 
     def action_view_job(self):
@@ -380,6 +437,7 @@ class MesMessage(models.Model):
         if not errors:
             vals["sequence"] = event.get("sequence") or 0
             vals["occurred_at"] = utc_naive(event["occurred_at"])
+            vals.update(self._reported_vals(event))
         answer = {"event_id": external_id or None}
         existing = self._find_inbound(backend, external_id) if external_id else None
         if existing and not errors and existing.error_code == "invalid_message":
@@ -642,10 +700,12 @@ class MesMessage(models.Model):
                 self.env._("event_type: %r is not processed by this Odoo.", self.message_type),
             )
         event = json.loads(self.payload)
+        self._locate()
         try:
             earlier = self._blocking_predecessor()
             if earlier:
                 raise MesWaiting(
+                    "earlier_message",
                     self.env._(
                         "earlier message %(msg)s (sequence %(seq)s) of order %(ref)s, "
                         "now %(state)s",
@@ -653,12 +713,13 @@ class MesMessage(models.Model):
                         seq=earlier.sequence,
                         ref=self.order_ref,
                         state=earlier.state,
-                    )
+                    ),
+                    self.order_ref,
                 )
             with self.env.cr.savepoint():
                 result = handler(self.with_context(mes_report=APPLYING_MES_REPORT), event)
         except MesWaiting as err:
-            return self._wait(str(err))
+            return self._wait(str(err), f"{err.code}: {err.value}" if err.value else err.code)
         except MesDataError as err:
             return self._set_error(err.code, str(err), err.value)
         except (UserError, ValidationError) as err:
@@ -691,6 +752,61 @@ class MesMessage(models.Model):
         self._acknowledge_order()
         self._wake_successors()
         return result
+
+    def _locate(self):
+        """Link the message to its order, product and work center where they can be found.
+
+        Outside the processing savepoint: a message in error still shows on the
+        dashboards under its order, product and work center.
+        """
+        backend = self.backend_id
+        vals = {}
+
+        def resolve(mapping_type, code, fallback):
+            try:
+                return backend._resolve(mapping_type, code, "", fallback)
+            except MesDataError:
+                return None
+
+        production = self.production_id
+        if not production and self.order_ref:
+            production = production.search(
+                [("name", "=", self.order_ref), ("company_id", "=", self.company_id.id)], limit=1
+            )
+            vals["production_id"] = production.id or False
+        company = [False, self.company_id.id]
+        if not self.product_id and self.reported_product:
+            product = resolve(
+                "product",
+                self.reported_product,
+                lambda code: self.env["product.product"].search(
+                    [("default_code", "=", code), ("company_id", "in", company)], limit=1
+                ),
+            )
+            vals["product_id"] = product.id if product else False
+        if not self.workcenter_id:
+            workcenter = None
+            if self.reported_resource:
+                workcenter = resolve(
+                    "workcenter",
+                    self.reported_resource,
+                    lambda code: self.env["mrp.workcenter"].search(
+                        [("code", "=", code), ("company_id", "in", company)], limit=1
+                    ),
+                )
+            elif self.reported_operation and production:
+                try:
+                    workcenter = (
+                        self.env["mes.event.processor"]
+                        ._workorder(production, {"operation": self.reported_operation})
+                        .workcenter_id
+                    )
+                except MesDataError:
+                    workcenter = None
+            vals["workcenter_id"] = workcenter.id if workcenter else False
+        vals = {key: value for key, value in vals.items() if value}
+        if vals:
+            self.write(vals)
 
     def _acknowledge_order(self):
         """An MES that took an order without its id acknowledges it by reporting on it."""
@@ -759,8 +875,12 @@ class MesMessage(models.Model):
         else:
             waiting._enqueue()
 
-    def _wait(self, reason):
-        """Park the message until what it needs is there, with growing delays, then give up."""
+    def _wait(self, reason, cause):
+        """Park the message until what it needs is there, with growing delays, then give up.
+
+        ``cause`` names what is awaited (``unknown_lot: L-7 (RM-1)``): kept when the
+        wait turns into an error, so that one fix (receiving the lot) clears the group.
+        """
         now = fields.Datetime.now()
         since = self.waiting_since or now
         timeout = timedelta(minutes=self.backend_id.waiting_timeout or 0)
@@ -773,6 +893,7 @@ class MesMessage(models.Model):
                     since=since,
                     reason=reason,
                 ),
+                cause,
             )
         attempts = self.attempt_count + 1
         delay = min(WAIT_DELAYS[min(attempts, len(WAIT_DELAYS)) - 1], timeout.total_seconds())
@@ -783,7 +904,7 @@ class MesMessage(models.Model):
                 "attempt_count": attempts,
                 "next_attempt_at": now + timedelta(seconds=delay),
                 "error_code": "waiting",
-                "error_cause": False,
+                "error_cause": cause,
                 "error_text": self.env._("Waiting for %s.", reason),
             }
         )

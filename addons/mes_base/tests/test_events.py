@@ -156,6 +156,14 @@ class TestMaterial(EventCase):
         self.assertEqual(message.error_code, "unmapped_product")
         self.assertIn("'MES-4711'", message.error_text)
         self.assertIn("data.product", message.error_text)
+        # Shown under its order on the dashboards even though it failed; what the MES
+        # reported is kept as columns.
+        self.assertEqual(message.production_id, production)
+        self.assertFalse(message.product_id)
+        self.assertEqual(
+            (message.reported_product, message.reported_quantity, message.reported_uom),
+            ("MES-4711", 20, "Units"),
+        )
         self.env["mes.mapping"].create(
             {
                 "backend_id": self.backend.id,
@@ -168,6 +176,7 @@ class TestMaterial(EventCase):
             message.action_retry()
             trap.perform_enqueued_jobs()
         self._assert_processed(message)
+        self.assertEqual(message.product_id, self.screw)
         screw_move = production.move_raw_ids.filtered(lambda m: m.product_id == self.screw)
         self.assertEqual(screw_move.quantity, 20)
 
@@ -200,6 +209,8 @@ class TestMaterial(EventCase):
             message = self._consume(production, self.housing, 1, lot="LOT-LATER")
         self.assertEqual(message.state, "waiting")
         self.assertIn("LOT-LATER", message.error_text)
+        self.assertEqual(message.error_cause, "unknown_lot: LOT-LATER (T-HOUS)")
+        self.assertEqual((message.product_id, message.reported_lot), (self.housing, "LOT-LATER"))
         lot = self.env["stock.lot"].create({"name": "LOT-LATER", "product_id": self.housing.id})
         self.env["stock.quant"]._update_available_quantity(
             self.housing, self.stock_location, 1, lot_id=lot
@@ -388,6 +399,9 @@ class TestScrapDowntimeOperations(EventCase):
         self.assertEqual(scrap.scrap_reason_tag_ids, self.tag_damaged)
         self.assertEqual(scrap.scrap_qty, 2)
         self.assertEqual(scrap.lot_id, self.lot_b)
+        # The operation's work center: the dashboards count the message under it.
+        self.assertEqual(message.workcenter_id, self.wc_asm)
+        self.assertEqual(message.reported_reason, "DMG")
         after = self.env["stock.quant"]._get_available_quantity(
             self.housing, self.stock_location, lot_id=self.lot_b, strict=True
         )
@@ -412,6 +426,7 @@ class TestScrapDowntimeOperations(EventCase):
             },
         )
         self._assert_processed(start)
+        self.assertEqual(start.workcenter_id, self.wc_asm)  # resource LINE-1 is mapped
         log = start.productivity_ids
         self.assertEqual(log.workcenter_id, self.wc_asm)
         self.assertEqual(log.loss_id, self.loss_breakdown)

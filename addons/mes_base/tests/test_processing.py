@@ -87,6 +87,7 @@ class TestProcessing(MesCase):
             message._process()
             self.assertEqual(message.state, "waiting")
             self.assertIn("NO/SUCH/ORDER", message.error_text)
+            self.assertEqual(message.error_cause, "unknown_order: NO/SUCH/ORDER")
             trap.assert_jobs_count(1, only=message._process)
             self.assertGreater(trap.enqueued_jobs[0].eta, fields.Datetime.now())
         # After the backend's waiting time, it is an error that says what it waited for.
@@ -96,6 +97,8 @@ class TestProcessing(MesCase):
         self.assertEqual(message.state, "error")
         self.assertEqual(message.error_code, "waited_too_long")
         self.assertIn("NO/SUCH/ORDER", message.error_text)
+        # Still grouped with what it waited for: creating that order is the one fix.
+        self.assertEqual(message.error_cause, "waited_too_long: unknown_order: NO/SUCH/ORDER")
 
     def test_unknown_unit_is_an_error_naming_it_and_retry_posts_after_fix(self):
         production = self._confirmed(qty=3)

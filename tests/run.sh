@@ -56,6 +56,11 @@ if [ $rc -ne 0 ] || grep -qE "(ERROR|CRITICAL) .*(odoo\.tests|odoo\.modules\.loa
     echo "ERROR: Odoo tests failed (exit $rc); full log: $LOG" >&2
     exit 1
 fi
+if grep -E "odoo\.addons\.[a-z_]+\.tests[a-z_.]*: skipped " "$LOG"; then
+    # A browser test skipped (no chromium, no websocket-client) is a test not run.
+    echo "ERROR: Odoo tests were skipped; full log: $LOG" >&2
+    exit 1
+fi
 if ! grep -qE "odoo.tests.result: 0 failed, 0 error\(s\) of [1-9][0-9]* tests" "$LOG"; then
     echo "ERROR: no Odoo test result found; full log: $LOG" >&2
     exit 1

@@ -17,6 +17,7 @@
         "views/mes_backend_views.xml",
         "views/mes_mapping_views.xml",
         "views/mes_message_views.xml",
+        "views/mes_error_cause_views.xml",
         "wizards/mes_adopt_wizard_views.xml",
         "views/mrp_production_views.xml",
         "views/mrp_workcenter_views.xml",
@@ -25,4 +26,8 @@
         "views/mes_base_menus.xml",
     ],
     "demo": ["demo/mes_demo_plant.xml"],
+    "assets": {
+        "web.assets_backend": ["mes_base/static/src/dashboard/*"],
+        "web.assets_tests": ["mes_base/static/tests/tours/*"],
+    },
 }

@@ -1,5 +1,7 @@
 from . import (
     mes_backend,
+    mes_dashboard,
+    mes_error_cause,
     mes_event_processor,
     mes_mapping,
     mes_message,

@@ -154,6 +154,32 @@ class MesBackend(models.Model):
         "Feed position", readonly=True, help="Position of the last event stored from the feed."
     )
     pull_batch = fields.Integer("Events per read", default=500)
+    pull_last_success_at = fields.Datetime("Feed last read", readonly=True, copy=False)
+    pull_last_error = fields.Char("Feed read error", readonly=True, copy=False)
+    notify_severity = fields.Selection(
+        [
+            ("critical", "Critical only"),
+            ("error", "Errors and critical"),
+            ("warning", "Everything, warnings included"),
+            ("never", "Never"),
+        ],
+        "Notify",
+        default="error",
+        required=True,
+        help="Which new errors give the responsible people an activity: one per cause (code "
+        "and value at fault) while it is open, done when its messages are posted or cancelled.",
+    )
+    notify_user_ids = fields.Many2many(
+        "res.users",
+        "mes_backend_notify_user_rel",
+        string="Responsible users",
+        domain=[("share", "=", False)],
+    )
+    notify_group_id = fields.Many2one(
+        "res.groups",
+        "Responsible group",
+        help="Each user of this group gets the activity of a new error cause.",
+    )
     mapping_ids = fields.One2many("mes.mapping", "backend_id", "Mappings")
     intake_url = fields.Char(compute="_compute_intake_url")
     message_ids = fields.One2many("mes.message", "backend_id")
@@ -286,6 +312,7 @@ class MesBackend(models.Model):
                     backend._pull_events()
             except (MesError, OperationalError) as err:
                 _logger.warning("MES backend %s: event feed not read: %s", backend.code, err)
+                backend.sudo().pull_last_error = str(err)[:250]
 
     def _pull_events(self):
         """Store what the MES's feed holds after the cursor; the cursor moves in the same
@@ -303,7 +330,13 @@ class MesBackend(models.Model):
             body = item["body"]
             messages._intake(self, json.dumps(body, ensure_ascii=False), body)
             cursor = max(cursor, int(item["seq"]))
-        self.sudo().pull_cursor = cursor
+        self.sudo().write(
+            {
+                "pull_cursor": cursor,
+                "pull_last_success_at": fields.Datetime.now(),
+                "pull_last_error": False,
+            }
+        )
         return len(events)
 
     def _resolve(self, mapping_type, code, field, fallback=None):

@@ -30,6 +30,7 @@ _logger = logging.getLogger(__name__)
 INBOUND_STATES = ("received", "waiting", "processed", "error", "cancelled")
 OUTBOUND_STATES = ("pending", "acknowledged", "rejected", "failed", "cancelled")
 OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
+ERROR_STATES = ("error", "failed", "rejected")
 # Seconds between tries of a waiting message: soon at first, then every 10 minutes.
 WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
 
@@ -132,6 +133,15 @@ class MesMessage(models.Model):
         "the same fix (a mapping, a lot), then retried together.",
     )
     error_text = fields.Text("Error", readonly=True)
+    error_cause_id = fields.Many2one(
+        "mes.error.cause",
+        "Open cause",
+        readonly=True,
+        index="btree_not_null",
+        copy=False,
+        help="The cause this message last failed with; kept through a retry, so that the cause "
+        "is cleared only once its messages are posted or cancelled.",
+    )
     processed_at = fields.Datetime("Done at", readonly=True)
     waiting_since = fields.Datetime(readonly=True, copy=False)
     cancel_reason = fields.Text(readonly=True, copy=False)
@@ -318,7 +328,16 @@ class MesMessage(models.Model):
             "context": {"default_message_ids": self.ids},
         }
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        messages = super().create(vals_list)
+        if any(vals.get("state") in ERROR_STATES for vals in vals_list):
+            self.env["mes.error.cause"]._trigger_sync()
+        return messages
+
     def write(self, vals):
+        if vals.get("state") in ERROR_STATES:
+            self.env["mes.error.cause"]._trigger_sync()
         if not self.env.su:
             # Users (and RPC) reach here; internal paths write in superuser mode.
             if set(vals) - {"payload"}:
@@ -645,6 +664,7 @@ class MesMessage(models.Model):
                 {
                     "state": "rejected",
                     "error_code": f"mes_http_{err.status}" if err.status else "mes_refused",
+                    "error_cause": f"mes_http_{err.status}" if err.status else "mes_refused",
                     "error_text": str(err),
                     "processed_at": fields.Datetime.now(),
                 }

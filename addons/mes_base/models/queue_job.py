@@ -47,6 +47,7 @@ class QueueJob(models.Model):
                         "attempt_count": job.retry,
                         "next_attempt_at": False,
                         "error_code": "job_failed",
+                        "error_cause": f"job_failed: {job.exc_name or '?'}",
                         "error_text": job.exc_message or job.exc_name,
                     }
                 )

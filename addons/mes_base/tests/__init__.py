@@ -6,6 +6,9 @@ if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
     _odoo_test_common.SETATTR_SOURCES = {}
 
 from . import (
+    test_dashboard,
+    test_dashboard_tour,
+    test_error_cause,
     test_events,
     test_export,
     test_intake,

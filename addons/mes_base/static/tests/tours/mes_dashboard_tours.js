@@ -1,0 +1,91 @@
+/** @odoo-module **/
+
+import { registry } from "@web/core/registry";
+
+const tours = registry.category("web_tour.tours");
+
+// A planner follows an error cause to its messages and retries the one a new mapping fixed.
+tours.add("mes_planner_dashboard", {
+    steps: () => [
+        {
+            content: "The dashboard counts the error among those to fix",
+            trigger: ".o_mes_dashboard[data-dashboard=planner] .o_mes_tile[data-tile=errors].border-danger",
+        },
+        {
+            content: "Errors are grouped by cause: open the messages of one",
+            trigger: ".o_mes_section_causes a.o_mes_row_link:contains('unmapped_product: TOUR-42')",
+            run: "click",
+        },
+        {
+            content: "The list holds the message of that cause",
+            trigger: ".o_list_view .o_data_row:contains('Material consumed') td[name=message_type]",
+            run: "click",
+        },
+        {
+            content: "The mapping is fixed: retry",
+            trigger: ".o_form_view button[name=action_retry]",
+            run: "click",
+        },
+        {
+            content: "The message is queued again",
+            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains('Received')",
+        },
+        {
+            content: "Back to the dashboard",
+            trigger: ".o_breadcrumb .breadcrumb-item a:contains('MES exceptions')",
+            run: "click",
+        },
+        {
+            trigger: ".o_mes_dashboard[data-dashboard=planner] .o_mes_section_by_age",
+        },
+    ],
+});
+
+// The warehouse sees consumption waiting for a lot Odoo does not know.
+tours.add("mes_warehouse_dashboard", {
+    steps: () => [
+        {
+            trigger: ".o_mes_dashboard[data-dashboard=warehouse] .o_mes_section_unknown_lots tr[data-row='TOUR-LOT-9']",
+        },
+        {
+            content: "Open what waits for unknown lots",
+            trigger: ".o_mes_tile[data-tile=unknown_lots]",
+            run: "click",
+        },
+        {
+            trigger: ".o_list_view .o_data_row:contains('Material consumed')",
+        },
+        {
+            trigger: ".o_breadcrumb .breadcrumb-item a:contains('MES stock exceptions')",
+            run: "click",
+        },
+        {
+            content: "Negative stock made by an MES posting is listed",
+            trigger: ".o_mes_section_negative_stock a.o_mes_cell_link",
+            run: "click",
+        },
+        {
+            trigger: ".o_list_view .o_data_row",
+        },
+    ],
+});
+
+// The integrator checks the contact with each MES and the backlog behind it.
+tours.add("mes_health_dashboard", {
+    steps: () => [
+        {
+            trigger: ".o_mes_dashboard[data-dashboard=health] .o_mes_section_backends tr[data-row='Tour MES']",
+        },
+        {
+            trigger: ".o_mes_section_traffic .o_mes_bar_group",
+        },
+        {
+            content: "Open the backlog of the MES",
+            trigger: ".o_mes_section_backends tr[data-row='Tour MES'] td:nth-child(5) a.o_mes_cell_link",
+            run: "click",
+        },
+        {
+            trigger: ".o_list_view .o_data_row:contains('Order export')",
+        },
+    ],
+});

@@ -1,0 +1,140 @@
+import json
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import MesCase
+
+
+@tagged("post_install", "-at_install")
+class TestDashboardTours(MesCase, HttpCase):
+    """Each dashboard in the browser (Debian's chromium), as a user of its group."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backend.write({"name": "Tour MES", "consumption_owner": "mes"})
+        cls.planner = new_test_user(
+            cls.env,
+            "mes_tour_planner",
+            password="mes_tour_planner",
+            groups="mes_base.group_mes_user,stock.group_stock_user",
+        )
+        cls.integrator = new_test_user(
+            cls.env,
+            "mes_tour_integrator",
+            password="mes_tour_integrator",
+            groups="mes_base.group_mes_manager",
+        )
+        cls.storekeeper = new_test_user(
+            cls.env,
+            "mes_tour_store",
+            password="mes_tour_store",
+            groups="stock.group_stock_user,mrp.group_mrp_user",
+        )
+
+    def _confirmed(self, qty=1):
+        production = self._production(qty=qty)
+        with trap_jobs():
+            production.action_confirm()
+        return production
+
+    def _consume(self, production, data, event_id):
+        event = {
+            "schema": "mes.event/1",
+            "event_id": event_id,
+            "event_type": "material_consumed",
+            "order_ref": production.name,
+            "sequence": 1,
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "data": data,
+        }
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            message = self.env["mes.message"].browse(answer["message_id"])
+            message._process()
+        return message
+
+    def _action_url(self, xmlid):
+        return f"/odoo/action-{xmlid}"
+
+    def test_planner_follows_a_cause_and_retries_the_fixed_error(self):
+        message = self._consume(
+            self._confirmed(), {"product": "TOUR-42", "quantity": 2, "uom": "Units"}, "TOUR-EV-1"
+        )
+        self.assertEqual(message.error_cause, "unmapped_product: TOUR-42")
+        # The integrator maps the code; the planner retries from the dashboard.
+        self.env["mes.mapping"].create(
+            {
+                "backend_id": self.backend.id,
+                "mapping_type": "product",
+                "mes_code": "TOUR-42",
+                "product_id": self.screw.id,
+            }
+        )
+        self.start_tour(
+            self._action_url("mes_base.mes_dashboard_planner_action"),
+            "mes_planner_dashboard",
+            login="mes_tour_planner",
+        )
+        message.invalidate_recordset()
+        self.assertEqual(message.state, "received")
+        job = self.env["queue.job"].search([("uuid", "=", message.job_uuid)])
+        self.assertEqual(job.state, "pending")
+        message._process()
+        self.assertEqual(message.state, "processed")
+
+    def test_warehouse_sees_unknown_lots_and_negative_stock(self):
+        self._consume(
+            self._confirmed(),
+            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "TOUR-LOT-9"},
+            "TOUR-EV-2",
+        )
+        self.env["stock.quant"]._update_available_quantity(self.screw, self.stock_location, -499)
+        production = self._confirmed()
+        self._consume(production, {"product": "T-SCR", "quantity": 4, "uom": "Units"}, "TOUR-EV-3")
+        production.move_raw_ids.filtered(lambda m: m.product_id == self.screw).picked = True
+        production.move_raw_ids.filtered(lambda m: m.product_id != self.screw).picked = False
+        production.with_context(skip_consumption=True).button_mark_done()
+        self.assertEqual(production.state, "done")
+        self.start_tour(
+            self._action_url("mes_base.mes_dashboard_warehouse_action"),
+            "mes_warehouse_dashboard",
+            login="mes_tour_planner",
+        )
+
+    def test_integrator_sees_contact_and_backlog(self):
+        self._production(qty=1).action_confirm()  # an export waiting in the queue
+        self.start_tour(
+            self._action_url("mes_base.mes_dashboard_health_action"),
+            "mes_health_dashboard",
+            login="mes_tour_integrator",
+        )
+
+    def test_users_without_the_group_cannot_open_them(self):
+        self.authenticate("mes_tour_store", "mes_tour_store")
+        for name in ("planner", "warehouse", "health"):
+            result = self.url_open(
+                "/web/dataset/call_kw/mes.dashboard/get_dashboard",
+                data=json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "call",
+                        "id": 1,
+                        "params": {
+                            "model": "mes.dashboard",
+                            "method": "get_dashboard",
+                            "args": [name],
+                            "kwargs": {},
+                        },
+                    }
+                ),
+                headers={"Content-Type": "application/json"},
+            ).json()
+            self.assertEqual(result["error"]["data"]["name"], "odoo.exceptions.AccessError", name)
+        self.authenticate("mes_tour_planner", "mes_tour_planner")
+        menus = self.url_open("/web/webclient/load_menus/1").json()
+        labels = {menu["name"] for menu in menus.values() if isinstance(menu, dict)}
+        self.assertIn("Exceptions", labels)
+        self.assertNotIn("Integration health", labels)

@@ -1,0 +1,222 @@
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.mes_base.models.mes_message import ERROR_STATES
+
+
+class MesPeriodClose(models.Model):
+    """Month-end checklist of the MES interface for one company and period.
+
+    Closing needs: no MES message in error, nothing received left unposted, every order
+    finished in the period reconciled (no pending), and every variance above tolerance or
+    posting without MES report explained.
+    """
+
+    _name = "mes.period.close"
+    _description = "MES month-end checklist"
+    _inherit = ["mail.thread"]
+    _order = "date_from desc, company_id"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    date_from = fields.Date("From", required=True, default=lambda self: self._default_date_from())
+    date_to = fields.Date("To", required=True, default=lambda self: self._default_date_to())
+    state = fields.Selection(
+        [("open", "Open"), ("closed", "Closed")], default="open", required=True, tracking=True
+    )
+    check_ids = fields.One2many("mes.period.close.check", "close_id", "Checks", readonly=True)
+    checked_at = fields.Datetime("Checked at", readonly=True)
+    all_ok = fields.Boolean("Ready to close", compute="_compute_all_ok", store=True)
+    closed_by_id = fields.Many2one("res.users", "Closed by", readonly=True)
+    closed_at = fields.Datetime(readonly=True)
+    reconciliation_count = fields.Integer(compute="_compute_reconciliation_count")
+
+    _sql_constraints = [
+        (
+            "period_unique",
+            "unique(company_id, date_from, date_to)",
+            "There is already a checklist for this company and period.",
+        ),
+        ("dates", "check(date_from <= date_to)", "The period ends before it starts."),
+    ]
+
+    @api.model
+    def _default_date_from(self):
+        return fields.Date.today().replace(day=1) - relativedelta(months=1)
+
+    @api.model
+    def _default_date_to(self):
+        return fields.Date.today().replace(day=1) - timedelta(days=1)
+
+    @api.depends("company_id", "date_from", "date_to")
+    def _compute_name(self):
+        for close in self:
+            close.name = f"{close.company_id.name}: {close.date_from} - {close.date_to}"
+
+    @api.depends("check_ids.ok", "checked_at")
+    def _compute_all_ok(self):
+        for close in self:
+            close.all_ok = bool(close.checked_at and close.check_ids) and all(
+                close.check_ids.mapped("ok")
+            )
+
+    def _period_domain(self):
+        return [
+            ("company_id", "=", self.company_id.id),
+            ("date", ">=", fields.Date.to_string(self.date_from)),
+            ("date", "<=", fields.Date.to_string(self.date_to)),
+        ]
+
+    def _compute_reconciliation_count(self):
+        for close in self:
+            close.reconciliation_count = self.env["mes.reconciliation"].search_count(
+                close._period_domain()
+            )
+
+    def _productions(self):
+        """Orders of the company with an MES part, finished or started in the period."""
+        start = fields.Datetime.to_datetime(self.date_from)
+        end = fields.Datetime.to_datetime(self.date_to) + timedelta(days=1)
+        productions = self.env["mrp.production"].search(
+            [
+                ("company_id", "=", self.company_id.id),
+                "|",
+                "&",
+                ("state", "=", "done"),
+                "&",
+                ("date_finished", ">=", start),
+                ("date_finished", "<", end),
+                "&",
+                ("state", "not in", ("done", "cancel")),
+                "&",
+                ("date_start", ">=", start),
+                ("date_start", "<", end),
+            ]
+        )
+        return productions.filtered(
+            lambda p: (
+                p.mes_state not in (False, "not_sent")
+                or self.env["mes.message"].search_count([("production_id", "=", p.id)], limit=1)
+            )
+        )
+
+    def action_run_checks(self):
+        for close in self:
+            if close.state == "closed":
+                raise UserError(self.env._("%s is closed.", close.name))
+            self.env["mes.reconciliation"].sudo()._refresh_productions(
+                close.with_company(close.company_id)._productions()
+            )
+            close._write_checks()
+        return True
+
+    def _checks(self):
+        """(code, label, model, domain) of each check: it passes when the domain finds nothing."""
+        end = fields.Datetime.to_string(
+            fields.Datetime.to_datetime(self.date_to) + timedelta(days=1)
+        )
+        company = [("company_id", "=", self.company_id.id)]
+        period = self._period_domain()
+        return [
+            (
+                "open_errors",
+                self.env._("No MES message in error"),
+                "mes.message",
+                [*company, ("state", "in", ERROR_STATES), ("create_date", "<", end)],
+            ),
+            (
+                "unposted",
+                self.env._("Everything the MES reported is posted"),
+                "mes.message",
+                [
+                    *company,
+                    ("direction", "=", "inbound"),
+                    ("state", "in", ("received", "waiting")),
+                    ("create_date", "<", end),
+                ],
+            ),
+            (
+                "exports",
+                self.env._("Every order export delivered"),
+                "mes.message",
+                [
+                    *company,
+                    ("direction", "=", "outbound"),
+                    ("state", "in", ("pending", "failed", "rejected")),
+                    ("create_date", "<", end),
+                ],
+            ),
+            (
+                "pending",
+                self.env._("Every finished order reconciled"),
+                "mes.reconciliation",
+                [*period, ("production_state", "=", "done"), ("status", "=", "pending")],
+            ),
+            (
+                "unexplained",
+                self.env._("Variances above tolerance and manual postings explained"),
+                "mes.reconciliation",
+                [*period, ("needs_explanation", "=", True)],
+            ),
+        ]
+
+    def _write_checks(self):
+        self.check_ids.unlink()
+        values = []
+        for sequence, (code, label, model, domain) in enumerate(self._checks()):
+            count = self.env[model].sudo().search_count(domain)
+            values.append(
+                {
+                    "close_id": self.id,
+                    "sequence": sequence,
+                    "code": code,
+                    "name": label,
+                    "res_model": model,
+                    "domain": repr(domain),
+                    "count": count,
+                    "ok": not count,
+                }
+            )
+        self.env["mes.period.close.check"].create(values)
+        self.checked_at = fields.Datetime.now()
+
+    def action_close(self):
+        for close in self:
+            close.action_run_checks()
+            failed = close.check_ids.filtered(lambda c: not c.ok)
+            if failed:
+                raise UserError(
+                    self.env._(
+                        "%(period)s cannot be closed yet: %(checks)s",
+                        period=close.name,
+                        checks="; ".join(f"{c.name} ({c.count})" for c in failed),
+                    )
+                )
+            close.write(
+                {
+                    "state": "closed",
+                    "closed_by_id": self.env.uid,
+                    "closed_at": fields.Datetime.now(),
+                }
+            )
+        return True
+
+    def action_reopen(self):
+        self.write({"state": "open", "closed_by_id": False, "closed_at": False})
+        return True
+
+    def action_view_reconciliations(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.name,
+            "res_model": "mes.reconciliation",
+            "views": [[False, "list"], [False, "pivot"], [False, "graph"], [False, "form"]],
+            "domain": self._period_domain(),
+        }

@@ -18,4 +18,7 @@
         "wizards/mes_reconciliation_export_views.xml",
         "views/mes_reconciliation_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["mes_reconciliation/static/tests/tours/*"],
+    },
 }

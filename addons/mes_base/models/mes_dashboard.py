@@ -196,7 +196,11 @@ class MesDashboard(models.AbstractModel):
                 note=waiting_longest
                 and self.env._(
                     "longest for %s",
-                    _duration((now - waiting_longest.waiting_since).total_seconds()),
+                    _duration(
+                        (
+                            now - (waiting_longest.waiting_since or waiting_longest.create_date)
+                        ).total_seconds()
+                    ),
                 ),
             ),
             self._tile(

@@ -348,6 +348,8 @@ def measure(env, repeat):
         lambda: [env[model].search_count(domain) for _c, _l, model, domain in close._checks()],
     )
     add("refresh: find changed orders", lambda: rec._cron_refresh(limit=500))
+    print("Notifications:")
+    add("error causes: sync (after the first run)", env["mes.error.cause"]._cron_sync)
     return rows
 
 

@@ -89,6 +89,16 @@ class MesReconciliation(models.Model):
         ("production_unique", "unique(production_id)", "One reconciliation per order."),
     ]
 
+    def init(self):
+        # The scheduled refresh looks for orders with messages changed since their last one.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS mes_message_production_write_date_idx
+                ON mes_message (production_id, write_date)
+             WHERE production_id IS NOT NULL
+            """
+        )
+
     @api.depends("status", "unmatched", "explanation")
     def _compute_needs_explanation(self):
         for record in self:

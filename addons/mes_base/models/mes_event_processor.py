@@ -724,6 +724,7 @@ class MesEventProcessor(models.AbstractModel):
                 "date_start": start,
                 "date_end": max(start, end),
                 "description": description,
+                "mes_wall_clock": True,
             }
         )
 

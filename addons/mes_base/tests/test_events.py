@@ -524,6 +524,27 @@ class TestScrapDowntimeOperations(EventCase):
         unknown = self._send(production, "operation_progress", {"operation": 99})
         self.assertEqual(unknown.error_code, "unknown_operation")
 
+    def test_reported_setup_counts_in_full_outside_working_hours(self):
+        production = self._confirmed(qty=1)
+        # A Sunday night: outside the work center's calendar, the MES still spent the time.
+        report = self._send(
+            production,
+            "operation_progress",
+            {
+                "operation": 10,
+                "setup_minutes": 15,
+                "run_minutes": 45,
+                "ended_at": "2026-11-22T03:00:00Z",
+            },
+        )
+        self._assert_processed(report)
+        self.assertEqual(sorted(report.productivity_ids.mapped("duration")), [15.0, 45.0])
+        self.assertEqual(
+            report.productivity_ids.loss_id.mapped("loss_type"), ["availability", "productive"]
+        )
+        workorder = production.workorder_ids.filtered(lambda w: w.operation_id.sequence == 10)
+        self.assertAlmostEqual(workorder.duration, 60.0)
+
     def test_finished_operation_does_not_consume_for_the_mes(self):
         # Finishing a work order fills in its components from the bill of materials; when the
         # MES owns consumption, only what it reports is posted, before or after that.

@@ -106,14 +106,17 @@ class MesDashboard(models.AbstractModel):
     def _count(self, domain, model="mes.message"):
         return self.env[model].search_count(domain)
 
-    def _tile(self, key, label, domain, level="danger", note=None, model="mes.message"):
+    def _tile(
+        self, key, label, domain, level="danger", note=None, model="mes.message", idle="success"
+    ):
+        """A count and its list; ``idle`` is the tile's level when there is nothing to count."""
         count = self._count(domain, model)
         return {
             "key": key,
             "label": label,
             "value": count,
             "note": note or "",
-            "level": level if count else "success",
+            "level": level if count else idle,
             "action": self._list(label, domain, model),
         }
 
@@ -499,7 +502,6 @@ class MesDashboard(models.AbstractModel):
     # Integration health
 
     def _health_sections(self):
-        message = self.env["mes.message"]
         since_hour = self._ago(1)
         median, p95, posted = self._time_to_post(self._ago(24))
         failed_jobs = [("model_name", "=", "mes.message"), ("state", "=", "failed")]
@@ -511,32 +513,20 @@ class MesDashboard(models.AbstractModel):
                 level="warning",
                 note=self.env._("received or waiting, and exports not yet taken"),
             ),
-            {
-                "key": "in_last_hour",
-                "label": self.env._("MES → Odoo, last hour"),
-                "value": message.search_count(
-                    [("direction", "=", "inbound"), ("create_date", ">", since_hour)]
-                ),
-                "note": "",
-                "level": "info",
-                "action": self._list(
-                    self.env._("Received in the last hour"),
-                    [("direction", "=", "inbound"), ("create_date", ">", since_hour)],
-                ),
-            },
-            {
-                "key": "out_last_hour",
-                "label": self.env._("Odoo → MES, last hour"),
-                "value": message.search_count(
-                    [("direction", "=", "outbound"), ("create_date", ">", since_hour)]
-                ),
-                "note": "",
-                "level": "info",
-                "action": self._list(
-                    self.env._("Sent in the last hour"),
-                    [("direction", "=", "outbound"), ("create_date", ">", since_hour)],
-                ),
-            },
+            self._tile(
+                "in_last_hour",
+                self.env._("MES → Odoo, last hour"),
+                [("direction", "=", "inbound"), ("create_date", ">", since_hour)],
+                level="info",
+                idle="info",
+            ),
+            self._tile(
+                "out_last_hour",
+                self.env._("Odoo → MES, last hour"),
+                [("direction", "=", "outbound"), ("create_date", ">", since_hour)],
+                level="info",
+                idle="info",
+            ),
             {
                 "key": "time_to_post",
                 "label": self.env._("Received to posted (median, 24 h)"),
@@ -556,17 +546,14 @@ class MesDashboard(models.AbstractModel):
                     ],
                 ),
             },
-            {
-                "key": "failed_jobs",
-                "label": self.env._("Failed queue jobs"),
-                "value": self.env["queue.job"].sudo().search_count(failed_jobs),
-                "note": self.env._("jobs of MES messages that queue_job gave up on"),
-                "level": "danger",
-                "action": self._list(self.env._("Failed MES jobs"), failed_jobs, model="queue.job"),
-            },
+            self._tile(
+                "failed_jobs",
+                self.env._("Failed queue jobs"),
+                failed_jobs,
+                note=self.env._("jobs of MES messages that queue_job gave up on"),
+                model="queue.job",
+            ),
         ]
-        if not tiles[-1]["value"]:
-            tiles[-1]["level"] = "success"
         return [
             {"kind": "tiles", "key": "summary", "title": self.env._("Traffic"), "tiles": tiles},
             self._backends_table(),

@@ -77,6 +77,18 @@ class MesCase(TransactionCase):
         super().setUp()
         self.simulator.down = False
 
+    def _map(self, mapping_type, code, **target):
+        """Map an MES code of the test backend to an Odoo record (product_id=..., ...)."""
+        values = {key: getattr(value, "id", value) for key, value in target.items()}
+        return self.env["mes.mapping"].create(
+            {
+                "backend_id": self.backend.id,
+                "mapping_type": mapping_type,
+                "mes_code": code,
+                **values,
+            }
+        )
+
     def _production(self, qty=5, product=None):
         return self.env["mrp.production"].create(
             {"product_id": (product or self.pump).id, "product_qty": qty, "bom_id": self.bom.id}

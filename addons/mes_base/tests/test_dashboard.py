@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user
+from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -166,14 +166,7 @@ class TestPlannerDashboard(DashboardCase):
         )
         listed = self.env["mes.message"].with_user(self.planner).search(row["action"]["domain"])
         self.assertEqual(listed, messages)
-        self.env["mes.mapping"].create(
-            {
-                "backend_id": self.backend.id,
-                "mapping_type": "product",
-                "mes_code": "MES-Y",
-                "product_id": self.screw.id,
-            }
-        )
+        self._map("product", "MES-Y", product_id=self.screw)
         with trap_jobs() as trap:
             listed.action_retry()
             trap.perform_enqueued_jobs()
@@ -318,6 +311,7 @@ class TestHealthDashboard(DashboardCase):
         self.assertEqual(row["cells"][2]["value"], "0 s ago")
 
 
+@tagged("post_install", "-at_install")  # menus of addons installed after this one load too
 class TestDashboardAccess(DashboardCase):
     def test_each_dashboard_only_for_its_group(self):
         for name in ("planner", "warehouse", "health"):

@@ -65,14 +65,7 @@ class TestDashboardTours(MesCase, HttpCase):
         )
         self.assertEqual(message.error_cause, "unmapped_product: TOUR-42")
         # The integrator maps the code; the planner retries from the dashboard.
-        self.env["mes.mapping"].create(
-            {
-                "backend_id": self.backend.id,
-                "mapping_type": "product",
-                "mes_code": "TOUR-42",
-                "product_id": self.screw.id,
-            }
-        )
+        self._map("product", "TOUR-42", product_id=self.screw)
         self.start_tour(
             self._action_url("mes_base.mes_dashboard_planner_action"),
             "mes_planner_dashboard",

@@ -67,14 +67,7 @@ class TestErrorCauses(EventCase):
         self.env["mes.error.cause"]._cron_sync()
         self.assertEqual(self._causes("unmapped_product: MES-C1"), cause)
         self.assertEqual(len(cause.activity_ids), 2)
-        self.env["mes.mapping"].create(
-            {
-                "backend_id": self.backend.id,
-                "mapping_type": "product",
-                "mes_code": "MES-C1",
-                "product_id": self.screw.id,
-            }
-        )
+        self._map("product", "MES-C1", product_id=self.screw)
         with trap_jobs() as trap:
             cause.action_retry_messages()
             trap.perform_enqueued_jobs()

@@ -164,14 +164,7 @@ class TestMaterial(EventCase):
             (message.reported_product, message.reported_quantity, message.reported_uom),
             ("MES-4711", 20, "Units"),
         )
-        self.env["mes.mapping"].create(
-            {
-                "backend_id": self.backend.id,
-                "mapping_type": "product",
-                "mes_code": "MES-4711",
-                "product_id": self.screw.id,
-            }
-        )
+        self._map("product", "MES-4711", product_id=self.screw)
         with trap_jobs() as trap:
             message.action_retry()
             trap.perform_enqueued_jobs()
@@ -765,14 +758,7 @@ class TestActions(EventCase):
         self.assertEqual(same_cause.error_cause, "unmapped_product: MES-S")
         self.assertEqual(messages[0].error_cause, same_cause.error_cause)
         self.assertEqual(other_cause.error_cause, "unmapped_product: MES-T")
-        self.env["mes.mapping"].create(
-            {
-                "backend_id": self.backend.id,
-                "mapping_type": "product",
-                "mes_code": "MES-S",
-                "product_id": self.screw.id,
-            }
-        )
+        self._map("product", "MES-S", product_id=self.screw)
         with trap_jobs() as trap:
             messages.action_retry()
             trap.perform_enqueued_jobs()

@@ -9,6 +9,7 @@ headers only and never appear in messages, reprs or logs.
 import json
 import logging
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 
@@ -187,6 +188,21 @@ class MesClient(_HttpClient):
         return OrderAck(
             mes_order_id=str(mes_order_id), duplicate=body.get("status") == "duplicate", body=body
         )
+
+    def send_resource_status(self, resource, status, idempotency_key, **details):
+        """Tell the MES a resource is ``blocked`` (under maintenance in Odoo) or ``available``
+        again; ``details``: reason, since (ISO 8601), reference. Idempotent by key."""
+        if status not in ("blocked", "available"):
+            raise ValueError(f"status must be 'blocked' or 'available', got {status!r}")
+        if not idempotency_key:
+            raise ValueError("idempotency_key is required")
+        response = self._request(
+            "PUT",
+            f"/api/v1/resources/{quote(resource, safe='')}/status",
+            json_body={"schema": "mes.resource_status/1", "status": status, **details},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return self._json(response)
 
     def fetch_events(self, after=0, limit=500):
         """Pull mode: the events of the MES's feed after position ``after``, oldest first.

@@ -280,3 +280,32 @@ def test_intake_client_post_raw_returns_any_status(fake_odoo):
     client = OdooIntakeClient(fake_odoo.url, "SIM", "odoo-key", timeout=(2, 5))
     assert client.post_raw(b"not json") == (400, {"error": "bad"})
     assert fake_odoo.requests[0]["json"] == b"not json"
+
+
+def test_resource_status_recorded_once_per_key(mes_client, simulator):
+    answer = mes_client.send_resource_status(
+        "LINE 1/A", "blocked", "key-1", reason="MR/0007 Bearing", since="2026-11-20T08:00:00Z"
+    )
+    assert answer == {"status": "recorded", "resource": "LINE 1/A"}
+    # A redelivery of the same status is a duplicate; the MES holds it once.
+    assert mes_client.send_resource_status("LINE 1/A", "blocked", "key-1")["status"] == "duplicate"
+    resources = simulator.store.resources()
+    assert resources["LINE 1/A"]["status"] == "blocked"
+    assert resources["LINE 1/A"]["reason"] == "MR/0007 Bearing"
+    mes_client.send_resource_status("LINE 1/A", "available", "key-2")
+    assert simulator.store.resources()["LINE 1/A"]["status"] == "available"
+    assert [r["idempotency_key"] for r in simulator.store.status_receipts()] == ["key-1", "key-2"]
+
+
+def test_resource_status_must_be_known(mes_client, simulator):
+    with pytest.raises(ValueError, match="status must be"):
+        mes_client.send_resource_status("L1", "broken", "key-3")
+    response = requests.put(
+        f"{simulator.url}/api/v1/resources/L1/status",
+        json={"status": "broken"},
+        headers=mes_client._headers({"Idempotency-Key": "k"}),
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert "status: 'broken'" in response.json()["error"]
+    assert "L1" not in simulator.store.resources()

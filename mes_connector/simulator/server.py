@@ -15,6 +15,9 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``POST /api/v1/materials`` ``{"lots": {"<product code>": ["<lot>", ...]}}``: lots
   the shop floor holds, used for lot-tracked components.
 - ``GET  /api/v1/events?after=<seq>&limit=<n>``: the event feed (pull mode).
+- ``PUT  /api/v1/resources/<code>/status`` with ``Idempotency-Key``,
+  ``{"status": "blocked" | "available", "reason", "since", "reference"}``: what Odoo
+  says of a resource (under maintenance: blocked); ``GET /api/v1/resources`` lists them.
 - ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
   product and lot, scrap per reason and product, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
@@ -148,6 +151,12 @@ class _Handler(BaseHTTPRequestHandler):
             except LookupError as err:
                 return self._send(404, {"error": str(err)})
             return self._send(200, {"event": event})
+        if len(parts) == 3 and parts[0] == "resources" and parts[2] == "status":
+            if method != "PUT":
+                return self._send(405, {"error": "use PUT"})
+            return self._resource_status(parts[1])
+        if parts == ["resources"] and method == "GET":
+            return self._send(200, {"resources": store.resources()})
         if parts == ["events"] and method == "GET":
             after = int((query.get("after") or ["0"])[0])
             limit = min(int((query.get("limit") or ["1000"])[0]), 5000)
@@ -191,6 +200,26 @@ class _Handler(BaseHTTPRequestHandler):
             {"status": "created" if created else "duplicate", "mes_order_id": mes_order_id},
         )
 
+    def _resource_status(self, resource):
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            return self._send(400, {"error": "the Idempotency-Key header is required"})
+        body = self._body()
+        status = body.get("status")
+        if status not in ("blocked", "available"):
+            raise ValueError(f"status: {status!r} must be 'blocked' or 'available'")
+        created = self.sim.store.set_resource_status(
+            resource,
+            status,
+            key,
+            reason=body.get("reason"),
+            since=body.get("since"),
+            reference=body.get("reference"),
+        )
+        return self._send(
+            200, {"status": "recorded" if created else "duplicate", "resource": resource}
+        )
+
     def _control(self):
         body = self._body()
         sim = self.sim
@@ -211,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
 
 
 class SimulatorServer:

@@ -34,6 +34,20 @@ CREATE TABLE IF NOT EXISTS events (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS resources (
+    resource TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT,
+    since TEXT,
+    reference TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status_receipts (
+    idempotency_key TEXT PRIMARY KEY,
+    resource TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
 """
 
 
@@ -178,6 +192,48 @@ class Store:
             self._db.execute(
                 "UPDATE orders SET status = ? WHERE mes_order_id = ?", (status, mes_order_id)
             )
+
+    # resources
+
+    def set_resource_status(
+        self, resource, status, idempotency_key, reason=None, since=None, reference=None
+    ):
+        """Record what Odoo says of a resource once per key; returns True if it was new."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute(
+                    "SELECT 1 FROM status_receipts WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone():
+                    db.execute("COMMIT")
+                    return False
+                db.execute(
+                    "INSERT INTO status_receipts VALUES (?, ?, ?, ?)",
+                    (idempotency_key, resource, status, _now()),
+                )
+                db.execute(
+                    "INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(resource) DO "
+                    "UPDATE SET status = excluded.status, reason = excluded.reason, "
+                    "since = excluded.since, reference = excluded.reference, "
+                    "updated_at = excluded.updated_at",
+                    (resource, status, reason, since, reference, _now()),
+                )
+                db.execute("COMMIT")
+                return True
+            except Exception:
+                db.execute("ROLLBACK")
+                raise
+
+    def resources(self):
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM resources ORDER BY resource").fetchall()
+            return {row["resource"]: dict(row) for row in rows}
+
+    def status_receipts(self):
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM status_receipts ORDER BY received_at").fetchall()
+            return [dict(row) for row in rows]
 
     # events
 

@@ -384,8 +384,13 @@ class MesDashboard(models.AbstractModel):
                     "label": label,
                     "cells": [
                         {"value": types[message_type]},
-                        {"value": "" if product else self.env._("unmapped MES code %s", code)},
-                        {"value": f"{quantity:g} {uom or ''}".strip()},
+                        {
+                            "value": self.env._("unmapped MES code %s", code)
+                            if code and not product
+                            else ""
+                        },
+                        # A completion without quantity confirms what output events reported.
+                        {"value": f"{quantity:g} {uom}" if uom else "-"},
                         {"value": count, "action": self._list(label, domain)},
                     ],
                 }

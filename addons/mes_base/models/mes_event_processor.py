@@ -763,6 +763,7 @@ class MesEventProcessor(models.AbstractModel):
                 "description": data.get("comment") or loss.name,
                 "mes_backend_id": message.backend_id.id,
                 "mes_downtime_ref": data["downtime_id"],
+                "mes_reason_code": data["reason"],
             }
         )
         message.productivity_ids |= log
@@ -812,6 +813,7 @@ class MesEventProcessor(models.AbstractModel):
             log.loss_id = message.backend_id._resolve(
                 "downtime_reason", data["reason"], "data.reason"
             )
+            log.mes_reason_code = data["reason"]
         log.date_end = end
         message.productivity_ids |= log
         return self.env._(

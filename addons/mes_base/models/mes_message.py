@@ -628,6 +628,9 @@ class MesMessage(models.Model):
             return self.sudo()._send()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
+        if self.message_type != "order_export":
+            # Other outbound messages (added by other addons): _send_<type>.
+            return getattr(self, f"_send_{self.message_type}")()
         earlier = self.search(
             [
                 ("production_id", "=", self.production_id.id),

@@ -6,6 +6,7 @@ class MrpWorkcenterProductivity(models.Model):
 
     mes_backend_id = fields.Many2one("mes.backend", "MES", readonly=True, index=True)
     mes_downtime_ref = fields.Char("MES downtime id", readonly=True, index=True)
+    mes_reason_code = fields.Char("MES reason", readonly=True)
     mes_wall_clock = fields.Boolean(
         "Time as the MES reported it",
         readonly=True,

@@ -1,0 +1,40 @@
+import json
+
+from odoo import fields, models
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from mes_connector.exceptions import MesPermanentError, MesTransientError
+
+
+class MesMessage(models.Model):
+    _inherit = "mes.message"
+
+    message_type = fields.Selection(
+        selection_add=[("resource_status", "Resource status")],
+        ondelete={"resource_status": "cascade"},
+    )
+
+    def _send_resource_status(self):
+        """Deliver 'work center blocked / available' to the MES (queue job of _send)."""
+        body = json.loads(self.payload)
+        details = {key: body[key] for key in ("reason", "since", "reference") if body.get(key)}
+        try:
+            self.backend_id._get_client().send_resource_status(
+                body["resource"], body["status"], self.external_id, **details
+            )
+        except MesTransientError as err:
+            raise RetryableJobError(str(err), seconds=err.retry_after) from err
+        except MesPermanentError as err:
+            self.write(
+                {
+                    "state": "rejected",
+                    "error_code": f"mes_http_{err.status}" if err.status else "mes_refused",
+                    "error_cause": f"mes_http_{err.status}" if err.status else "mes_refused",
+                    "error_text": str(err),
+                    "processed_at": fields.Datetime.now(),
+                }
+            )
+            return str(err)
+        self.write({"state": "acknowledged", "processed_at": fields.Datetime.now()})
+        return f"{body['resource']} {body['status']}"

@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "scrap_reported",
     "downtime_started",
     "downtime_ended",
+    "quality_result",
 )
 
 

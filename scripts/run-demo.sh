@@ -29,7 +29,7 @@ odoo=("$PYTHON" -m odoo --db_host="$PGHOST" --db_port="$PGPORT" --db_user="$PGUS
       --addons-path="$REPO/addons" --data-dir="$STATE_DIR/filestore" -d "$DB")
 if ! psql -d "$DB" -tAc "select 1 from ir_module_module where name='mes_base' and state='installed'" 2>/dev/null | grep -q 1; then
     echo "Creating database $DB with the demo plant (about a minute)..."
-    (cd / && "${odoo[@]}" -i mes_base,mes_reconciliation,mes_maintenance --stop-after-init --log-level=warn --http-port="$ODOO_PORT")
+    (cd / && "${odoo[@]}" -i mes_base,mes_reconciliation,mes_maintenance,mes_quality --stop-after-init --log-level=warn --http-port="$ODOO_PORT")
 fi
 
 # The demo backend talks to the simulator with these demo keys (never use them in production).

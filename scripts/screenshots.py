@@ -233,7 +233,7 @@ def main():
         odoo_cmd(
             args.db,
             "-i",
-            "mes_base,mes_reconciliation,mes_maintenance",
+            "mes_base,mes_reconciliation,mes_maintenance,mes_quality",
             "--stop-after-init",
             "--log-level=warn",
             "--http-port=0",

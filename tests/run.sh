@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 PYTHON=${PYTHON:-python3}
-ADDONS=(mes_base mes_reconciliation mes_maintenance)
+ADDONS=(mes_base mes_reconciliation mes_maintenance mes_quality)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -2,6 +2,7 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from urllib.parse import quote
 
 import pytest
@@ -11,6 +12,7 @@ from mes_connector import MesError, MesTransientError, order_idempotency_key, va
 from mes_connector.b2mml import order_to_production_schedule
 from mes_connector.client import OdooIntakeClient
 from mes_connector.simulator import Store
+from mes_connector.validation import validation_errors
 
 KEY = order_idempotency_key("test-db/SIM", "WH/MO/00001", 1)
 
@@ -486,3 +488,57 @@ def test_order_sent_as_b2mml_is_held_like_json(simulator, make_order):
     )
     assert bad.status_code == 422
     assert bad.json()["errors"]
+
+
+# incidents of a shift
+
+
+def _run(sim, order_key):
+    response = requests.post(
+        f"{sim.url}/api/v1/orders/{quote(order_key, safe='')}/run",
+        headers=_headers(sim, None),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
+
+
+def test_every_nth_run_breaks_down_and_fails_its_quality_check(simulator, make_order):
+    _control(simulator, breakdown_every=2, quality_fail_every=3)
+    runs = []
+    for number in range(1, 7):
+        order = make_order(order_id=f"WH/MO/9{number}")
+        assert _post_order(simulator, order, key=f"k-{number}").status_code == 201
+        runs.append(_run(simulator, order["order_id"]))
+    for number, events in enumerate(runs, start=1):
+        kinds = [event["event_type"] for event in events]
+        for event in events:
+            assert validation_errors(event, "event.v1.json") == [], event
+        downtime = [e["data"] for e in events if e["event_type"] == "downtime_started"]
+        if number % 2 == 0:
+            assert downtime and downtime[0]["reason"] == "BREAKDOWN"
+            ended = next(e["data"] for e in events if e["event_type"] == "downtime_ended")
+            minutes = (
+                datetime.fromisoformat(ended["ended_at"])
+                - datetime.fromisoformat(downtime[0]["started_at"])
+            ).total_seconds() / 60
+            assert minutes == 30
+        else:
+            assert not downtime
+        quality = [e["data"] for e in events if e["event_type"] == "quality_result"]
+        assert [q["result"] for q in quality] == ["fail" if number % 3 == 0 else "pass"]
+        assert quality[0]["characteristic"] == "FINAL"
+        assert quality[0]["lot"] == f"WH-MO-9{number}-L1"  # the output lot it checked
+        # Checked before the final confirmation, which stays last.
+        assert kinds[-1] == "order_completed"
+    totals = _get(simulator, "/totals")["orders"]
+    assert totals["WH/MO/93"]["quality"] == {"FINAL": "fail"}
+    assert totals["WH/MO/91"]["quality"] == {"FINAL": "pass"}
+
+
+def test_incident_switches_are_checked(simulator):
+    response = requests.post(
+        f"{simulator.url}/api/v1/control", json={"breakdown_every": -1}, timeout=5
+    )
+    assert response.status_code == 400
+    assert "breakdown_every: -1" in response.json()["error"]

@@ -21,8 +21,10 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
   product and lot, scrap per reason and product, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
-  "async_ack": bool}`` (async_ack: answer 202 without the MES order id):
-  fault switches (not authenticated: for tests and demos on 127.0.0.1).
+  "async_ack": bool, "breakdown_every": n, "quality_fail_every": n}`` (async_ack: answer
+  202 without the MES order id; every n-th order run has a 30-minute breakdown, fails its
+  quality check; 0: left to chance): fault switches (not authenticated: for tests and
+  demos on 127.0.0.1).
 """
 
 import hmac
@@ -100,7 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": f"no such path {url.path}"})
         parts = parts[2:]
         if parts == ["control"] and method == "POST":
-            return self._control()
+            try:
+                return self._control()
+            except ValueError as err:
+                return self._send(400, {"error": str(err)})
         if self.sim.delay:
             time.sleep(self.sim.delay)
         if self.sim.down:
@@ -231,6 +236,12 @@ class _Handler(BaseHTTPRequestHandler):
             sim.auto_complete = body["auto_complete"]
         if "async_ack" in body:
             sim.async_ack = bool(body["async_ack"])
+        for switch in ("breakdown_every", "quality_fail_every"):
+            if switch in body:
+                value = body[switch]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{switch}: {value!r} must be a whole number, 0 or more")
+                setattr(sim, switch, value)
         return self._send(
             200, {"down": sim.down, "delay": sim.delay, "auto_complete": sim.auto_complete}
         )
@@ -269,6 +280,10 @@ class SimulatorServer:
         self.delay = 0.0
         self.async_ack = False
         self.auto_complete = auto_complete
+        self.breakdown_every = 0
+        self.quality_fail_every = 0
+        self.runs = 0
+        self._runs_lock = threading.Lock()
         self.push_interval = push_interval
         self.lots = dict(lots or {})
         self.scrap_reasons = tuple(scrap_reasons)
@@ -352,6 +367,11 @@ class SimulatorServer:
 
         return self.store.add_event(mes_order_id, make_event)
 
+    @staticmethod
+    def _every(every, number):
+        """Forced on every ``every``-th run (and off on the others); None: left to chance."""
+        return number % every == 0 if every else None
+
     def complete_order(self, order_key, quantity=None):
         """Only the final confirmation of an order, with its good quantity."""
         order = self._order(order_key)
@@ -367,8 +387,16 @@ class SimulatorServer:
         order = self._order(order_key)
         if order["status"] != "released":
             raise LookupError(f"order {order_key!r} is {order['status']}, not released")
+        with self._runs_lock:
+            self.runs += 1
+            number = self.runs
         planned = shopfloor.run_order(
-            order["payload"], self.lots, self.scrap_reasons, self.downtime_reasons
+            order["payload"],
+            self.lots,
+            self.scrap_reasons,
+            self.downtime_reasons,
+            breakdown=self._every(self.breakdown_every, number),
+            quality_fail=self._every(self.quality_fail_every, number),
         )
         events = [self._emit(order, event_type, data) for event_type, data in planned]
         self.store.set_order_status(order["mes_order_id"], "completed")

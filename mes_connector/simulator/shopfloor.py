@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 DEFAULT_SCRAP_REASONS = ("DAMAGED", "DIMENSION")
 DEFAULT_DOWNTIME_REASONS = ("BREAKDOWN", "MATERIAL")
+DEFAULT_QUALITY_CHECKS = ("FINAL",)
+BREAKDOWN_MINUTES = 30
 
 
 def _round(value, digits=3):
@@ -22,12 +24,18 @@ def run_order(
     downtime_reasons=DEFAULT_DOWNTIME_REASONS,
     seed=None,
     now=None,
+    quality_checks=DEFAULT_QUALITY_CHECKS,
+    breakdown=None,
+    quality_fail=None,
 ):
     """The events of one order run from start to finish, as ``(event_type, data)`` pairs.
 
     ``order`` is the order document Odoo sent (schema ``mes.order/1``); ``lots``
     maps a product code to the lot numbers the shop floor has of it, used in turn.
-    The run is reproducible for a given seed (default: the order id).
+    The run is reproducible for a given seed (default: the order id). ``breakdown``
+    (a stop of the first resource for the first downtime reason, 30 minutes) and
+    ``quality_fail`` (the quality checks of the output fail) force those incidents
+    when true, leave them out when false, and leave them to chance when None.
     """
     lots = lots or {}
     rng = random.Random(seed if seed is not None else order["order_id"])
@@ -37,12 +45,15 @@ def run_order(
     operations = sorted(order.get("operations") or [], key=lambda o: o["sequence"])
     clock = now - timedelta(minutes=sum(o.get("duration_minutes") or 0 for o in operations) + 60)
 
-    if operations and rng.random() < 0.3:
+    if operations and (breakdown or (breakdown is None and rng.random() < 0.3)):
         resource = operations[0]["resource"]
         start = clock + timedelta(minutes=rng.randint(1, 10))
         end = start + timedelta(minutes=rng.randint(5, 40))
         downtime_id = f"DT-{rng.randint(100000, 999999)}"
         reason = rng.choice(list(downtime_reasons))
+        if breakdown:
+            end = start + timedelta(minutes=BREAKDOWN_MINUTES)
+            reason = downtime_reasons[0]
         events.append(
             (
                 "downtime_started",
@@ -157,6 +168,18 @@ def run_order(
     if order["product"].get("tracking") == "lot":
         output["lot"] = f"{order['order_id'].replace('/', '-')}-L1"
     events.append(("output_produced", output))
+    for characteristic in quality_checks:
+        failed = quality_fail if quality_fail is not None else rng.random() < 0.1
+        check = {
+            "characteristic": characteristic,
+            "result": "fail" if failed else "pass",
+            "product": output["product"],
+            "measurements": [{"name": "Function", "value": "defect" if failed else "ok"}],
+            "inspector": "SIM",
+        }
+        if "lot" in output:
+            check["lot"] = output["lot"]
+        events.append(("quality_result", check))
     events.append(("order_completed", {}))
     return events
 
@@ -166,7 +189,8 @@ def totals(events):
 
     ``events`` are event documents (``mes.event/1``). Returns, per order reference:
     ``produced`` {product: qty}, ``consumed`` {product: {lot: qty}}, ``scrap``
-    {reason: {product: qty}}, ``downtime_minutes`` {resource: minutes}.
+    {reason: {product: qty}}, ``downtime_minutes`` {resource: minutes}, ``quality``
+    {characteristic: "pass" | "fail"} (the last result of each).
     """
     out = defaultdict(
         lambda: {
@@ -174,6 +198,7 @@ def totals(events):
             "consumed": defaultdict(lambda: defaultdict(float)),
             "scrap": defaultdict(lambda: defaultdict(float)),
             "downtime_minutes": defaultdict(float),
+            "quality": {},
         }
     )
     starts = {}
@@ -187,6 +212,8 @@ def totals(events):
             order["produced"][data["product"]] += data["quantity"]
         elif kind == "scrap_reported":
             order["scrap"][data["reason"]][data["product"]] += data["quantity"]
+        elif kind == "quality_result":
+            order["quality"][data["characteristic"]] = data["result"]
         elif kind == "downtime_started":
             starts[data["downtime_id"]] = data
         elif kind == "downtime_ended" and data["downtime_id"] in starts:

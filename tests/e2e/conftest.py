@@ -1,7 +1,7 @@
 """Real servers for end-to-end tests: Odoo with the suite, and the MES simulator.
 
-The database comes from ``MES_E2E_DB`` (an existing database with ``mes_base``
-and its demo data, as ``tests/run.sh`` prepares it); without it a fresh one is
+The database comes from ``MES_E2E_DB`` (an existing database with the suite's addons
+and their demo data, as ``tests/run.sh`` prepares it); without it a fresh one is
 created for the session and dropped afterwards. Odoo must be importable by the
 Python running pytest: these tests fail, never skip, when it is not.
 """
@@ -112,7 +112,7 @@ def odoo_db():
             "-d",
             name,
             "-i",
-            "mes_base",
+            "mes_base,mes_reconciliation,mes_maintenance,mes_quality",
             "--stop-after-init",
             "--log-level=warn",
             "--http-port",

@@ -39,6 +39,8 @@ def _confirm_shift(rpc):
 
 
 def _run_shift(simulator, names):
+    # Every 5th order breaks down for 30 minutes, every 4th fails its final quality check.
+    simulator.post("/control", {"breakdown_every": 5, "quality_fail_every": 4})
     for name in names:
         simulator.post(f"/orders/{quote(name, safe='')}/run")
     return {name: simulator.get("/totals")["orders"][name] for name in names}
@@ -137,6 +139,19 @@ def _odoo_totals(rpc, orders, backend_id):
             },
             "scrap": {r: {p: round(q, 3) for p, q in items.items()} for r, items in scrap.items()},
             "downtime_minutes": {k: round(v, 3) for k, v in downtime.items()},
+            # The outcome of the inspections made from the MES's quality results.
+            "quality": {
+                inspection["mes_characteristic"]: (
+                    "pass" if inspection["state"] == "success" else "fail"
+                )
+                for inspection in rpc(
+                    "qc.inspection",
+                    "search_read",
+                    [("production_id", "=", pid), ("mes_message_id", "!=", False)],
+                    ["mes_characteristic", "state"],
+                    order="id",
+                )
+            },
         }
     return result
 
@@ -149,6 +164,33 @@ def _assert_same(odoo, mes):
     assert any(t["scrap"] for t in mes.values())
     assert any(t["downtime_minutes"] for t in mes.values())
     assert any(len(lots) > 1 for t in mes.values() for lots in t["consumed"].values())
+    assert any("fail" in t["quality"].values() for t in mes.values())
+
+
+def _assert_breakdowns_became_maintenance(rpc, simulator, orders):
+    """Each breakdown of the shift: one corrective request on the assembly press, closed."""
+    events = [item["body"] for item in simulator.get("/events?after=0&limit=5000")["events"]]
+    breakdowns = [
+        e["data"]["downtime_id"]
+        for e in events
+        if e["order_ref"] in orders
+        and e["event_type"] == "downtime_started"
+        and e["data"]["reason"] == "BREAKDOWN"
+    ]
+    assert len(breakdowns) >= 4
+    requests_ = rpc(
+        "maintenance.request",
+        "search_read",
+        [("mes_downtime_ref", "in", breakdowns)],
+        ["mes_downtime_ref", "maintenance_type", "duration", "equipment_id", "stage_id"],
+    )
+    assert sorted(r["mes_downtime_ref"] for r in requests_) == sorted(breakdowns)
+    for request in requests_:
+        assert request["maintenance_type"] == "corrective"
+        assert round(request["duration"], 3) == 0.5  # the 30 minutes the MES reported
+        assert request["equipment_id"][1] == "Assembly press ASM1"
+        done = rpc.read_one("maintenance.stage", request["stage_id"][0], ["done"])["done"]
+        assert done, request
 
 
 def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
@@ -158,6 +200,7 @@ def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
     _wait_done(rpc, orders)
     backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
     _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+    _assert_breakdowns_became_maintenance(rpc, simulator, orders)
 
 
 def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(

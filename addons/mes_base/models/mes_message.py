@@ -62,6 +62,7 @@ class MesMessage(models.Model):
             ("scrap_reported", "Scrap"),
             ("downtime_started", "Downtime started"),
             ("downtime_ended", "Downtime ended"),
+            ("quality_result", "Quality result"),
             ("unknown", "Unknown"),
         ],
         "Type",

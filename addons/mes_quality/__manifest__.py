@@ -1,0 +1,21 @@
+{
+    "name": "MES Quality",
+    "summary": "MES quality results become OCA inspections; a failed lot is put on hold",
+    "version": "18.0.1.0.0",
+    "category": "Manufacturing/Quality",
+    "website": "https://github.com/mes-connector/odoo-mes",
+    "author": "Odoo MES Connector contributors",
+    "license": "AGPL-3",
+    "depends": ["mes_base", "quality_control_mrp_oca"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/security.xml",
+        "views/mes_quality_hold_views.xml",
+        "views/stock_lot_views.xml",
+        "views/qc_inspection_views.xml",
+        "views/mes_backend_views.xml",
+        "views/mes_mapping_views.xml",
+        "views/mes_quality_menus.xml",
+    ],
+    "demo": ["demo/mes_quality_demo.xml"],
+}

@@ -1,0 +1,29 @@
+from odoo import api, fields, models
+
+
+class StockLot(models.Model):
+    _inherit = "stock.lot"
+
+    mes_hold_ids = fields.One2many("mes.quality.hold", "lot_id", "Quality holds")
+    mes_on_hold = fields.Boolean(
+        "On quality hold",
+        compute="_compute_mes_on_hold",
+        store=True,
+        index=True,
+        help="A failed quality result holds the lot: it cannot be consumed until released.",
+    )
+
+    @api.depends("mes_hold_ids.state")
+    def _compute_mes_on_hold(self):
+        for lot in self:
+            lot.mes_on_hold = any(hold.state == "held" for hold in lot.mes_hold_ids)
+
+    def action_view_mes_holds(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.display_name,
+            "res_model": "mes.quality.hold",
+            "views": [[False, "list"], [False, "form"]],
+            "domain": [("lot_id", "=", self.id)],
+        }

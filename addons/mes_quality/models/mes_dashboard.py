@@ -19,6 +19,8 @@ class MesDashboard(models.AbstractModel):
 
     def _planner_sections(self):
         sections = super()._planner_sections()
+        if not self.env["qc.inspection"].has_access("read"):
+            return sections  # planners who are not quality users
         sections[0]["tiles"].append(
             self._tile(
                 "failed_inspections",

@@ -138,6 +138,11 @@ class TestQualityResults(QualityCase):
         failed = self.env["qc.inspection"].search(tiles["failed_inspections"]["action"]["domain"])
         self.assertIn(inspection, failed)
         self.assertEqual(tiles["failed_inspections"]["value"], len(failed))
+        # A planner who is no quality user still has the dashboard, without that tile.
+        planner_tiles = self.env["mes.dashboard"].with_user(self.planner).get_dashboard("planner")
+        keys = [t["key"] for t in planner_tiles["sections"][0]["tiles"]]
+        self.assertIn("errors", keys)
+        self.assertNotIn("failed_inspections", keys)
         # Other lots are not held (on another order: this one waits behind its error).
         self._assert_processed(self._consume(self._confirmed(qty=1), self.housing, 1, lot="LOT-A"))
 

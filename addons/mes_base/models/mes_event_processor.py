@@ -29,7 +29,9 @@ class MesEventProcessor(models.AbstractModel):
 
     # Lookups
 
-    def _production(self, message, event, lock=True):
+    def _production(self, message, event, lock=True, closed_ok=False):
+        """The order an event reports on; ``closed_ok``: a done or cancelled one too (a
+        quality result may come after the order is finished)."""
         production = message.production_id or self.env["mrp.production"].search(
             [("name", "=", event["order_ref"]), ("company_id", "=", message.company_id.id)],
             limit=1,
@@ -51,7 +53,7 @@ class MesEventProcessor(models.AbstractModel):
                 self.env._("order %s to be confirmed", production.name),
                 production.name,
             )
-        if production.state in ("done", "cancel"):
+        if production.state in ("done", "cancel") and not closed_ok:
             raise MesDataError(
                 "order_closed",
                 self.env._(

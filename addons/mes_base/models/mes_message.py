@@ -664,17 +664,8 @@ class MesMessage(models.Model):
         except MesTransientError as err:
             raise RetryableJobError(str(err), seconds=err.retry_after) from err
         except MesPermanentError as err:
-            self.write(
-                {
-                    "state": "rejected",
-                    "error_code": f"mes_http_{err.status}" if err.status else "mes_refused",
-                    "error_cause": f"mes_http_{err.status}" if err.status else "mes_refused",
-                    "error_text": str(err),
-                    "processed_at": fields.Datetime.now(),
-                }
-            )
             self.production_id.sudo().mes_state = "rejected"
-            return str(err)
+            return self._set_refused(err)
         if ack.mes_order_id is None:
             # Taken for later processing: the MES acknowledges it when it reports on it.
             self.write(
@@ -703,6 +694,20 @@ class MesMessage(models.Model):
             }
         )
         return "duplicate at the MES" if ack.duplicate else f"MES order {ack.mes_order_id}"
+
+    def _set_refused(self, err):
+        """The MES refused an outbound message for good (MesPermanentError): rejected."""
+        code = f"mes_http_{err.status}" if err.status else "mes_refused"
+        self.write(
+            {
+                "state": "rejected",
+                "error_code": code,
+                "error_cause": code,
+                "error_text": str(err),
+                "processed_at": fields.Datetime.now(),
+            }
+        )
+        return str(err)
 
     def _process(self):
         """Apply an inbound message to Odoo (queue job); effects and state commit together."""

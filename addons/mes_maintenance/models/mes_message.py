@@ -26,15 +26,6 @@ class MesMessage(models.Model):
         except MesTransientError as err:
             raise RetryableJobError(str(err), seconds=err.retry_after) from err
         except MesPermanentError as err:
-            self.write(
-                {
-                    "state": "rejected",
-                    "error_code": f"mes_http_{err.status}" if err.status else "mes_refused",
-                    "error_cause": f"mes_http_{err.status}" if err.status else "mes_refused",
-                    "error_text": str(err),
-                    "processed_at": fields.Datetime.now(),
-                }
-            )
-            return str(err)
+            return self._set_refused(err)
         self.write({"state": "acknowledged", "processed_at": fields.Datetime.now()})
         return f"{body['resource']} {body['status']}"

@@ -1,6 +1,6 @@
 from odoo import models
 
-from odoo.addons.mes_base.exceptions import MesDataError, MesWaiting
+from odoo.addons.mes_base.exceptions import MesDataError
 from odoo.addons.mes_base.models.mes_event_processor import utc_naive
 
 
@@ -32,7 +32,7 @@ class MesEventProcessor(models.AbstractModel):
         releases the lot from an earlier failure of the same characteristic."""
         data = event["data"]
         backend = message.backend_id
-        production = self._quality_production(message, event)
+        production = self._production(message, event, lock=False, closed_ok=True)
         test = backend._resolve("quality_test", data["characteristic"], "data.characteristic")
         product = (
             self._product(message, data["product"], "data.product")
@@ -102,21 +102,6 @@ class MesEventProcessor(models.AbstractModel):
             lot=f" lot {lot.name}" if lot else "",
             outcome=outcome,
         )
-
-    def _quality_production(self, message, event):
-        """Results may come after the order is finished: done orders take them too."""
-        production = message.production_id or self.env["mrp.production"].search(
-            [("name", "=", event["order_ref"]), ("company_id", "=", message.company_id.id)],
-            limit=1,
-        )
-        if not production:
-            raise MesWaiting(
-                "unknown_order",
-                self.env._("order %s to exist in Odoo", event["order_ref"]),
-                event["order_ref"],
-            )
-        message.production_id = production
-        return production
 
     def _measured_lines(self, message, test, data):
         """Inspection lines of the questions the MES measured, with its values."""

@@ -177,6 +177,15 @@ class TestQualityResults(QualityCase):
         self.assertFalse(self.lot_b.mes_on_hold)
         self._assert_processed(self._consume(self._confirmed(qty=1), self.housing, 1, lot="LOT-B"))
 
+    def test_result_after_the_order_is_done_is_taken(self):
+        self.backend.consumption_owner = "odoo"
+        production = self._confirmed(qty=1)
+        self._assert_processed(self._complete(production, 1))
+        self.assertEqual(production.state, "done")
+        late = self._result(production, "pass", lot="LOT-A", measurements=self._measure(50))
+        self._assert_processed(late)
+        self.assertEqual(self._inspection(late).production_id, production)
+
     def test_unmapped_characteristic_and_unknown_measurement_are_errors(self):
         production = self._confirmed(qty=1)
         unmapped = self._send(

@@ -193,6 +193,34 @@ def _assert_breakdowns_became_maintenance(rpc, simulator, orders):
         assert done, request
 
 
+def _assert_reconciled(rpc, orders):
+    """Finance's reconciliation of the shift: what the MES reported is what Odoo posted."""
+    cron = rpc(
+        "ir.model.data",
+        "check_object_reference",
+        "mes_reconciliation",
+        "ir_cron_mes_reconciliation_refresh",
+    )
+    rpc("ir.cron", "method_direct_trigger", [cron[1]])
+    records = rpc(
+        "mes.reconciliation",
+        "search_read",
+        [("production_id", "in", list(orders.values()))],
+        ["production_id", "status", "unmatched", "variance_value", "pending_messages"],
+    )
+    assert len(records) == len(orders)
+    for record in records:
+        if record["status"] != "balanced":
+            lines = rpc(
+                "mes.reconciliation.line",
+                "search_read",
+                [("production_id", "=", record["production_id"][0]), ("status", "!=", "balanced")],
+                ["kind", "product_id", "lot_name", "workcenter_id", "reported_qty", "posted_qty"],
+            )
+            raise AssertionError(f"{record['production_id'][1]} not balanced: {lines}")
+        assert not record["unmatched"] and record["variance_value"] == 0, record
+
+
 def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
     rpc, simulator, _key = plant
     orders = _confirm_shift(rpc)
@@ -201,6 +229,7 @@ def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
     backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
     _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
     _assert_breakdowns_became_maintenance(rpc, simulator, orders)
+    _assert_reconciled(rpc, orders)
 
 
 def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(

@@ -18,8 +18,10 @@ STATUSES = [
 STATUS_RANK = {"balanced": 0, "tolerance": 1, "variance": 2, "pending": 3}
 KIND_SEQUENCE = {"output": 1, "byproduct": 2, "component": 3, "scrap": 4, "time": 5}
 OPEN_INBOUND = ("received", "waiting", "error")
-# Hours are compared to the second.
-TIME_ROUNDING = 1 / 3600
+# Time is compared in hours, to a few seconds: MES and Odoo keep start and end times to
+# the second, so each time log may differ by up to a second from the minutes reported.
+TIME_ROUNDING = 10 / 3600
+TIME_DIGITS = 6
 
 
 class MesReconciliation(models.Model):
@@ -521,7 +523,11 @@ class _Computation:
         workcenter = self.env["mrp.workcenter"].browse(workcenter_id)
         uom = product.uom_id if product else self.env.ref("uom.product_uom_hour")
         rounding = uom.rounding if kind != "time" else TIME_ROUNDING
-        digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
+        digits = (
+            TIME_DIGITS
+            if kind == "time"
+            else self.env["decimal.precision"].precision_get("Product Unit of Measure")
+        )
 
         def qty(value):
             return float_round(value, precision_digits=digits)

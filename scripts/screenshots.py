@@ -122,12 +122,13 @@ def run_shift(plant):
     names = {o["id"]: o["name"] for o in plant("mrp.production", "read", orders, ["name"])}
     now = datetime.now(UTC).isoformat()
     stuck = orders[:3]
+    # stuck[0] makes GP-100, whose bill of materials holds the lot-tracked PH-10.
     faults = [
-        ("material_consumed", {"product": "MES-4711", "quantity": 3, "uom": "Units"}),
         (
             "material_consumed",
             {"product": "PH-10", "quantity": 1, "uom": "Units", "lot": "PH-2611-Z"},
         ),
+        ("material_consumed", {"product": "MES-4711", "quantity": 3, "uom": "Units"}),
         ("material_consumed", {"product": "MES-4711", "quantity": 1, "uom": "Units"}),
     ]
     for number, (order, (event_type, data)) in enumerate(zip(stuck, faults, strict=True)):

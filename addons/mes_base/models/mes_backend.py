@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from psycopg2 import OperationalError
+from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -310,6 +311,9 @@ class MesBackend(models.Model):
             try:
                 with self.env.cr.savepoint():
                     backend._pull_events()
+            except pg_errors.LockNotAvailable:
+                # Someone reads this feed right now ("Read the feed now"): not an error.
+                _logger.info("MES backend %s: feed being read elsewhere, skipped", backend.code)
             except (MesError, OperationalError) as err:
                 _logger.warning("MES backend %s: event feed not read: %s", backend.code, err)
                 backend.sudo().pull_last_error = str(err)[:250]

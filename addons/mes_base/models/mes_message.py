@@ -159,7 +159,6 @@ class MesMessage(models.Model):
     reported_product = fields.Char("MES product", readonly=True)
     reported_quantity = fields.Float(
         "MES quantity",
-        digits="Product Unit of Measure",
         readonly=True,
         help="Material events: the quantity; operation reports: the good quantity; "
         "completion: the order's total good quantity, if the MES gave it.",
@@ -315,7 +314,7 @@ class MesMessage(models.Model):
                 ),
                 author_id=self.env.user.partner_id.id,
             )
-            if message.direction == "outbound":
+            if message.direction == "outbound" and message.production_id:
                 message.production_id._mes_revision_withdrawn(message)
             message._wake_successors()
         return True
@@ -398,6 +397,8 @@ class MesMessage(models.Model):
             "order_ref": event.get("order_ref") or False,
             "sequence": event.get("sequence") or 0,
             "occurred_at": utc_naive(event["occurred_at"]),
+            # Located again from the corrected values.
+            "production_id": False,
             "product_id": False,
             "workcenter_id": False,
             **self._reported_vals(event),

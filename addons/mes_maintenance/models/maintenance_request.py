@@ -30,6 +30,12 @@ class MaintenanceRequest(models.Model):
             (self._mes_workcenters() | (before or self.env["mrp.workcenter"]))._mes_report_status()
         return result
 
+    def unlink(self):
+        workcenters = self._mes_workcenters()
+        result = super().unlink()
+        workcenters._mes_report_status()
+        return result
+
     def _mes_workcenters(self):
         return self.equipment_id.workcenter_id
 

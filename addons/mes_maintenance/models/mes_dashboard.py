@@ -16,7 +16,11 @@ class MesDashboard(models.AbstractModel):
             self._tile(
                 "breakdown_requests",
                 self.env._("Open requests from MES breakdowns"),
-                [("mes_productivity_id", "!=", False), ("stage_id.done", "=", False)],
+                [
+                    ("mes_productivity_id", "!=", False),
+                    ("stage_id.done", "=", False),
+                    ("archive", "=", False),
+                ],
                 level="warning",
                 model="maintenance.request",
             ),

@@ -17,6 +17,23 @@ class MesMessage(models.Model):
 
     def _send_resource_status(self):
         """Deliver 'work center blocked / available' to the MES (queue job of _send)."""
+        earlier = self.search(
+            [
+                ("message_type", "=", "resource_status"),
+                ("workcenter_id", "=", self.workcenter_id.id),
+                ("direction", "=", "outbound"),
+                ("id", "<", self.id),
+                ("state", "in", ("pending", "failed")),
+            ],
+            limit=1,
+        )
+        if earlier:
+            # The MES keeps the last status it got: an earlier one must not arrive after.
+            raise RetryableJobError(
+                f"an earlier status of {self.workcenter_id.display_name} is not delivered yet",
+                seconds=10,
+                ignore_retry=True,
+            )
         body = json.loads(self.payload)
         details = {key: body[key] for key in ("reason", "since", "reference") if body.get(key)}
         try:

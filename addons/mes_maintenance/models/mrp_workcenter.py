@@ -3,8 +3,6 @@ import uuid
 
 from odoo import fields, models
 
-STATUS_NAMESPACE = uuid.UUID("5b0f7f2e-3a51-4f0e-9a57-6d1c2c8e4b10")
-
 
 class MrpWorkcenter(models.Model):
     _inherit = "mrp.workcenter"
@@ -29,6 +27,7 @@ class MrpWorkcenter(models.Model):
             [
                 ("equipment_id.workcenter_id", "=", self.id),
                 ("stage_id.mes_blocks_resource", "=", True),
+                ("archive", "=", False),
                 ("mes_productivity_id", "=", False),  # the MES reported that one itself
             ],
             order="schedule_date, id",
@@ -56,8 +55,19 @@ class MrpWorkcenter(models.Model):
             if status == (workcenter.mes_reported_status or "available"):
                 continue
             workcenter.mes_reported_status = status
-            number = messages.sudo().search_count(
-                [("message_type", "=", "resource_status"), ("workcenter_id", "=", workcenter.id)]
+            # What was not delivered yet is out of date: the MES needs only the latest status.
+            messages.sudo().search(
+                [
+                    ("message_type", "=", "resource_status"),
+                    ("workcenter_id", "=", workcenter.id),
+                    ("state", "in", ("pending", "failed", "rejected")),
+                ]
+            ).write(
+                {
+                    "state": "cancelled",
+                    "cancel_reason": self.env._("Replaced by a newer status of the work center."),
+                    "processed_at": fields.Datetime.now(),
+                }
             )
             body = {
                 "resource": workcenter.code,
@@ -71,9 +81,8 @@ class MrpWorkcenter(models.Model):
                     "backend_id": backend.id,
                     "direction": "outbound",
                     "message_type": "resource_status",
-                    "external_id": str(
-                        uuid.uuid5(STATUS_NAMESPACE, f"{backend.id}:{workcenter.id}:{number + 1}")
-                    ),
+                    # The idempotency key: the same for every try of this message.
+                    "external_id": str(uuid.uuid4()),
                     "workcenter_id": workcenter.id,
                     "reported_resource": workcenter.code,
                     "payload": json.dumps(body),

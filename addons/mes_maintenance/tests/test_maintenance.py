@@ -128,7 +128,7 @@ class TestBreakdowns(MaintenanceCase):
         self._assert_processed(self._up("DT-4", "2026-11-20 12:00:00"))  # no breakdown
         self.assertFalse(self._requests())
         self.assertFalse(
-            self.env["maintenance.request"].search([("mes_downtime_ref", "!=", False)])
+            self.env["maintenance.request"].search([("mes_downtime_ref", "in", ("DT-3", "DT-4"))])
         )
 
     def test_mttr_and_mtbf_as_odoo_computes_them_from_breakdowns(self):
@@ -228,6 +228,35 @@ class TestBlockedReport(MaintenanceCase):
         self.assertEqual(available.state, "acknowledged")
         self.assertNotEqual(available.external_id, blocked.external_id)
         self.assertEqual(self.simulator.store.resources()["T-ASM"]["status"], "available")
+        self.assertEqual(self.wc_asm.mes_reported_status, "available")
+
+    def test_only_the_latest_status_is_delivered(self):
+        self.backend.report_maintenance = True
+        in_progress, repaired = (
+            self.env.ref("maintenance.stage_1"),
+            self.env.ref("maintenance.stage_3"),
+        )
+        received = len(self.simulator.store.status_receipts())
+        self.simulator.down = True
+        with trap_jobs() as trap:
+            request = self.env["maintenance.request"].create(
+                {"name": "Bearing", "equipment_id": self.press.id, "stage_id": in_progress.id}
+            )
+            blocked = self._status_messages()
+            request.stage_id = repaired
+            available = self._status_messages() - blocked
+            # The MES was down: "blocked" never arrived; it is replaced by "available".
+            self.assertEqual(blocked.state, "cancelled")
+            self.simulator.down = False
+            trap.perform_enqueued_jobs()
+        self.assertEqual(available.state, "acknowledged")
+        self.assertEqual(self.simulator.store.resources()["T-ASM"]["status"], "available")
+        self.assertEqual(len(self.simulator.store.status_receipts()), received + 1)
+        # An archived request blocks nothing.
+        with trap_jobs():
+            request.write({"stage_id": in_progress.id})
+            self.assertEqual(self.wc_asm.mes_reported_status, "blocked")
+            request.archive = True
         self.assertEqual(self.wc_asm.mes_reported_status, "available")
 
     def test_nothing_reported_unless_asked_or_for_the_mes_own_breakdown(self):

@@ -7,4 +7,5 @@ from . import (
     qc_inspection,
     stock_lot,
     stock_move_line,
+    stock_quant,
 )

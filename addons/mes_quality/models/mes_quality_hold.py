@@ -91,9 +91,24 @@ class MesQualityHold(models.Model):
                 "held_at": fields.Datetime.now(),
             }
         )
+        hold._unreserve()
         if mode == "quarantine":
             hold._move_to_quarantine(backend.quarantine_location_id)
         return hold
+
+    def _unreserve(self):
+        """Reservations of the lot that are not picked yet go to other lots, if there are."""
+        lines = self.env["stock.move.line"].search(
+            [
+                ("lot_id", "=", self.lot_id.id),
+                ("state", "not in", ("done", "cancel")),
+                ("picked", "=", False),
+            ]
+        )
+        moves = lines.move_id
+        if moves:
+            moves._do_unreserve()
+            moves._action_assign()
 
     def _move_to_quarantine(self, quarantine):
         self.ensure_one()

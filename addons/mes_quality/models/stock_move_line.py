@@ -1,12 +1,11 @@
-from odoo import api, models
+from odoo import models
 from odoo.exceptions import ValidationError
 
 
 class StockMoveLine(models.Model):
     _inherit = "stock.move.line"
 
-    @api.constrains("lot_id", "move_id", "location_dest_id")
-    def _check_mes_quality_hold(self):
+    def _action_done(self):
         """A lot on quality hold is not consumed by a manufacturing order."""
         for line in self:
             if (
@@ -25,3 +24,4 @@ class StockMoveLine(models.Model):
                         order=line.move_id.raw_material_production_id.name,
                     )
                 )
+        return super()._action_done()

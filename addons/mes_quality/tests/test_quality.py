@@ -97,6 +97,10 @@ class TestQualityResults(QualityCase):
         self.assertFalse(self.lot_a.mes_on_hold)
 
     def test_fail_holds_the_lot_which_no_order_can_consume(self):
+        # An order reserved both lots before the check (40 housings: 30 + 10).
+        early = self._confirmed(qty=40)
+        early_housing = early.move_raw_ids.filtered(lambda m: m.product_id == self.housing)
+        self.assertEqual(early_housing.move_line_ids.lot_id, self.lot_a | self.lot_b)
         production = self._confirmed(qty=2)
         message = self._result(production, "fail", measurements=self._measure(50.3, "scratched"))
         self._assert_processed(message)
@@ -109,6 +113,8 @@ class TestQualityResults(QualityCase):
         hold = self.lot_b.mes_hold_ids
         self.assertEqual((hold.state, hold.mode, hold.inspection_id), ("held", "block", inspection))
         self.assertIn("on hold", message.result_text)
+        # Its reservation of the held lot is given up (the other lot has no more).
+        self.assertEqual(early_housing.move_line_ids.lot_id, self.lot_a)
         # Another order: the MES consuming the held lot is an error naming it ...
         other = self._confirmed(qty=1)
         refused = self._consume(other, self.housing, 1, lot="LOT-B")
@@ -117,17 +123,23 @@ class TestQualityResults(QualityCase):
         self.assertIn("quality hold", refused.error_text)
         # ... and so is consuming it in Odoo by hand.
         move = other.move_raw_ids.filtered(lambda m: m.product_id == self.housing)
+        # ... and so is consuming it in Odoo by hand; reservations leave it alone.
+        move = other.move_raw_ids.filtered(lambda m: m.product_id == self.housing)
+        self.assertNotIn(self.lot_b, move.move_line_ids.lot_id)
+        line = self.env["stock.move.line"].create(
+            {
+                "move_id": move.id,
+                "product_id": self.housing.id,
+                "lot_id": self.lot_b.id,
+                "quantity": 1,
+                "location_id": self.stock_location.id,
+                "location_dest_id": move.location_dest_id.id,
+                "picked": True,
+            }
+        )
         with self.assertRaisesRegex(ValidationError, "LOT-B .* quality hold"):
-            self.env["stock.move.line"].create(
-                {
-                    "move_id": move.id,
-                    "product_id": self.housing.id,
-                    "lot_id": self.lot_b.id,
-                    "quantity": 1,
-                    "location_id": self.stock_location.id,
-                    "location_dest_id": move.location_dest_id.id,
-                }
-            )
+            line._action_done()
+        self.assertEqual(line.state, "assigned")
         # The warehouse and the planner see it on their dashboards.
         boards = self.env["mes.dashboard"].with_user(self.quality_user)
         tiles = {t["key"]: t for t in boards.get_dashboard("warehouse")["sections"][0]["tiles"]}

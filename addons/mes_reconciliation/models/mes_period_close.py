@@ -3,9 +3,13 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.mes_base.models.mes_message import ERROR_STATES
+
+from .mes_reconciliation import company_tz, utc_start
+
+USER_FIELDS = {"company_id", "date_from", "date_to"}
 
 
 class MesPeriodClose(models.Model):
@@ -46,6 +50,21 @@ class MesPeriodClose(models.Model):
         ("dates", "check(date_from <= date_to)", "The period ends before it starts."),
     ]
 
+    def write(self, vals):
+        if not self.env.su:
+            if set(vals) - USER_FIELDS:
+                raise AccessError(
+                    self.env._("A month-end checklist changes only through its buttons.")
+                )
+            if self.filtered(lambda c: c.state == "closed"):
+                raise UserError(self.env._("A closed period cannot be changed; reopen it first."))
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_only_open(self):
+        if self.filtered(lambda c: c.state == "closed"):
+            raise UserError(self.env._("A closed period cannot be deleted."))
+
     @api.model
     def _default_date_from(self):
         return fields.Date.today().replace(day=1) - relativedelta(months=1)
@@ -79,10 +98,17 @@ class MesPeriodClose(models.Model):
                 close._period_domain()
             )
 
+    def _utc_bounds(self):
+        """The period's first and first-after-last local days, as naive UTC datetimes."""
+        tz = company_tz(self.company_id, self.env.user)
+        return (
+            utc_start(self.date_from, tz),
+            utc_start(self.date_to + timedelta(days=1), tz),
+        )
+
     def _productions(self):
         """Orders of the company with an MES part, finished or started in the period."""
-        start = fields.Datetime.to_datetime(self.date_from)
-        end = fields.Datetime.to_datetime(self.date_to) + timedelta(days=1)
+        start, end = self._utc_bounds()
         productions = self.env["mrp.production"].search(
             [
                 ("company_id", "=", self.company_id.id),
@@ -118,9 +144,7 @@ class MesPeriodClose(models.Model):
 
     def _checks(self):
         """(code, label, model, domain) of each check: it passes when the domain finds nothing."""
-        end = fields.Datetime.to_string(
-            fields.Datetime.to_datetime(self.date_to) + timedelta(days=1)
-        )
+        end = fields.Datetime.to_string(self._utc_bounds()[1])
         company = [("company_id", "=", self.company_id.id)]
         period = self._period_domain()
         return [
@@ -167,13 +191,15 @@ class MesPeriodClose(models.Model):
         ]
 
     def _write_checks(self):
-        self.check_ids.unlink()
+        """Checks are written by this method only (users read them)."""
+        close = self.sudo()
+        close.check_ids.unlink()
         values = []
         for sequence, (code, label, model, domain) in enumerate(self._checks()):
             count = self.env[model].sudo().search_count(domain)
             values.append(
                 {
-                    "close_id": self.id,
+                    "close_id": close.id,
                     "sequence": sequence,
                     "code": code,
                     "name": label,
@@ -183,8 +209,8 @@ class MesPeriodClose(models.Model):
                     "ok": not count,
                 }
             )
-        self.env["mes.period.close.check"].create(values)
-        self.checked_at = fields.Datetime.now()
+        close.env["mes.period.close.check"].create(values)
+        close.checked_at = fields.Datetime.now()
 
     def action_close(self):
         for close in self:
@@ -198,7 +224,7 @@ class MesPeriodClose(models.Model):
                         checks="; ".join(f"{c.name} ({c.count})" for c in failed),
                     )
                 )
-            close.write(
+            close.sudo().write(
                 {
                     "state": "closed",
                     "closed_by_id": self.env.uid,
@@ -208,7 +234,11 @@ class MesPeriodClose(models.Model):
         return True
 
     def action_reopen(self):
-        self.write({"state": "open", "closed_by_id": False, "closed_at": False})
+        if not self.env.su and not self.env.user.has_group("mes_base.group_mes_manager"):
+            raise AccessError(self.env._("Only MES managers may reopen a closed period."))
+        for close in self:
+            close.sudo().write({"state": "open", "closed_by_id": False, "closed_at": False})
+            close.message_post(body=self.env._("Reopened by %s.", self.env.user.name))
         return True
 
     def action_view_reconciliations(self):

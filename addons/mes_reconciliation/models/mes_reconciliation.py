@@ -1,8 +1,11 @@
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+
+import pytz
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.tools import float_is_zero, float_round
 
 from odoo.addons.mes_base.exceptions import MesDataError
@@ -22,6 +25,23 @@ OPEN_INBOUND = ("received", "waiting", "error")
 # the second, so each time log may differ by up to a second from the minutes reported.
 TIME_ROUNDING = 10 / 3600
 TIME_DIGITS = 6
+# Changes dated up to this long before a refresh may not have been visible to it.
+REFRESH_MARGIN = timedelta(minutes=10)
+
+
+def company_tz(company, user):
+    """The zone a company's days are counted in (its address's, else the user's)."""
+    return pytz.timezone(company.partner_id.tz or user.tz or "UTC")
+
+
+def local_date(moment, tz):
+    """The local day of a naive UTC datetime."""
+    return pytz.utc.localize(moment).astimezone(tz).date()
+
+
+def utc_start(day, tz):
+    """When a local day starts, as a naive UTC datetime."""
+    return tz.localize(datetime.combine(day, time.min)).astimezone(pytz.utc).replace(tzinfo=None)
 
 
 class MesReconciliation(models.Model):
@@ -52,7 +72,8 @@ class MesReconciliation(models.Model):
         "Period date",
         readonly=True,
         index=True,
-        help="When the order was finished (planned start while it is not).",
+        help="The day the order was finished (planned start while it is not), in the "
+        "company's time zone.",
     )
     production_state = fields.Selection(
         related="production_id.state", string="Order state", store=True
@@ -110,6 +131,11 @@ class MesReconciliation(models.Model):
             )
 
     def write(self, vals):
+        if not self.env.su and set(vals) - {"explanation"}:
+            # The figures come from the refresh only; people write the explanation.
+            raise AccessError(
+                self.env._("Only the explanation of a reconciliation can be changed.")
+            )
         if "explanation" in vals:
             vals = dict(
                 vals,
@@ -138,7 +164,12 @@ class MesReconciliation(models.Model):
 
     @api.model
     def _cron_refresh(self, limit=500):
-        """Orders whose MES messages, stock moves or time logs changed since their last refresh."""
+        """Orders whose MES messages, stock moves or time logs changed since their last refresh.
+
+        A change is dated by its transaction's start, which may be before a refresh that did
+        not see it yet (not committed): changes up to ``REFRESH_MARGIN`` before the last
+        refresh count as new, so such an order is refreshed once more.
+        """
         self.env.flush_all()
         self.env.cr.execute(
             """
@@ -148,22 +179,27 @@ class MesReconciliation(models.Model):
              WHERE (p.mes_state IS NOT NULL AND p.mes_state != 'not_sent'
                     OR EXISTS (SELECT 1 FROM mes_message m WHERE m.production_id = p.id))
                AND (r.id IS NULL
-                    OR p.write_date > r.computed_at
+                    OR p.write_date > r.computed_at - %(margin)s
                     OR EXISTS (SELECT 1 FROM mes_message m
-                                WHERE m.production_id = p.id AND m.write_date > r.computed_at)
+                                WHERE m.production_id = p.id
+                                  AND m.write_date > r.computed_at - %(margin)s)
                     OR EXISTS (SELECT 1 FROM stock_move sm
                                 WHERE (sm.raw_material_production_id = p.id
                                        OR sm.production_id = p.id)
-                                  AND sm.write_date > r.computed_at))
+                                  AND sm.write_date > r.computed_at - %(margin)s)
+                    OR EXISTS (SELECT 1 FROM mrp_workcenter_productivity wp
+                                 JOIN mrp_workorder wo ON wo.id = wp.workorder_id
+                                WHERE wo.production_id = p.id
+                                  AND wp.write_date > r.computed_at - %(margin)s))
              ORDER BY p.id
-             LIMIT %s
+             LIMIT %(limit)s
             """,
-            (limit,),
+            {"margin": REFRESH_MARGIN, "limit": limit},
         )
         productions = self.env["mrp.production"].browse([row[0] for row in self.env.cr.fetchall()])
         if productions:
             self._refresh_productions(productions)
-        return len(productions)
+        return productions
 
     def _recompute(self):
         for record in self:
@@ -187,10 +223,12 @@ class MesReconciliation(models.Model):
             {
                 "backend_id": backend.id,
                 "warehouse_id": production.picking_type_id.warehouse_id.id,
-                "date": fields.Date.to_date(
+                # The company's local day, as accounting counts it.
+                "date": local_date(
                     production.date_finished
                     if production.state == "done"
-                    else production.date_start
+                    else production.date_start,
+                    company_tz(production.company_id, self.env.user),
                 ),
                 "mes_owned": computer.mes_owned,
                 "status": status,
@@ -221,9 +259,7 @@ class MesReconciliation(models.Model):
                     ("status", "=", "variance"),
                     ("unmatched", "=", True),
                 ],
-                order="variance_value",
-                limit=100,
-            ).sorted(lambda r: -abs(r.variance_value))
+            ).sorted(lambda r: -abs(r.variance_value))[:100]
             unexplained = self.search([*mine, ("needs_explanation", "=", True)], limit=100)
             pending = self.search(
                 [*mine, ("status", "=", "pending"), ("production_state", "=", "done")], limit=100

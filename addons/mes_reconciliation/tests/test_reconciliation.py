@@ -4,10 +4,11 @@ import io
 import openpyxl
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
 from odoo.addons.mes_base.tests.test_events import EventCase
+from odoo.addons.mes_reconciliation.models.mes_reconciliation import company_tz, local_date
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 
@@ -108,7 +109,8 @@ class TestOrderReconciliation(ReconciliationCase):
         self.assertEqual(record.status, "balanced")
         self.assertFalse(record.unmatched)
         self.assertFalse(record.needs_explanation)
-        self.assertEqual(record.date, production.date_finished.date())
+        tz = company_tz(self.company, self.env.user)
+        self.assertEqual(record.date, local_date(production.date_finished, tz))
         self.assertEqual(record.warehouse_id, self.env.ref("stock.warehouse0"))
         # The BOM's quantity sits on the line without lot; lots carry what was reported.
         self.assertLine(self._line(record, "component", self.housing), 5, 0, 0, 0, -5, "balanced")
@@ -173,6 +175,30 @@ class TestOrderReconciliation(ReconciliationCase):
             / 60,
         )
         self.assertEqual(assembly.uom_id, self.env.ref("uom.product_uom_hour"))
+
+    def test_period_date_is_the_companys_local_day(self):
+        production = self._run_order()
+        self.company.partner_id.tz = "Asia/Tokyo"  # UTC+9
+        self.env.cr.execute(
+            "UPDATE mrp_production SET date_finished = '2026-01-31 20:00:00' WHERE id = %s",
+            (production.id,),
+        )
+        production.invalidate_recordset(["date_finished"])
+        record = self._reconcile(production)
+        self.assertEqual(str(record.date), "2026-02-01")
+        # The month-end of February in Tokyo counts it; January's does not.
+        close = self.env["mes.period.close"].create(
+            {"date_from": "2026-02-01", "date_to": "2026-02-28"}
+        )
+        self.assertIn(production, close._productions())
+        self.assertEqual(
+            [str(bound) for bound in close._utc_bounds()],
+            ["2026-01-31 15:00:00", "2026-02-28 15:00:00"],
+        )
+        january = self.env["mes.period.close"].create(
+            {"date_from": "2026-01-01", "date_to": "2026-01-31"}
+        )
+        self.assertNotIn(production, january._productions())
 
     def test_manual_change_on_mes_order_is_flagged_unmatched_with_its_value(self):
         production = self._run_order()
@@ -311,21 +337,31 @@ class TestOrderReconciliation(ReconciliationCase):
 
     def test_scheduled_refresh_follows_new_messages(self):
         production = self._run_order()
-        self.assertGreaterEqual(self.env["mes.reconciliation"]._cron_refresh(), 1)
+        cron = self.env["mes.reconciliation"]._cron_refresh
+        self.assertIn(production, cron())
         record = self.env["mes.reconciliation"].search([("production_id", "=", production.id)])
         self.assertEqual(record.status, "balanced")
-        self.assertEqual(self.env["mes.reconciliation"]._cron_refresh(), 0)
+        # An hour later nothing of the order changed: it is not refreshed again.
+        for query in (
+            "UPDATE mrp_production SET write_date = write_date - interval '1 hour' WHERE id = %s",
+            "UPDATE mes_message SET write_date = write_date - interval '1 hour' "
+            "WHERE production_id = %s",
+            "UPDATE stock_move SET write_date = write_date - interval '1 hour' "
+            "WHERE raw_material_production_id = %s OR production_id = %s",
+        ):
+            self.env.cr.execute(query, [production.id] * query.count("%s"))
+        self.env.cr.execute(
+            "UPDATE mrp_workcenter_productivity SET write_date = write_date - interval '1 hour' "
+            "WHERE workorder_id IN %s",
+            (tuple(production.workorder_ids.ids),),
+        )
+        self.env.invalidate_all()
+        self.assertNotIn(production, cron())
         # The MES reports once more on the finished order: the message fails (closed order)
         # and the reconciliation shows it as pending after the next refresh.
         late = self._consume(production, self.screw, 1)
         self.assertEqual(late.error_code, "order_closed")
-        self.env.cr.execute(
-            "UPDATE mes_reconciliation SET computed_at = computed_at - interval '1 minute' "
-            "WHERE id = %s",
-            (record.id,),
-        )
-        record.invalidate_recordset()
-        self.assertEqual(self.env["mes.reconciliation"]._cron_refresh(), 1)
+        self.assertIn(production, cron())
         self.assertEqual(record.status, "pending")
         self.assertEqual(self._line(record, "component", self.screw).reported_qty, 22)
 
@@ -383,6 +419,15 @@ class TestMonthEnd(ReconciliationCase):
         self.assertEqual(close.closed_by_id, self.finance)
         with self.assertRaises(UserError):
             close.action_run_checks()
+        # Finance cannot mark figures or the checklist by hand, nor reopen the period.
+        with self.assertRaises(AccessError):
+            listed.with_user(self.finance).write({"status": "balanced"})
+        with self.assertRaises(AccessError):
+            close.write({"state": "open"})
+        with self.assertRaises(AccessError):
+            close.action_reopen()
+        with self.assertRaises(AccessError):
+            close.check_ids[:1].with_user(self.finance).write({"ok": False})
 
 
 class TestDigestAndExport(ReconciliationCase):
@@ -404,8 +449,13 @@ class TestDigestAndExport(ReconciliationCase):
 
     def test_xlsx_export_of_a_period(self):
         production = self._run_order()
-        self._reconcile(production)
-        day = production.date_finished.date()
+        # The only order of its day.
+        self.env.cr.execute(
+            "UPDATE mrp_production SET date_finished = '2031-03-15 12:00:00' WHERE id = %s",
+            (production.id,),
+        )
+        production.invalidate_recordset(["date_finished"])
+        day = self._reconcile(production).date
         wizard = (
             self.env["mes.reconciliation.export"]
             .with_user(self.finance)

@@ -164,6 +164,14 @@ class MesReconciliation(models.Model):
 
     @api.model
     def _cron_refresh(self, limit=500):
+        """Refresh the orders whose MES messages, stock moves or time logs changed since."""
+        productions = self._refresh_candidates(limit)
+        if productions:
+            self._refresh_productions(productions)
+        return productions
+
+    @api.model
+    def _refresh_candidates(self, limit=500):
         """Orders whose MES messages, stock moves or time logs changed since their last refresh.
 
         A change is dated by its transaction's start, which may be before a refresh that did
@@ -196,10 +204,7 @@ class MesReconciliation(models.Model):
             """,
             {"margin": REFRESH_MARGIN, "limit": limit},
         )
-        productions = self.env["mrp.production"].browse([row[0] for row in self.env.cr.fetchall()])
-        if productions:
-            self._refresh_productions(productions)
-        return productions
+        return self.env["mrp.production"].browse([row[0] for row in self.env.cr.fetchall()])
 
     def _recompute(self):
         for record in self:

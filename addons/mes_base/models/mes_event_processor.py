@@ -98,7 +98,12 @@ class MesEventProcessor(models.AbstractModel):
 
     def _uom(self, message, code, product, field):
         """The Odoo unit an MES unit stands for; it must convert to the product's unit."""
-        category = product.uom_id.category_id
+        return self._unit(message, code, product.uom_id, field, product.display_name)
+
+    def _unit(self, message, code, target, field, what):
+        """The Odoo unit an MES unit stands for; it must convert to ``target`` (the unit of
+        ``what``: a product, a quality question)."""
+        category = target.category_id
 
         def by_name(value):
             return self.env["uom.uom"].search(
@@ -116,8 +121,8 @@ class MesEventProcessor(models.AbstractModel):
                     code=code,
                     uom=uom.name,
                     cat=uom.category_id.name,
-                    product=product.display_name,
-                    puom=product.uom_id.name,
+                    product=what,
+                    puom=target.name,
                     pcat=category.name,
                 ),
             )

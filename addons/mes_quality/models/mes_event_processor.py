@@ -156,27 +156,10 @@ class MesEventProcessor(models.AbstractModel):
                     )
                 target = question.uom_id
                 if measurement.get("uom") and target:
-                    uom = self._measurement_uom(message, measurement["uom"], target, field)
+                    uom = self._unit(
+                        message, measurement["uom"], target, f"{field}.uom", question.name
+                    )
                     value = uom._compute_quantity(value, target, round=False)
                 values["quantitative_value"] = value
             lines.append(values)
         return lines
-
-    def _measurement_uom(self, message, code, target, field):
-        def by_name(value):
-            return self.env["uom.uom"].search(
-                [("name", "=ilike", value), ("category_id", "=", target.category_id.id)], limit=1
-            )
-
-        uom = message.backend_id._resolve("uom", code, f"{field}.uom", by_name)
-        if uom.category_id != target.category_id:
-            raise MesDataError(
-                "uom_category",
-                self.env._(
-                    "%(field)s.uom: %(code)r cannot be converted to %(target)s.",
-                    field=field,
-                    code=code,
-                    target=target.name,
-                ),
-            )
-        return uom

@@ -362,18 +362,9 @@ class _Computation:
         """A message's quantity in the product's unit; None if its unit cannot be read."""
         if not product:
             return None
-        category = product.uom_id.category_id
-
-        def by_name(value):
-            return self.env["uom.uom"].search(
-                [("name", "=ilike", value), ("category_id", "=", category.id)], limit=1
-            )
-
         try:
-            uom = message.backend_id._resolve("uom", message.reported_uom, "", by_name)
-        except MesDataError:
-            return None
-        if uom.category_id != category:
+            uom = self.env["mes.event.processor"]._uom(message, message.reported_uom, product, "")
+        except MesDataError:  # unmapped, or of another category: left unconverted
             return None
         return uom._compute_quantity(
             message.reported_quantity, product.uom_id, rounding_method="HALF-UP"

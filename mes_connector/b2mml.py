@@ -17,7 +17,6 @@ International."
 """
 
 import hashlib
-import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -26,7 +25,19 @@ from lxml import etree
 
 from .exceptions import MessageValidationError
 from .messages import EVENT_SCHEMA, ORDER_SCHEMA
-from .validation import MISSING, FieldError, validate_order, validation_errors
+from .validation import (
+    DATETIME_RANGE,
+    MAX_ERRORS,
+    MAX_INTEGER,
+    MAX_QUANTITY,
+    MIN_INTEGER,
+    MISSING,
+    FieldError,
+    _capped,
+    in_datetime_range,
+    validate_order,
+    validation_errors,
+)
 
 NS_V0401 = "http://www.wbf.org/xml/B2MML-V0401"
 NS_V0500 = "http://www.mesa.org/xml/B2MML-V0500"
@@ -42,8 +53,8 @@ _SCANNED_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be
 # Characters XML 1.0 cannot carry at all (not even escaped): lxml would refuse them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _EVENT_ID_CHARS = re.compile(r"[^A-Za-z0-9._:/-]")
-# At most 18 digits: int() refuses (ValueError) strings of more than 4300 digits.
-_INTEGER = re.compile(r"[+-]?\d{1,18}")
+# Any number of digits: those out of range are refused before int() reads them.
+_INTEGER = re.compile(r"[+-]?\d+")
 # xs:dateTime; fromisoformat alone would also take dates without a time.
 _XS_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?", re.IGNORECASE
@@ -506,6 +517,10 @@ class _Walker:
         unsupported = _UNSUPPORTED if unsupported is None else unsupported
         out = []
         for child in element:
+            if len(self.errors) > MAX_ERRORS:
+                # Refused anyway: reading on would only list more (200,000 unknown
+                # elements took seconds).
+                raise MessageValidationError(_capped(self.errors, "(document)"))
             if not isinstance(child.tag, str):
                 continue
             name = _local(child)
@@ -558,7 +573,12 @@ class _Walker:
             except ValueError:
                 value = None
             if value is not None:
-                return value if value.tzinfo else value.replace(tzinfo=UTC)
+                value = value if value.tzinfo else value.replace(tzinfo=UTC)
+                if in_datetime_range(value):
+                    return value
+                reason = f"is out of range: a date-time {DATETIME_RANGE} is expected"
+                self.errors.append(FieldError(path, text, reason))
+                return None
         self.errors.append(
             FieldError(path, text, "is not a date-time (xs:dateTime, e.g. 2026-01-31T08:00:00Z)")
         )
@@ -595,10 +615,14 @@ class _Walker:
             number = Decimal(text)
         except InvalidOperation:
             number = None
-        if number is None or not number.is_finite() or number < 0 or math.isinf(number):
+        if number is None or not number.is_finite() or number < 0:
             self.errors.append(
                 FieldError(f"{path}/QuantityString", text, "is not a number of 0 or more")
             )
+            return None
+        if number > MAX_QUANTITY:
+            reason = f"is more than {MAX_QUANTITY}, the largest quantity"
+            self.errors.append(FieldError(f"{path}/QuantityString", text, reason))
             return None
         if uom is None:
             return None
@@ -611,12 +635,29 @@ class _Walker:
             text = (element.get("OtherValue") or "").strip() or text
         return text
 
-    @staticmethod
-    def _sequence(children):
+    def _sequence(self, children, path):
+        """The operation's sequence: ProcessSegmentID, else ID, when it is an integer.
+
+        None when neither is one (the segment is no operation), or when it is out of
+        range (then reported).
+        """
         for name in ("ProcessSegmentID", "ID"):
-            text = _text(_Walker._first(children, name))
+            text = _text(self._first(children, name))
             if text is not None and _INTEGER.fullmatch(text):
-                return int(text)
+                return self._in_range(text, f"{path}/{name}")
+        return None
+
+    def _in_range(self, text, path):
+        """The integer ``text`` (``3`` or ``3.0``) if within MIN_INTEGER..MAX_INTEGER, else
+        None, reported: larger ones could not be stored (PostgreSQL integer)."""
+        digits = text.split(".")[0]
+        # Length first: int() refuses more than 4300 digits.
+        if len(digits.lstrip("+-").lstrip("0")) <= 10 and (
+            MIN_INTEGER <= int(digits) <= MAX_INTEGER
+        ):
+            return int(digits)
+        reason = f"is out of range: an integer from {MIN_INTEGER} to {MAX_INTEGER} is expected"
+        self.errors.append(FieldError(path, text, reason))
         return None
 
 
@@ -643,13 +684,18 @@ class _Reader(_Walker):
         for _name, index, response in self._numbered(children, "ProductionResponse"):
             self._response(response, f"ProductionResponse[{index}]", f"R{index}")
         if self.errors:
-            raise MessageValidationError(self.errors)
+            raise MessageValidationError(_capped(self.errors, "(document)"))
         return self.events
 
     def _id_prefix(self, document_id):
         if document_id is None:
             # Same content, same ids: a redelivery of the document is recognised.
-            canonical = etree.tostring(self.root, method="c14n")
+            try:
+                canonical = etree.tostring(self.root, method="c14n")
+            except etree.C14NError:
+                # C14N refuses relative namespace URIs (xmlns:x="x"), which name
+                # extensions: the plain serialization is the same for the same document.
+                canonical = etree.tostring(self.root)
             return "b2mml-" + hashlib.sha256(canonical).hexdigest()[:24]
         clean = _EVENT_ID_CHARS.sub("-", document_id)
         if clean != document_id or len(clean) > 64:
@@ -745,7 +791,7 @@ class _Reader(_Walker):
 
     def _segment(self, segment, path, key, context, operation, when):
         children = self._children(segment, path, _SEGMENT_CHILDREN)
-        sequence = self._sequence(children)
+        sequence = self._sequence(children, path)
         if sequence is not None:
             operation = sequence
         started = self._leaf_datetime(children, path, "ActualStartTime")
@@ -1014,7 +1060,7 @@ _XS_DURATION = re.compile(
     r"(?P<sign>-)?P(?:(?P<Y>\d{1,18})Y)?(?:(?P<M>\d{1,18})M)?(?:(?P<D>\d{1,18})D)?"
     r"(?:T(?:(?P<h>\d{1,18})H)?(?:(?P<m>\d{1,18})M)?(?:(?P<s>\d{1,18}(?:\.\d*)?|\.\d+)S)?)?"
 )
-_DECIMAL_INTEGER = re.compile(r"[+-]?\d{1,18}(\.0*)?")
+_DECIMAL_INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
 
 
 def production_schedule_to_order(xml, *, max_bytes=DEFAULT_MAX_BYTES):
@@ -1087,7 +1133,7 @@ class _ScheduleReader(_Walker):
             self.errors.append(
                 FieldError("ProductionRequest", MISSING, "is missing: the schedule holds no order")
             )
-            raise MessageValidationError(self.errors)
+            raise MessageValidationError(_capped(self.errors, "(document)"))
         for index, extra in enumerate(requests[1:], 2):
             identifier = next((c for c in extra if _is_b2mml(c, "ID")), None)
             self.errors.append(
@@ -1100,7 +1146,7 @@ class _ScheduleReader(_Walker):
         order = self._request(requests[0], "ProductionRequest[1]")
         self._check(order)
         if self.errors:
-            raise MessageValidationError(self.errors)
+            raise MessageValidationError(_capped(self.errors, "(document)"))
         return order
 
     # Helpers
@@ -1130,7 +1176,10 @@ class _ScheduleReader(_Walker):
     def _integer(self, text, path, field, what):
         self.origin[field] = path
         if _DECIMAL_INTEGER.fullmatch(text):
-            return int(text.split(".")[0])
+            number = self._in_range(text, path)
+            if number is None:
+                self.failed.add(field)
+            return number
         self._fail(field, path, text, f"is not {what}")
         return None
 
@@ -1290,8 +1339,11 @@ class _ScheduleReader(_Walker):
         """Append the segment's operation; its sequence, for the components it holds."""
         field = f"operations[{len(self.operations)}]"
         operation = {}
-        sequence = self._sequence(children)
-        if sequence is None:
+        reported = len(self.errors)
+        sequence = self._sequence(children, path)
+        if sequence is None and len(self.errors) > reported:
+            self.failed.add(f"{field}.sequence")  # out of range, already said
+        elif sequence is None:
             name = (
                 "ProcessSegmentID"
                 if self._first(children, "ProcessSegmentID") is not None

@@ -996,12 +996,15 @@ def test_only_bytes_are_read():
         production_performance_to_events(_performance(NS_V0600, _response()).decode())
 
 
-def test_a_sequence_too_long_for_an_integer_is_no_operation_not_a_crash():
+def test_a_sequence_too_long_for_an_integer_is_refused_not_a_crash():
+    # Digits are an operation's sequence, however many: too many for int() (4300) or
+    # for a PostgreSQL integer is an error at the element, not a segment that groups.
     segment = (
         f"<SegmentResponse><ProcessSegmentID>{'9' * 5000}</ProcessSegmentID></SegmentResponse>"
     )
-    events = _events(_performance(NS_V0600, _response(segment)))
-    assert [e["event_type"] for e in events] == ["order_completed"]
+    errors, text = _errors(_performance(NS_V0600, _response(segment)))
+    assert errors == [("ProductionResponse[1]/SegmentResponse[1]/ProcessSegmentID", "9" * 5000)]
+    assert "is out of range: an integer from -2147483648 to 2147483647" in text
 
 
 # ---------------------------------------------------------------------------
@@ -1354,8 +1357,9 @@ def test_operations_need_a_sequence_and_one_resource():
 
     errors, _text = _schedule_errors(_edited(_order(), spoil))
     operation = "ProductionRequest[1]/SegmentRequirement[1]/SegmentRequirement[1]"
+    # ProcessSegmentID is no number: the ID, which is one but too large, is the sequence.
     assert errors == [
-        (f"{operation}/ProcessSegmentID", "CUT"),
+        (f"{operation}/ID", "9" * 5000),
         (f"{operation}/EquipmentRequirement[1]/EquipmentID", ["WC-ASM", "WC-ASM"]),
     ]
 
@@ -1395,3 +1399,176 @@ def test_oversize_or_malformed_schedules_are_refused():
 
     with pytest.raises(TypeError):
         production_schedule_to_order(xml.decode())
+
+
+# ---------------------------------------------------------------------------
+# Hostile values: limits of what the readers accept
+# ---------------------------------------------------------------------------
+
+OUT_OF_RANGE_INTEGER = "is out of range: an integer from -2147483648 to 2147483647 is expected"
+OUT_OF_RANGE_DATETIME = (
+    "is out of range: a date-time between 1970-01-01 and 9998-12-31 (UTC) is expected"
+)
+
+
+def _segment(sequence="10", end="2026-01-31T09:30:00Z", quantity="12.5", name="ProcessSegmentID"):
+    return (
+        f"<SegmentResponse><{name}>{sequence}</{name}>"
+        f"<ActualEndTime>{end}</ActualEndTime>"
+        + _material("STEEL", "Consumed", quantity, "KG")
+        + "</SegmentResponse>"
+    )
+
+
+def _reasons(xml, reader=production_performance_to_events):
+    with pytest.raises(MessageValidationError) as info:
+        reader(xml)
+    return [(e.field, e.value, e.reason) for e in info.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("sequence", "name"),
+    [
+        ("123456789012345678", "ProcessSegmentID"),  # 18 digits: an int, not an int4
+        ("2147483648", "ProcessSegmentID"),
+        ("-2147483649", "ProcessSegmentID"),
+        ("99999999999", "ID"),  # the ID, when the segment has no ProcessSegmentID
+    ],
+)
+def test_an_operation_out_of_range_is_refused_at_its_element(sequence, name):
+    xml = _performance(NS_V0600, _response(_segment(sequence, name=name)))
+    assert _reasons(xml) == [
+        (f"ProductionResponse[1]/SegmentResponse[1]/{name}", sequence, OUT_OF_RANGE_INTEGER)
+    ]
+
+
+@pytest.mark.parametrize("sequence", ["2147483647", "-2147483648", "+0010"])
+def test_operations_at_the_limits_are_read(sequence):
+    events = _events(_performance(NS_V0600, _response(_segment(sequence))))
+    assert {e["data"]["operation"] for e in events if "operation" in e["data"]} == {int(sequence)}
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "9999-12-31T23:59:59",  # no zone: UTC
+        "1969-12-31T23:59:59Z",
+    ],
+)
+def test_date_times_out_of_range_are_refused_without_overflow(when):
+    segment_path = "ProductionResponse[1]/SegmentResponse[1]/ActualEndTime"
+    xml = _performance(NS_V0600, _response(_segment(end=when)))
+    assert _reasons(xml) == [(segment_path, when, OUT_OF_RANGE_DATETIME)]
+
+    xml = _performance(NS_V0600, _response(end=when))
+    assert _reasons(xml) == [("ProductionResponse[1]/EndTime", when, OUT_OF_RANGE_DATETIME)]
+
+    xml = _performance(NS_V0600, _response(end=None), published=when)
+    assert _reasons(xml)[0] == ("PublishedDate", when, OUT_OF_RANGE_DATETIME)
+
+
+def test_date_times_at_the_limits_are_read():
+    early = "1969-12-31T23:00:00-01:00"
+    late = "9999-01-01T00:59:59+01:00"
+    events = _events(_performance(NS_V0600, _response(_segment(end=early), end=late)))
+    assert [e["occurred_at"] for e in events] == [early, early, late]
+    for event in events:
+        datetime.fromisoformat(event["occurred_at"]).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        ("1e400", "is more than 1000000000000, the largest quantity"),
+        ("1000000000000.5", "is more than 1000000000000, the largest quantity"),
+        ("1E+99999999999999999999", "is not a number of 0 or more"),
+        ("NaN", "is not a number of 0 or more"),
+        ("sNaN", "is not a number of 0 or more"),
+        ("-Infinity", "is not a number of 0 or more"),
+    ],
+)
+def test_quantities_must_be_finite_and_at_most_the_maximum(quantity, reason):
+    xml = _performance(NS_V0600, _response(_segment(quantity=quantity)))
+    path = "ProductionResponse[1]/SegmentResponse[1]/MaterialActual[1]/Quantity/QuantityString"
+    assert _reasons(xml) == [(path, quantity, reason)]
+
+
+def test_a_quantity_at_the_maximum_is_read_and_a_total_above_is_refused():
+    events = _events(_performance(NS_V0600, _response(_segment(quantity="1000000000000"))))
+    assert events[0]["data"]["quantity"] == 1e12
+    # Two outputs at the maximum: their total, the operation's good quantity, is above.
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        + _material("FG", "Produced", "1000000000000", "Units") * 2
+        + "</SegmentResponse>"
+    )
+    (problem,) = _reasons(_performance(NS_V0600, _response(segment)))
+    assert problem[0] == "ProductionResponse[1]/SegmentResponse[1]"
+    assert "data.good_quantity" in problem[2] and "must be 1000000000000 or less" in problem[2]
+
+
+def test_a_document_with_a_relative_namespace_uri_and_no_id_gets_ids():
+    # C14N refuses relative namespace URIs: the ids come from the plain serialization.
+    extension = '<x:Note xmlns:x="relative">kept out</x:Note>'
+    xml = _performance(NS_V0600, _response(extension), doc_id=None)
+    events = _events(xml)
+    assert events[0]["event_id"].startswith("b2mml-")
+    assert _events(xml) == events
+
+
+def test_at_most_a_hundred_problems_are_listed_and_reading_stops():
+    xml = _performance(NS_V0600, _response()).replace(
+        b"<ResponseState>", b"<Foo/>" * 200_000 + b"<ResponseState>"
+    )
+    started = time.perf_counter()
+    errors = _reasons(xml)
+    assert time.perf_counter() - started < 1
+    assert len(errors) == 101
+    assert errors[0][0] == "ProductionResponse[1]/Foo"
+    assert errors[-1] == ("(document)", MISSING, "has more problems: only the first 100 are listed")
+
+
+def test_schedule_integers_out_of_range_are_refused():
+    xml = _schedule_bytes(_order())
+    errors = _reasons(
+        xml.replace(b"<Priority>0<", b"<Priority>99999999999999999999.0<"),
+        production_schedule_to_order,
+    )
+    assert errors == [
+        ("ProductionRequest[1]/Priority", "99999999999999999999.0", OUT_OF_RANGE_INTEGER)
+    ]
+    errors = _reasons(
+        xml.replace(b"<ProcessSegmentID>10<", b"<ProcessSegmentID>2147483648<"),
+        production_schedule_to_order,
+    )
+    operation = "ProductionRequest[1]/SegmentRequirement[1]/SegmentRequirement[1]"
+    assert errors == [(f"{operation}/ProcessSegmentID", "2147483648", OUT_OF_RANGE_INTEGER)]
+
+
+def test_schedule_operation_without_any_number_is_still_named():
+    def spoil(root):
+        operation = _find(root, ".//b:SegmentRequirement/b:SegmentRequirement")
+        _find(operation, "b:ID").text = "OP-A"
+        _find(operation, "b:ProcessSegmentID").text = "CUT"
+
+    errors, text = _schedule_errors(_edited(_order(), spoil))
+    operation = "ProductionRequest[1]/SegmentRequirement[1]/SegmentRequirement[1]"
+    assert errors == [(f"{operation}/ProcessSegmentID", "CUT")]
+    assert "is not an operation sequence (an integer), nor is the segment's ID" in text
+
+
+def test_schedule_times_and_quantities_out_of_range_are_refused():
+    xml = _schedule_bytes(_order(planned_start=datetime(2026, 3, 1, tzinfo=UTC)))
+    late = xml.replace(
+        b"<StartTime>2026-03-01T00:00:00Z<", b"<StartTime>9999-12-31T23:00:00-01:00<"
+    )
+    assert _reasons(late, production_schedule_to_order) == [
+        ("ProductionRequest[1]/StartTime", "9999-12-31T23:00:00-01:00", OUT_OF_RANGE_DATETIME)
+    ]
+    much = xml.replace(b"<QuantityString>5<", b"<QuantityString>1e13<")
+    path = "ProductionRequest[1]/SegmentRequirement[1]/MaterialRequirement[1]/Quantity"
+    assert _reasons(much, production_schedule_to_order) == [
+        (f"{path}/QuantityString", "1e13", "is more than 1000000000000, the largest quantity")
+    ]

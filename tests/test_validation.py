@@ -1,6 +1,10 @@
 """Event and order validation: errors name the field, the value and what was expected."""
 
 import copy
+import functools
+import json
+import math
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,8 +18,10 @@ from mes_connector import (
     parse_event,
     validate_event,
     validate_order,
+    validation,
 )
 from mes_connector.messages import Component, Operation, Product
+from mes_connector.validation import MISSING, decode_json_body, validation_errors
 
 
 def _event(**overrides):
@@ -311,3 +317,449 @@ def test_event_is_not_an_order():
     error = _errors(_event(), validate_order)
     fields = {e.field for e in error.errors}
     assert {"order_id", "revision", "product", "quantity", "uom", "event_id"} <= fields
+
+
+# ---------------------------------------------------------------------------
+# Request bodies: decode_json_body
+# ---------------------------------------------------------------------------
+
+
+def _body_errors(body):
+    with pytest.raises(MessageValidationError) as info:
+        decode_json_body(body)
+    return info.value.errors
+
+
+def _body_error(body):
+    (error,) = _body_errors(body)
+    return error
+
+
+def test_a_body_decodes_to_its_json_value():
+    assert decode_json_body(b'{"events": [{"a": 1.5, "b": [true, null]}]}') == {
+        "events": [{"a": 1.5, "b": [True, None]}]
+    }
+    assert decode_json_body(bytearray(b"[1, 2]")) == [1, 2]
+    # A UTF-8 byte order mark is skipped; a surrogate pair is one character.
+    assert decode_json_body(b'\xef\xbb\xbf{"name": "\\ud83d\\ude00 \xc3\xa9"}') == {
+        "name": "\U0001f600 é"
+    }
+
+
+@pytest.mark.parametrize("body", [b"", b" \r\n\t ", b"\xef\xbb\xbf"])
+def test_an_empty_body_is_refused(body):
+    error = _body_error(body)
+    assert (error.field, error.value) == ("(body)", MISSING)
+    assert error.reason.startswith("is empty")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [
+        ("utf-16", "UTF-16"),
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+        ("utf-32", "UTF-32"),
+        ("utf-32-le", "UTF-32"),
+    ],
+)
+def test_utf16_and_utf32_bodies_are_refused(encoding, name):
+    error = _body_error('{"event_id": "E1"}'.encode(encoding))
+    assert error.field == "(body)"
+    assert error.reason == f"is encoded in {name}, not UTF-8: JSON must be sent as UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("body", "byte", "offset"),
+    [
+        (b'{"a": "\xff"}', "0xff", 7),
+        (b'\xef\xbb\xbf{"a":"\xc3"}', "0xc3", 9),  # the offset counts the BOM too
+        (b'"\xed\xa0\x80"', "0xed", 1),  # a surrogate written as UTF-8 is not UTF-8
+        (b'["caf\xe9"]', "0xe9", 5),  # Latin-1
+    ],
+)
+def test_bytes_that_are_not_utf8_are_named_by_their_offset(body, byte, offset):
+    error = _body_error(body)
+    assert error.field == "(body)"
+    assert error.reason == f"is not UTF-8: byte {byte} at offset {offset} is not valid UTF-8"
+
+
+def test_json_syntax_errors_name_line_and_column():
+    error = _body_error(b'{\n  "a": 1,\n  "b": }')
+    assert error.field == "(body)"
+    assert error.reason == "is not valid JSON: Expecting value at line 3, column 8 (character 19)"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 5000])
+def test_numbers_that_are_not_finite_are_named_by_their_path(literal):
+    body = f'{{"events": [{{}}, {{"data": {{"quantity": {literal}}}}}]}}'.encode()
+    error = _body_error(body)
+    assert error.field == "events[1].data.quantity"
+    assert error.reason.startswith("is not a finite number")
+    assert json.dumps(error.as_dict(), allow_nan=False)
+
+
+def test_large_finite_numbers_are_left_to_the_schema():
+    assert decode_json_body(b"[1e308, 123456789012345678901234567890]") == [
+        1e308,
+        123456789012345678901234567890,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "what"),
+    [
+        (b'{"events": [{}, {}, {}, {"order_ref": "A\\u0000B"}]}', "events[3].order_ref", "NUL"),
+        (b'{"events": [{"order_ref": "A\x00B"}]}', "events[0].order_ref", "NUL"),  # raw
+        (b'{"data": {"lot\\u0000": 1}}', "data.lot\\u0000", "NUL"),  # in a field name
+        (b'{"events": [{"data": {"lot": "\\ud800"}}]}', "events[0].data.lot", "surrogate"),
+        (b'{"x": ["ok", "\\udfff tail"]}', "x[1]", "surrogate"),
+        (b'{"\\ud83d": true}', "\\ud83d", "surrogate"),
+        (b'"\\u0000"', "(body)", "NUL"),
+    ],
+)
+def test_nul_and_lone_surrogates_are_named_by_their_path(body, field, what):
+    error = _body_error(body)
+    assert error.field == field
+    assert what in error.reason
+    assert "\x00" not in str(error)
+    str(error).encode("utf-8")  # printable: escaped
+
+
+def test_nesting_up_to_the_limit_is_read_deeper_is_refused():
+    assert validation.MAX_DEPTH == 64
+    nested = b"[" * 64 + b"]" * 64
+    assert decode_json_body(nested) == functools.reduce(lambda inner, _: [inner], range(63), [])
+    error = _body_error(b'{"a": ' + b"[" * 64 + b"]" * 64 + b"}")
+    assert error.field == "(body)"
+    assert error.reason == "nests arrays and objects deeper than 64 levels"
+    # Brackets in strings are text: they do not nest.
+    text = '["' + "[{" * 500 + '\\"]"]'
+    assert decode_json_body(text.encode()) == ["[{" * 500 + '"]']
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000, b"[" * 5_000_000]
+)
+def test_a_body_nested_100000_deep_is_refused_quickly_without_recursion(body):
+    started = time.perf_counter()
+    error = _body_error(body)  # a RecursionError would fail here
+    assert time.perf_counter() - started < 1
+    assert error.reason == "nests arrays and objects deeper than 64 levels"
+
+
+def test_a_5mb_batch_of_500_events_decodes_fast():
+    events = [
+        _event(
+            event_id=f"MES-E{index:05d}",
+            data={"quantity": 2.5, "uom": "kg", "operator": "x" * 9800},
+        )
+        for index in range(500)
+    ]
+    body = json.dumps({"events": events}).encode()
+    assert len(body) > 5_000_000
+    started = time.perf_counter()
+    assert decode_json_body(body) == {"events": events}
+    assert time.perf_counter() - started < 0.5
+
+
+def test_many_problems_are_listed_up_to_the_limit():
+    body = json.dumps({"events": [{"order_ref": "A\x00"}] * 300}).encode()
+    errors = _body_errors(body)
+    assert len(errors) == validation.MAX_ERRORS + 1
+    assert errors[0].field == "events[0].order_ref"
+    assert (errors[-1].field, errors[-1].reason) == (
+        "(body)",
+        "has more problems: only the first 100 are listed",
+    )
+
+
+def test_only_bytes_are_decoded():
+    with pytest.raises(TypeError):
+        decode_json_body('{"a": 1}')
+
+
+# ---------------------------------------------------------------------------
+# validation_errors: values no schema keyword refuses, limits, date-time range
+# ---------------------------------------------------------------------------
+
+
+def _only(message, schema="event.v1.json"):
+    errors = validation_errors(message, schema)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.mark.parametrize("event_type", [{}, [], {"a": [1]}, None, 3, 1.5])
+def test_any_event_type_is_a_field_error(event_type):
+    error = _only(_event(event_type=event_type))
+    assert error.field == "event_type"
+    assert error.reason.startswith('is not one of "order_started"')
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sequence", math.nan),
+        ("sequence", math.inf),
+        ("sequence", 10**400),
+        ("data.quantity", math.nan),
+        ("data.quantity", math.inf),
+        ("data.quantity", -math.inf),
+        ("data.operator", math.nan),
+    ],
+)
+def test_numbers_must_be_finite(field, value):
+    event = _event()
+    if field.startswith("data."):
+        event["data"][field[5:]] = value
+    else:
+        event[field] = value
+    error = _only(event)
+    assert error.field == field
+    assert error.value is value
+    assert error.reason.startswith("is not a finite number")
+    json.dumps(error.as_dict(), allow_nan=False)
+
+
+def test_a_measured_value_must_be_finite():
+    event = _event(
+        event_type="quality_result",
+        data={
+            "characteristic": "LEN",
+            "result": "pass",
+            "measurements": [{"name": "L", "value": 1.0}],
+        },
+    )
+    assert validation_errors(event, "event.v1.json") == []
+    event["data"]["measurements"][0]["value"] = math.nan
+    assert _only(event).field == "data.measurements[0].value"
+
+
+def _operation_event(**data):
+    return _event(event_type="operation_completed", data={"operation": 10, **data})
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "reason"),
+    [
+        (_event(sequence=2147483648), "sequence", "must be 2147483647 or less"),
+        (_operation_event(operation=2147483648), "data.operation", "must be 2147483647 or less"),
+        (
+            _operation_event(operation=123456789012345678),
+            "data.operation",
+            "must be 2147483647 or less",
+        ),
+        (_operation_event(operation=-2147483649), "data.operation", "must be -2147483648 or more"),
+        (_operation_event(operation=1e300), "data.operation", "must be 2147483647 or less"),
+        (
+            _event(data={"quantity": 1e12 + 1, "uom": "kg"}),
+            "data.quantity",
+            "must be 1000000000000 or less",
+        ),
+        (
+            _operation_event(good_quantity=10**13, uom="kg"),
+            "data.good_quantity",
+            "must be 1000000000000 or less",
+        ),
+        (_operation_event(run_minutes=10_000_001), "data.run_minutes", "must be 10000000 or less"),
+        (_operation_event(setup_minutes=1e300), "data.setup_minutes", "must be 10000000 or less"),
+    ],
+)
+def test_integers_quantities_and_minutes_have_a_maximum(event, field, reason):
+    error = _only(event)
+    assert (error.field, error.reason) == (field, reason)
+
+
+def test_the_limits_are_accepted():
+    assert validation_errors(_event(sequence=2147483647), "event.v1.json") == []
+    assert validation_errors(_event(data={"quantity": 1e12, "uom": "kg"}), "event.v1.json") == []
+    limits = _operation_event(
+        good_quantity=10**12, reject_quantity=0, uom="kg", setup_minutes=10**7, run_minutes=0
+    )
+    assert validation_errors(limits, "event.v1.json") == []
+    for operation in (2147483647, -2147483648):
+        assert validation_errors(_operation_event(operation=operation), "event.v1.json") == []
+
+
+def test_the_schema_states_the_limits():
+    schema = validation.load_schema("event.v1.json")
+    defs = schema["$defs"]
+    assert schema["properties"]["sequence"]["maximum"] == validation.MAX_INTEGER
+    assert (defs["operation"]["minimum"], defs["operation"]["maximum"]) == (
+        validation.MIN_INTEGER,
+        validation.MAX_INTEGER,
+    )
+    assert defs["quantity"]["maximum"] == defs["count"]["maximum"] == validation.MAX_QUANTITY
+    assert defs["minutes"]["maximum"] == validation.MAX_MINUTES
+    assert "1970-01-01 and 9998-12-31" in defs["datetime"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("order_ref", "WH/MO/\x00001", "NUL"),
+        ("event_id", "\ud800", "surrogate"),
+        ("data.operator", "Ann\x00", "NUL"),
+        ("data.operator", "\udc80Ann", "surrogate"),
+    ],
+)
+def test_text_must_be_storable(field, value, what):
+    event = _event()
+    if field.startswith("data."):
+        event["data"][field[5:]] = value
+    else:
+        event[field] = value
+    error = _only(event)
+    assert (error.field, error.value) == (field, value)
+    assert what in error.reason
+    assert "\x00" not in str(error) and "\\u" in str(error)
+    str(error).encode("utf-8")
+    json.dumps(error.as_dict(), allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def test_a_field_name_must_be_storable_too():
+    event = _event()
+    event["data"]["lot\x00"] = "L1"
+    errors = validation_errors(event, "event.v1.json")
+    # Named once, for its character; "not an expected field" would only add noise.
+    assert [(e.field, e.reason) for e in errors] == [
+        (
+            "data.lot\\u0000",
+            "is a field name that holds a NUL character (\\u0000), which text in the database "
+            "cannot hold",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:00:00-01:00",
+        "9999-12-31T23:59:59.999999+00:00",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_date_times_must_be_between_1970_and_9998_utc(value):
+    for event in (_event(occurred_at=value), _operation_event(started_at=value)):
+        error = _only(event)
+        assert error.field in ("occurred_at", "data.started_at")
+        assert error.value == value
+        assert error.reason == "must be a date-time between 1970-01-01 and 9998-12-31 (UTC)"
+    order = _order().to_dict()
+    order["planned_end"] = value
+    assert _only(order, "order.v1.json").field == "planned_end"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1970-01-01T00:00:00Z",
+        "1969-12-31T23:00:00-01:00",
+        "9998-12-31T23:59:59.999999Z",
+        "9999-01-01T00:59:59+01:00",
+    ],
+)
+def test_date_times_at_the_limits_convert_to_utc(value):
+    assert validation_errors(_event(occurred_at=value), "event.v1.json") == []
+    moment = datetime.fromisoformat(value).astimezone(UTC)  # no OverflowError
+    assert datetime(1970, 1, 1, tzinfo=UTC) <= moment <= datetime(9999, 1, 1, tzinfo=UTC)
+    assert parse_event(_event(occurred_at=value)).occurred_at == moment
+
+
+def test_nesting_deeper_than_the_limit_is_one_error():
+    allowed, deep = [], []
+    for _level in range(61):  # the event, data and 62 arrays: 64 levels
+        allowed = [allowed]
+    for _level in range(900):
+        deep = [deep]
+    event = _event(event_type="nope", data={"x": allowed})
+    assert [e.field for e in validation_errors(event, "event.v1.json")] == ["event_type"]
+    error = _only(_event(data={"x": deep}))
+    assert error.field.startswith("data.x[0][0]")
+    assert len(error.field) <= 200
+    assert error.reason == "is nested deeper than 64 levels of arrays and objects"
+
+
+def test_huge_integers_anywhere_do_not_break_validation():
+    event = _event(event_type="nope", data={"x": 10**5000})
+    (error,) = [e for e in validation_errors(event, "event.v1.json") if e.field == "data.x"]
+    assert error.reason.startswith("is not a finite number")
+    assert str(error) == (
+        "data.x: (an integer of more than 4300 digits) is not a finite number: NaN, infinity "
+        "and numbers beyond ±1.8e308 cannot be stored"
+    )
+    assert json.dumps(error.as_dict(), allow_nan=False)
+
+
+def test_repeated_serials_are_found_fast_among_many_items():
+    data = {"product": "P", "quantity": 1, "uom": "Units", "serials": ["S1", "S2", "S1"]}
+    event = _event(event_type="material_consumed", data=data)
+    error = _only(event)
+    assert (error.field, error.reason) == ("data.serials", "must not hold the same item twice")
+    # Items that cannot be sorted made jsonschema compare every pair: hours for these.
+    data["serials"] = [*range(50_000), "S1", {"a": 1}, [1], 1.5]
+    started = time.perf_counter()
+    errors = validation_errors(event, "event.v1.json")
+    assert time.perf_counter() - started < 1
+    assert len(errors) == validation.MAX_ERRORS + 1
+    assert errors[-1].reason == "has more problems: only the first 100 are listed"
+
+
+# ---------------------------------------------------------------------------
+# FieldError: bounded and JSON-safe
+# ---------------------------------------------------------------------------
+
+
+def test_a_long_unknown_field_is_named_shortly():
+    event = _event()
+    event["k" * 3000] = 1
+    error = _only(event)
+    assert len(error.field) == 200
+    assert error.field == "k" * 197 + "..."
+    assert error.reason == "is not an expected field"
+    assert len(str(error)) < 300
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (math.nan, "NaN"),
+        (math.inf, "Infinity"),
+        (-math.inf, "-Infinity"),
+        (10**20, "100000000000000000000"),
+        (10**5000, "(an integer of more than 4300 digits)"),
+        ("x" * 3000, "x" * 197 + "..."),
+        ("a\x00b\ud800", "a\\u0000b\\ud800"),
+        ([1, math.nan, {"k": math.inf}], [1, "NaN", {"k": "Infinity"}]),
+        (functools.reduce(lambda inner, _: [inner], range(1000), []), "[[[[[[[[..."),
+        (list(range(100_000)), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"),
+    ],
+    ids=["nan", "inf", "-inf", "2**66", "10**5000", "long", "nul", "nested", "deep", "huge"],
+)
+def test_as_dict_is_always_json(value, shown):
+    error = FieldError("f" * 500, value, "r\x00" * 1000)
+    out = error.as_dict()
+    text = json.dumps(out, allow_nan=False, ensure_ascii=False)
+    text.encode("utf-8")
+    assert "\x00" not in text
+    if isinstance(shown, str) and shown.endswith("2"):
+        assert out["value"].startswith(shown) and len(out["value"]) == 200
+    else:
+        assert out["value"] == shown
+    assert len(out["field"]) == 200
+    assert len(out["reason"]) == 500
+    assert len(str(error)) < 800
+    str(error).encode("utf-8")
+
+
+def test_small_values_stay_as_they_are_in_as_dict():
+    for value in (None, True, 0, -7, 2.5, "text", ["SN-1", "SN-2"], {"a": [1, None]}):
+        assert FieldError("f", value, "r").as_dict() == {
+            "field": "f",
+            "reason": "r",
+            "value": value,
+        }

@@ -5,23 +5,30 @@ from importlib import resources
 from odoo import http
 from odoo.http import request
 
-from mes_connector.validation import MISSING, FieldError
+from mes_connector.exceptions import MessageValidationError
+from mes_connector.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from mes_connector.validation import MISSING, FieldError, decode_json_body
+
+from ..models.ir_http import BODY_KEY, MAX_BODY
 
 _logger = logging.getLogger(__name__)
 
-MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 500
 PUBLISHED = ("openapi.json", "event.v1.json")
 XML_TYPES = ("application/xml", "text/xml")
+JSON_TYPES = ("application/json", "text/json")
 
 
 class MesIntakeController(http.Controller):
     """Where the MES posts what the shop floor did.
 
     ``POST /mes/api/v1/<backend code>/events`` with ``Authorization: Bearer <key>``
-    (or ``X-API-Key``) and a JSON body: one event, or ``{"events": [...]}``.
-    Every message is committed before the answer leaves, so a success answer
-    means Odoo has it; if storing fails the MES gets a 5xx and sends again.
+    (or ``X-API-Key``) and a JSON body: one event, or ``{"events": [...]}``; or a B2MML
+    ProductionPerformance document (``application/xml``). Every body that passes the key
+    (and the signature, where the backend asks for one) is committed before the answer
+    leaves, exactly as received, whatever it holds: a success or 4xx answer means Odoo
+    has it; if storing fails the MES gets a 5xx and sends again. Each event of a batch
+    is judged alone.
     """
 
     @http.route(
@@ -32,45 +39,51 @@ class MesIntakeController(http.Controller):
         csrf=False,
         save_session=False,
         readonly=False,
+        mes_raw_body=True,
     )
     def events(self, backend_code, **_kw):
         backend = self._authenticate(backend_code)
         if not backend:
             return self._answer(401, {"error": "missing or wrong API key for this MES backend"})
-        httprequest = request.httprequest
-        if (httprequest.content_length or 0) > MAX_BODY:
+        body = request.httprequest.environ.get(BODY_KEY)
+        if body is None:
+            # Refused before anything is read or stored: the MES keeps it and splits it.
             return self._answer(
                 413, {"error": f"body larger than {MAX_BODY} bytes; send smaller batches"}
             )
-        body = httprequest.get_data(cache=False)
-        raw = body.decode("utf-8", errors="backslashreplace")
+        refusal = backend._check_signature(
+            request.httprequest.headers.get(TIMESTAMP_HEADER),
+            request.httprequest.headers.get(SIGNATURE_HEADER),
+            body,
+        )
+        if refusal:
+            _logger.warning("MES intake: backend %s refused a request: %s", backend.code, refusal)
+            return self._answer(401, {"error": f"signature refused: {refusal}"})
         messages = request.env["mes.message"].sudo()
-        content_type = (httprequest.mimetype or "application/json").lower()
+        content_type = (request.httprequest.mimetype or "application/json").lower()
         if content_type in XML_TYPES:
             answer = messages._intake_b2mml(backend, body)
             status = {"accepted": 200, "duplicate": 200}.get(answer["status"], 422)
             return self._answer(status, answer)
-        if content_type not in ("application/json", "text/json"):
+        if content_type not in JSON_TYPES:
             error = FieldError(
-                "Content-Type", content_type, "is not supported: send application/json"
+                "Content-Type",
+                content_type[:100],
+                "is not supported: send application/json, or application/xml for B2MML",
             )
-            return self._reject(415, messages, backend, raw, "unsupported_format", error)
+            return self._reject(415, messages, backend, body, "unsupported_format", [error])
         try:
-            decoded = json.loads(body)
-        except ValueError as err:
-            error = FieldError("(body)", MISSING, f"is not valid JSON ({err})")
-            return self._reject(400, messages, backend, raw, "invalid_json", error)
+            decoded = decode_json_body(body)
+        except MessageValidationError as err:
+            return self._reject(400, messages, backend, body, "invalid_json", err.errors)
         if isinstance(decoded, dict) and "events" in decoded:
             events = decoded["events"]
             if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
                 error = FieldError("events", MISSING, f"must be a list of 1 to {MAX_BATCH} events")
-                return self._reject(400, messages, backend, raw, "invalid_batch", error)
-            results = [
-                messages._intake(backend, json.dumps(event, ensure_ascii=False), event)
-                for event in events
-            ]
+                return self._reject(400, messages, backend, body, "invalid_batch", [error])
+            results = [messages._intake(backend, None, event) for event in events]
             return self._answer(200, {"results": results})
-        answer = messages._intake(backend, raw, decoded)
+        answer = messages._intake(backend, body, decoded)
         status = {"accepted": 202, "duplicate": 200}.get(answer["status"], 422)
         return self._answer(status, answer)
 
@@ -99,14 +112,20 @@ class MesIntakeController(http.Controller):
             return backend
         _logger.warning(
             "MES intake: refused a call for backend %r from %s",
-            backend_code,
+            backend_code[:64],
             request.httprequest.remote_addr,
         )
         return None
 
-    def _reject(self, status, messages, backend, raw, code, error):
+    def _reject(self, status, messages, backend, body, code, errors):
         """Keep a body that is not even a readable message, and say why it was refused."""
-        return self._answer(status, messages._intake(backend, raw, None, rejection=(code, [error])))
+        return self._answer(status, messages._intake(backend, body, None, rejection=(code, errors)))
 
     def _answer(self, status, body):
-        return request.make_json_response(body, status=status)
+        # ASCII-only, strict JSON (no NaN/Infinity) whatever the MES sent that is echoed back.
+        data = json.dumps(body, ensure_ascii=True, allow_nan=False, default=str).encode()
+        return request.make_response(
+            data,
+            headers=[("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            status=status,
+        )

@@ -1,4 +1,5 @@
 from . import (
+    ir_http,
     mes_backend,
     mes_dashboard,
     mes_error_cause,

@@ -1,6 +1,3 @@
-import hashlib
-import hmac
-import json
 import logging
 import secrets
 from datetime import timedelta
@@ -9,8 +6,11 @@ from psycopg2 import OperationalError
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
+from odoo.addons.base.models.res_users import INDEX_SIZE, KEY_CRYPT_CONTEXT
+
+from mes_connector import signing
 from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
@@ -18,11 +18,10 @@ from ..exceptions import MesDataError
 
 _logger = logging.getLogger(__name__)
 
-
-def _hash_key(key):
-    # Inbound keys are 256-bit random tokens: a plain SHA-256 is enough to make a
-    # leaked database useless for calling the API (no dictionary to try).
-    return hashlib.sha256(key.encode()).hexdigest()
+# Inbound keys are Odoo API keys of the backend's integration user (res.users.apikeys:
+# salted, hashed by Odoo, with an expiry, listed and revocable on the user), with a scope
+# of their own: they open this backend's intake and nothing else (not RPC).
+KEY_SCOPE = "mes_intake:%s"
 
 
 class MesBackend(models.Model):
@@ -43,11 +42,18 @@ class MesBackend(models.Model):
     base_url = fields.Char(
         "MES URL", required=True, help="Base URL of the MES API, e.g. https://mes.plant.example"
     )
-    outbound_api_key = fields.Char(
+    # Read only by the code that sends (and Odoo administrators): integrators type a new
+    # key into outbound_api_key_input, never see the stored one again.
+    outbound_api_key = fields.Char("Stored MES API key", groups="base.group_system", copy=False)
+    outbound_api_key_input = fields.Char(
         "MES API key",
+        compute="_compute_outbound_api_key_input",
+        inverse="_inverse_outbound_api_key_input",
         groups="mes_base.group_mes_manager",
-        help="Key Odoo sends to the MES in the Authorization header.",
+        help="Key Odoo sends to the MES in the Authorization header. Type a new one to replace "
+        "it; the stored key is never shown.",
     )
+    outbound_key_hint = fields.Char("MES API key set", readonly=True, copy=False)
     verify_tls = fields.Boolean("Verify TLS certificate", default=True)
     timeout_connect = fields.Float("Connect timeout (s)", default=5.0)
     timeout_read = fields.Float("Read timeout (s)", default=30.0)
@@ -58,9 +64,30 @@ class MesBackend(models.Model):
         "export is marked failed. The delay between attempts is the retry pattern of the "
         "queue job function 'mes.message._send'. 0 means: try forever.",
     )
-    inbound_key_hash = fields.Char(groups="base.group_system", copy=False)
     inbound_key_hint = fields.Char(
         "Inbound key", readonly=True, copy=False, help="Last characters of the key the MES uses."
+    )
+    inbound_key_overlap_hours = fields.Integer(
+        "Key rotation overlap (hours)",
+        default=24,
+        help="When a new inbound key is made, the previous one keeps working this long, so the "
+        "MES can switch without losing a message. 0: the previous key stops at once.",
+    )
+    inbound_key_count = fields.Integer("Valid inbound keys", compute="_compute_inbound_key_count")
+    signature_required = fields.Boolean(
+        "Require signed requests",
+        help="The MES signs each request with a shared secret (HMAC-SHA256 over the timestamp "
+        "and the body, headers X-MES-Timestamp and X-MES-Signature): a captured key alone "
+        "cannot forge or alter an event, and a captured request cannot be replayed once the "
+        "tolerance has passed. Requests without a valid signature are refused (401) and not "
+        "stored.",
+    )
+    signing_secret = fields.Char(groups="base.group_system", copy=False)
+    signing_secret_hint = fields.Char("Signing secret", readonly=True, copy=False)
+    signature_tolerance = fields.Integer(
+        "Signature time tolerance (s)",
+        default=signing.DEFAULT_TOLERANCE,
+        help="How far the request's timestamp may be from Odoo's clock, either way.",
     )
     user_id = fields.Many2one(
         "res.users",
@@ -217,22 +244,110 @@ class MesBackend(models.Model):
                     )
                 )
 
+    @api.constrains("user_id", "company_id")
+    def _check_user_company(self):
+        for backend in self:
+            if backend.company_id not in backend.user_id.sudo().company_ids:
+                raise ValidationError(
+                    self.env._(
+                        "Integration user %(user)s: add the company %(company)s to the user's "
+                        "allowed companies; MES messages of %(backend)s are posted as this user "
+                        "in that company.",
+                        user=backend.user_id.name,
+                        company=backend.company_id.name,
+                        backend=backend.name,
+                    )
+                )
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "user_id" in vals:
+            # The inbound keys follow the backend to its new integration user.
+            for backend in self:
+                backend._inbound_keys().sudo().write({"user_id": backend.user_id.id})
+        return res
+
+    def _compute_outbound_api_key_input(self):
+        self.outbound_api_key_input = False
+
+    def _inverse_outbound_api_key_input(self):
+        for backend in self.filtered("outbound_api_key_input"):
+            key = backend.outbound_api_key_input.strip()
+            backend.sudo().write({"outbound_api_key": key, "outbound_key_hint": "…" + key[-4:]})
+
+    def _compute_inbound_key_count(self):
+        for backend in self:
+            backend.inbound_key_count = len(backend._inbound_keys())
+
+    def _check_manager(self, operation="write"):
+        """Integrator actions: MES managers, on backends of their companies only."""
+        if not self.env.su and not self.env.user.has_group("mes_base.group_mes_manager"):
+            raise AccessError(self.env._("Only MES managers may do this on an MES backend."))
+        self.check_access(operation)
+
     def action_generate_inbound_key(self):
-        """New key for the MES to call Odoo with: shown once, then only its hash is kept."""
+        """New key for the MES to call Odoo with.
+
+        The key exists in clear only in the answer to the manager who asked for it (the
+        context of the dialog that shows it): Odoo keeps its hash, nothing else.
+        """
         self.ensure_one()
+        self._check_manager()
         key = secrets.token_urlsafe(32)
-        self._set_inbound_key(key)
-        wizard = self.env["mes.backend.key.wizard"].create({"backend_id": self.id, "key": key})
+        self._set_inbound_key(key, overlap_hours=self.inbound_key_overlap_hours)
         return {
             "type": "ir.actions.act_window",
-            "res_model": wizard._name,
-            "res_id": wizard.id,
+            "name": self.env._("New inbound API key"),
+            "res_model": "mes.backend.key.wizard",
             "view_mode": "form",
             "target": "new",
+            "context": {"default_backend_id": self.id, "mes_new_inbound_key": key},
         }
+
+    def action_generate_signing_secret(self):
+        """New secret the MES signs its requests with: shown once, like an inbound key.
+
+        Kept readable by the code that checks signatures only (HMAC needs the secret
+        itself, not a hash of it)."""
+        self.ensure_one()
+        self._check_manager()
+        secret = secrets.token_urlsafe(32)
+        self.sudo().write({"signing_secret": secret, "signing_secret_hint": "…" + secret[-4:]})
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New signing secret"),
+            "res_model": "mes.backend.key.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_backend_id": self.id, "mes_new_signing_secret": secret},
+        }
+
+    def _check_signature(self, timestamp, sent_signature, body):
+        """Why a request must be refused for its signature, or None (also when not asked)."""
+        self.ensure_one()
+        backend = self.sudo()
+        if not backend.signature_required:
+            return None
+        if not backend.signing_secret:
+            return "this backend requires signed requests but has no signing secret yet"
+        return signing.verify(
+            backend.signing_secret,
+            timestamp,
+            sent_signature,
+            body,
+            tolerance=backend.signature_tolerance or signing.DEFAULT_TOLERANCE,
+        )
+
+    def action_revoke_previous_inbound_keys(self):
+        """End a key rotation now: only the newest inbound key keeps working."""
+        self._check_manager()
+        for backend in self:
+            backend._inbound_keys()[1:].sudo().unlink()
+        return True
 
     def action_test_connection(self):
         self.ensure_one()
+        self._check_manager("read")
         try:
             self._get_client().health()
         except MesError as err:
@@ -248,22 +363,71 @@ class MesBackend(models.Model):
 
     def action_view_messages(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
         action["domain"] = [("backend_id", "=", self.id)]
         return action
 
-    def _set_inbound_key(self, key):
+    def _inbound_keys(self):
+        """This backend's valid inbound keys (res.users.apikeys), newest first."""
+        self.ensure_one()
+        keys = self.env["res.users.apikeys"].sudo()
+        self.env.cr.execute(
+            """
+            SELECT id FROM res_users_apikeys
+             WHERE scope = %s
+               AND (expiration_date IS NULL OR expiration_date >= now() at time zone 'utc')
+             ORDER BY create_date DESC, id DESC
+            """,
+            (KEY_SCOPE % self.id,),
+        )
+        return keys.browse([row[0] for row in self.env.cr.fetchall()])
+
+    def _set_inbound_key(self, key, overlap_hours=0):
+        """Make ``key`` an inbound key of this backend; the previous ones stop working after
+        ``overlap_hours`` (a rotation), or at once."""
+        self.ensure_one()
         if not key or len(key) < 16:
             raise UserError(self.env._("An inbound API key needs at least 16 characters."))
-        self.sudo().write({"inbound_key_hash": _hash_key(key), "inbound_key_hint": "…" + key[-4:]})
+        previous = self._inbound_keys()
+        if overlap_hours > 0:
+            until = fields.Datetime.now() + timedelta(hours=overlap_hours)
+            previous.filtered(lambda k: not k.expiration_date or k.expiration_date > until).write(
+                {"expiration_date": until}
+            )
+        else:
+            previous.unlink()
+        # Stored as Odoo stores its own API keys (index and salted hash), under the
+        # integration user, with this backend's scope.
+        self.env.cr.execute(
+            """
+            INSERT INTO res_users_apikeys (name, user_id, scope, key, index, create_date)
+            VALUES (%s, %s, %s, %s, %s, now() at time zone 'utc')
+            """,
+            (
+                f"MES intake {self.code}",
+                self.user_id.id,
+                KEY_SCOPE % self.id,
+                KEY_CRYPT_CONTEXT.hash(key),
+                key[:INDEX_SIZE],
+            ),
+        )
+        self.sudo().inbound_key_hint = "…" + key[-4:]
 
     def _check_inbound_key(self, key):
-        """True when ``key`` is this backend's inbound key (constant-time comparison)."""
+        """True when ``key`` is one of this backend's valid inbound keys."""
         self.ensure_one()
-        stored = self.sudo().inbound_key_hash
-        if not key or not stored:
+        if not key or not isinstance(key, str) or len(key) > 256:
             return False
-        return hmac.compare_digest(_hash_key(key), stored)
+        self.env.cr.execute(
+            """
+            SELECT k.key FROM res_users_apikeys k JOIN res_users u ON u.id = k.user_id
+             WHERE k.user_id = %s AND k.index = %s AND k.scope = %s AND u.active
+               AND (k.expiration_date IS NULL OR k.expiration_date >= now() at time zone 'utc')
+            """,
+            (self.sudo().user_id.id, key[:INDEX_SIZE], KEY_SCOPE % self.id),
+        )
+        return any(KEY_CRYPT_CONTEXT.verify(key, stored) for (stored,) in self.env.cr.fetchall())
 
     def _get_client(self):
         self.ensure_one()
@@ -275,6 +439,7 @@ class MesBackend(models.Model):
         )
 
     def action_pull_now(self):
+        self._check_manager()
         for backend in self:
             backend._pull_events()
         return True
@@ -332,7 +497,7 @@ class MesBackend(models.Model):
         messages = self.env["mes.message"]
         for item in events:
             body = item["body"]
-            messages._intake(self, json.dumps(body, ensure_ascii=False), body)
+            messages._intake(self, None, body)
             cursor = max(cursor, int(item["seq"]))
         self.sudo().write(
             {

@@ -81,6 +81,7 @@ class MesErrorCause(models.Model):
 
     def action_view_messages(self):
         self.ensure_one()
+        self.check_access("read")
         return {
             "type": "ir.actions.act_window",
             "name": self.name,
@@ -93,6 +94,7 @@ class MesErrorCause(models.Model):
     def action_retry_messages(self):
         """After the fix: retry every message of the cause still in error."""
         self.ensure_one()
+        self.check_access("read")
         messages = self.env["mes.message"].search(
             [("error_cause_id", "=", self.id), ("state", "in", ERROR_STATES)]
         )

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 
 from psycopg2 import OperationalError
@@ -33,6 +34,48 @@ OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
 ERROR_STATES = ("error", "failed", "rejected")
 # Seconds between tries of a waiting message: soon at first, then every 10 minutes.
 WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
+# What an event id must look like to be a key (the schema's pattern of event_id).
+EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+# A cause is an index key (messages grouped by it, one open mes.error.cause per cause):
+# bounded, whatever length of value the MES put at fault.
+CAUSE_SIZE = 200
+
+
+def _bounded_cause(cause):
+    return cause[: CAUSE_SIZE - 3] + "..."
+
+
+def _storable(text):
+    """Text PostgreSQL can hold: no NUL, no lone surrogate (escaped where they were)."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _column_text(value, size):
+    """A value the MES sent, as the text of a column (what does not fit is left out)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return _storable(str(value))[:size] or False
+
+
+def _payload_vals(raw, event):
+    """``payload``: the message as text, exactly as received where the bytes are UTF-8 text
+    PostgreSQL can hold; otherwise a readable copy, and the exact bytes in ``payload_raw``."""
+    if raw is None:
+        text = json.dumps(event, ensure_ascii=False)
+        if _storable(text) != text:
+            text = json.dumps(event, ensure_ascii=True)
+        return {"payload": text}
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and _storable(text) == text and not text.startswith("\ufeff"):
+        return {"payload": text}
+    readable = raw.decode("utf-8", "backslashreplace").removeprefix("\ufeff")
+    return {"payload": _storable(readable), "payload_raw": raw}
 
 
 class MesMessage(models.Model):
@@ -84,6 +127,14 @@ class MesMessage(models.Model):
     revision = fields.Integer()
     occurred_at = fields.Datetime("Occurred at (MES)")
     payload = fields.Text(help="The message exactly as it was received from or sent to the MES.")
+    payload_raw = fields.Binary(
+        "Payload as received (bytes)",
+        attachment=False,
+        readonly=True,
+        copy=False,
+        help="The exact bytes the MES sent, kept when they are not plain UTF-8 text (a byte "
+        "order mark, NUL characters, another encoding); the payload shows them readable.",
+    )
     payload_original = fields.Text(
         "Original payload",
         readonly=True,
@@ -320,6 +371,7 @@ class MesMessage(models.Model):
         return True
 
     def action_open_cancel_wizard(self):
+        self._check_planner()
         return {
             "type": "ir.actions.act_window",
             "res_model": "mes.message.cancel.wizard",
@@ -330,12 +382,23 @@ class MesMessage(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.su:
+            # Messages are made by the intake, the export and the pull only: a person (or an
+            # RPC call) must not forge one, in any state.
+            raise AccessError(
+                self.env._("MES messages are created by the MES interface only, not by hand.")
+            )
+        for vals in vals_list:
+            if len(vals.get("error_cause") or "") > CAUSE_SIZE:
+                vals["error_cause"] = _bounded_cause(vals["error_cause"])
         messages = super().create(vals_list)
         if any(vals.get("state") in ERROR_STATES for vals in vals_list):
             self.env["mes.error.cause"]._trigger_sync()
         return messages
 
     def write(self, vals):
+        if len(vals.get("error_cause") or "") > CAUSE_SIZE:
+            vals = dict(vals, error_cause=_bounded_cause(vals["error_cause"]))
         if vals.get("state") in ERROR_STATES:
             self.env["mes.error.cause"]._trigger_sync()
         if not self.env.su:
@@ -406,7 +469,9 @@ class MesMessage(models.Model):
 
     def action_view_job(self):
         self.ensure_one()
-        job = self.env["queue.job"].search([("uuid", "=", self.job_uuid)])
+        self._check_planner()
+        # Planners see the job of a message they may read (queue.job itself is for managers).
+        job = self.env["queue.job"].sudo().search([("uuid", "=", self.job_uuid)])
         if not job:
             raise UserError(self.env._("No queue job is linked to this message."))
         return {
@@ -422,10 +487,12 @@ class MesMessage(models.Model):
     def _intake(self, backend, raw, event, rejection=None):
         """Store one inbound message and queue its processing; never loses what was received.
 
-        ``raw`` is the text as it came from the MES and ``event`` its decoded JSON.
-        ``rejection`` is ``(error code, [FieldError])`` when the body could not even
-        be decoded. Returns the answer for the MES: a dict whose ``status`` is
-        accepted, duplicate or rejected (with ``errors`` naming each field).
+        ``raw`` is the body as it came from the MES (bytes), or None for an event of a
+        batch (kept as its own JSON text); ``event`` is its decoded JSON. ``rejection`` is
+        ``(error code, [FieldError])`` when the body could not even be decoded. Returns the
+        answer for the MES: a dict whose ``status`` is accepted, duplicate or rejected
+        (with ``errors`` naming each field). Whatever the event holds, it is stored: the
+        columns take only what fits them, the payload keeps everything.
         """
         if rejection:
             error_code, errors = rejection
@@ -433,20 +500,21 @@ class MesMessage(models.Model):
             error_code, errors = "invalid_message", validation_errors(event, "event.v1.json")
         event = event if isinstance(event, dict) else {}
         external_id = event.get("event_id")
-        if not isinstance(external_id, str) or not 0 < len(external_id) <= 128:
+        if not (isinstance(external_id, str) and EVENT_ID.fullmatch(external_id)):
             external_id = False
         message_type = event.get("event_type")
-        if message_type not in dict(self._fields["message_type"].selection):
+        if not isinstance(message_type, str) or message_type not in dict(
+            self._fields["message_type"].selection
+        ):
             message_type = "unknown"
         vals = {
             "backend_id": backend.id,
             "direction": "inbound",
             "message_type": message_type,
             "external_id": external_id,
-            "payload": raw,
             "payload_format": "json",
-            "order_ref": str(event.get("order_ref") or "")[:64] or False,
-            "mes_order_id": str(event.get("mes_order_id") or "")[:64] or False,
+            "order_ref": _column_text(event.get("order_ref"), 64),
+            "mes_order_id": _column_text(event.get("mes_order_id"), 64),
             "state": "error" if errors else "received",
             "parent_id": self.env.context.get("mes_parent_id") or False,
             "error_code": error_code if errors else False,
@@ -454,6 +522,7 @@ class MesMessage(models.Model):
                 f"{error_code}: {', '.join(sorted({e.field for e in errors}))}" if errors else False
             ),
             "error_text": "\n".join(str(e) for e in errors) or False,
+            **_payload_vals(raw, event),
         }
         if not errors:
             vals["sequence"] = event.get("sequence") or 0
@@ -461,9 +530,14 @@ class MesMessage(models.Model):
             vals.update(self._reported_vals(event))
         answer = {"event_id": external_id or None}
         existing = self._find_inbound(backend, external_id) if external_id else None
-        if existing and not errors and existing.error_code == "invalid_message":
-            # The MES resends, corrected, an event Odoo refused: take the correction, keep
-            # what was first received.
+        if (
+            existing
+            and not errors
+            and existing.state == "error"
+            and existing.error_code == "invalid_message"
+        ):
+            # The MES resends, corrected, an event Odoo refused and nobody has cancelled
+            # (a person's decision stands): take the correction, keep what came first.
             existing.sudo().write(
                 dict(
                     vals,
@@ -516,7 +590,7 @@ class MesMessage(models.Model):
             "direction": "inbound",
             "message_type": "b2mml_document",
             "external_id": external_id,
-            "payload": body.decode("utf-8", errors="backslashreplace"),
+            **_payload_vals(body, None),
             "payload_format": "xml",
             "state": "error" if errors else "processed",
             "error_code": "invalid_b2mml" if errors else False,
@@ -729,9 +803,10 @@ class MesMessage(models.Model):
                 "unsupported_type",
                 self.env._("event_type: %r is not processed by this Odoo.", self.message_type),
             )
-        event = json.loads(self.payload)
-        self._locate()
         try:
+            event = json.loads(self.payload)
+            with self.env.cr.savepoint():
+                self._locate()
             earlier = self._blocking_predecessor()
             if earlier:
                 raise MesWaiting(

@@ -2,7 +2,7 @@ import json
 from datetime import UTC
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from mes_connector import MessageValidationError, order_idempotency_key, validate_order
 from mes_connector.b2mml import order_to_production_schedule
@@ -110,6 +110,9 @@ class MrpProduction(models.Model):
 
     def action_mes_release(self):
         """Release orders to the MES now, whatever the backend's trigger (one or many)."""
+        if not self.env.su and not self.env.user.has_group("mes_base.group_mes_user"):
+            raise AccessError(self.env._("Only MES users may release orders to the MES."))
+        self.check_access("write")
         not_ready = self.filtered(lambda p: p.state not in ("confirmed", "progress"))
         if not_ready:
             raise UserError(
@@ -161,6 +164,8 @@ class MrpProduction(models.Model):
 
     def action_view_mes_messages(self):
         self.ensure_one()
+        self.env["mes.message"].check_access("read")
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
         action["domain"] = [("production_id", "=", self.id)]
         action["context"] = {"search_default_group_by_direction": 0}

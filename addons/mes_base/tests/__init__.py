@@ -6,11 +6,13 @@ if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
     _odoo_test_common.SETATTR_SOURCES = {}
 
 from . import (
+    test_access,
     test_dashboard,
     test_dashboard_tour,
     test_error_cause,
     test_events,
     test_export,
+    test_hostile_intake,
     test_intake,
     test_processing,
     test_security,

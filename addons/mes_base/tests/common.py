@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 from odoo import Command
 from odoo.tests.common import TransactionCase
 
@@ -5,6 +7,34 @@ from mes_connector.simulator import SimulatorServer, Store
 
 MES_KEY = "test-odoo-to-mes-key"
 INBOUND_KEY = "test-mes-to-odoo-key-0123456789"
+# No test depends on the day it runs. What the shop floor did happens on days counted from
+# DAY0, the last Friday at least three days ago (UTC): in the past whatever the offsets
+# used (up to +2, a Sunday), on the same weekdays every week, since work center time
+# follows the work center's calendar. When events were sent (occurred_at) is recent: it is
+# what the dashboards' windows (24 hours, 7 days) count.
+_THREE_DAYS_AGO = datetime.now(UTC).date() - timedelta(days=3)
+DAY0 = _THREE_DAYS_AGO - timedelta(days=(_THREE_DAYS_AGO.weekday() - 4) % 7)
+
+
+def day(offset=0):
+    """The date ``offset`` days after DAY0."""
+    return DAY0 + timedelta(days=offset)
+
+
+def at(offset=0, clock="00:00:00", tz="Z"):
+    """An MES time (ISO 8601 with zone) on day ``offset``: ``at(0, "08:30:00", "+01:00")``."""
+    return f"{day(offset).isoformat()}T{clock}{tz}"
+
+
+def recent(minutes=60):
+    """An MES time ``minutes`` before now (ISO 8601, UTC)."""
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def odoo_at(offset=0, clock="00:00:00"):
+    """An Odoo datetime (naive UTC) on day ``offset``: ``odoo_at(0, "07:30:00")``."""
+    return f"{day(offset).isoformat()} {clock}"
 
 
 class MesCase(TransactionCase):
@@ -101,7 +131,7 @@ class MesCase(TransactionCase):
             "event_type": "order_completed",
             "order_ref": production.name,
             "sequence": 1,
-            "occurred_at": "2026-11-20T08:30:00+01:00",
+            "occurred_at": at(0, "08:30:00", "+01:00"),
             "data": {
                 "quantity": production.product_qty if quantity is None else quantity,
                 "uom": uom,

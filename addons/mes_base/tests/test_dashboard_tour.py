@@ -4,7 +4,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import MesCase
+from .common import MesCase, recent
 
 
 @tagged("post_install", "-at_install")
@@ -47,7 +47,7 @@ class TestDashboardTours(MesCase, HttpCase):
             "event_type": "material_consumed",
             "order_ref": production.name,
             "sequence": 1,
-            "occurred_at": "2026-11-20T10:00:00Z",
+            "occurred_at": recent(),
             "data": data,
         }
         with trap_jobs():

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
@@ -9,7 +9,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector.exceptions import MesTransientError
 
-from .common import MesCase
+from .common import MesCase, at, day, recent
 
 
 class EventCase(MesCase):
@@ -50,7 +50,7 @@ class EventCase(MesCase):
             "event_id": f"T-{self.counter}",
             "event_type": event_type,
             "sequence": self.counter if sequence is None else sequence,
-            "occurred_at": "2026-11-20T10:00:00Z",
+            "occurred_at": recent(),
             "data": data,
         }
         if production or order_ref:
@@ -415,7 +415,7 @@ class TestScrapDowntimeOperations(EventCase):
                 "downtime_id": "DT-1",
                 "resource": "LINE-1",
                 "reason": "BRK",
-                "started_at": "2026-11-20T08:00:00Z",
+                "started_at": at(0, "08:00:00"),
             },
         )
         self._assert_processed(start)
@@ -423,16 +423,16 @@ class TestScrapDowntimeOperations(EventCase):
         log = start.productivity_ids
         self.assertEqual(log.workcenter_id, self.wc_asm)
         self.assertEqual(log.loss_id, self.loss_breakdown)
-        self.assertEqual(log.date_start, datetime(2026, 11, 20, 8, 0))
+        self.assertEqual(log.date_start, datetime.combine(day(0), time(8, 0)))
         self.assertFalse(log.date_end)
         self.assertEqual(self.wc_asm.working_state, "blocked")
         end = self._send(
             None,
             "downtime_ended",
-            {"downtime_id": "DT-1", "resource": "LINE-1", "ended_at": "2026-11-20T08:45:00Z"},
+            {"downtime_id": "DT-1", "resource": "LINE-1", "ended_at": at(0, "08:45:00")},
         )
         self._assert_processed(end)
-        self.assertEqual(log.date_end, datetime(2026, 11, 20, 8, 45))
+        self.assertEqual(log.date_end, datetime.combine(day(0), time(8, 45)))
         self.assertAlmostEqual(log.duration, 45.0)
         self.assertEqual(self.wc_asm.working_state, "normal")
 
@@ -441,7 +441,7 @@ class TestScrapDowntimeOperations(EventCase):
             end = self._send(
                 None,
                 "downtime_ended",
-                {"downtime_id": "DT-2", "resource": "LINE-1", "ended_at": "2026-11-20T09:30:00Z"},
+                {"downtime_id": "DT-2", "resource": "LINE-1", "ended_at": at(0, "09:30:00")},
             )
         self.assertEqual(end.state, "waiting")
         self.assertIn("DT-2", end.error_text)
@@ -452,7 +452,7 @@ class TestScrapDowntimeOperations(EventCase):
                 "downtime_id": "DT-2",
                 "resource": "LINE-1",
                 "reason": "BRK",
-                "started_at": "2026-11-20T09:00:00Z",
+                "started_at": at(0, "09:00:00"),
             },
         )
         with trap_jobs():
@@ -473,7 +473,7 @@ class TestScrapDowntimeOperations(EventCase):
                 "uom": "Units",
                 "setup_minutes": 15,
                 "run_minutes": 30,
-                "ended_at": "2026-11-20T10:00:00Z",
+                "ended_at": at(0, "10:00:00"),
                 "worker": "Ann",
             },
         )
@@ -485,13 +485,13 @@ class TestScrapDowntimeOperations(EventCase):
             [(log.date_start, log.date_end, log.loss_id) for log in logs],
             [
                 (
-                    datetime(2026, 11, 20, 9, 15),
-                    datetime(2026, 11, 20, 9, 30),
+                    datetime.combine(day(0), time(9, 15)),
+                    datetime.combine(day(0), time(9, 30)),
                     self.env.ref("mrp.block_reason2"),
                 ),
                 (
-                    datetime(2026, 11, 20, 9, 30),
-                    datetime(2026, 11, 20, 10, 0),
+                    datetime.combine(day(0), time(9, 30)),
+                    datetime.combine(day(0), time(10, 0)),
                     self.env.ref("mrp.block_reason7"),
                 ),
             ],
@@ -506,7 +506,7 @@ class TestScrapDowntimeOperations(EventCase):
                 "reject_quantity": 1,
                 "uom": "Units",
                 "run_minutes": 20,
-                "ended_at": "2026-11-20T11:00:00Z",
+                "ended_at": at(0, "11:00:00"),
             },
         )
         self._assert_processed(completed)
@@ -527,7 +527,7 @@ class TestScrapDowntimeOperations(EventCase):
                 "operation": 10,
                 "setup_minutes": 15,
                 "run_minutes": 45,
-                "ended_at": "2026-11-22T03:00:00Z",
+                "ended_at": at(2, "03:00:00"),
             },
         )
         self._assert_processed(report)
@@ -646,7 +646,7 @@ class TestExactlyOnce(EventCase):
                 "event_type": event_type,
                 "order_ref": production.name,
                 "sequence": number,
-                "occurred_at": "2026-11-20T10:00:00Z",
+                "occurred_at": recent(),
                 "data": data,
             }
             for _delivery in range(2 if twice else 1):

@@ -11,7 +11,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 from mes_connector import order_idempotency_key, validate_order
 from mes_connector.b2mml import production_schedule_to_order
 
-from .common import MesCase
+from .common import MesCase, recent
 
 
 class TestExport(MesCase):
@@ -146,7 +146,7 @@ class TestExport(MesCase):
             "event_type": "order_started",
             "order_ref": production.name,
             "mes_order_id": mes_id,
-            "occurred_at": "2026-11-20T08:00:00Z",
+            "occurred_at": recent(),
             "data": {},
         }
         with trap_jobs():
@@ -302,7 +302,7 @@ class TestRevisions(MesCase):
             "event_id": f"ECHO-{production.id}",
             "event_type": "order_started",
             "order_ref": production.name,
-            "occurred_at": "2026-11-20T08:00:00Z",
+            "occurred_at": recent(),
             "data": {},
         }
         with trap_jobs():
@@ -404,7 +404,7 @@ class TestReleaseAndCutover(MesCase):
             "event_type": "order_completed",
             "order_ref": production.name,
             "mes_order_id": "LEGACY-77",
-            "occurred_at": "2026-11-20T08:00:00Z",
+            "occurred_at": recent(),
             "data": {"quantity": 2, "uom": "Units"},
         }
         with trap_jobs():

@@ -2,7 +2,7 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
-from .common import INBOUND_KEY, MesCase
+from .common import INBOUND_KEY, MesCase, at, odoo_at
 
 
 @tagged("post_install", "-at_install")
@@ -35,7 +35,7 @@ class TestIntake(MesCase, HttpCase):
         self.assertEqual(message.external_id, "IN-1")
         self.assertEqual(message.state, "received")
         self.assertEqual(message.order_ref, production.name)
-        self.assertEqual(str(message.occurred_at), "2026-11-20 07:30:00")
+        self.assertEqual(str(message.occurred_at), odoo_at(0, "07:30:00"))
         self.assertEqual(self._job_count(), jobs_before + 1)
 
     def test_duplicate_delivery_is_one_row(self):
@@ -112,12 +112,12 @@ class TestIntake(MesCase, HttpCase):
 
         return (
             f'<?xml version="1.0" encoding="UTF-8"?><ProductionPerformance xmlns="{namespace}">'
-            f"<ID>PP-{production.id}</ID><PublishedDate>2026-11-20T12:00:00Z</PublishedDate>"
+            f"<ID>PP-{production.id}</ID><PublishedDate>{at(0, '12:00:00')}</PublishedDate>"
             f"<ProductionResponse><ID>M-{production.id}</ID>"
             f"<ProductionRequestID>{production.name}</ProductionRequestID>"
-            "<EndTime>2026-11-20T11:00:00Z</EndTime>"
+            f"<EndTime>{at(0, '11:00:00')}</EndTime>"
             "<SegmentResponse><ID>S10</ID><ProcessSegmentID>10</ProcessSegmentID>"
-            "<ActualEndTime>2026-11-20T10:00:00Z</ActualEndTime>"
+            f"<ActualEndTime>{at(0, '10:00:00')}</ActualEndTime>"
             + material("T-HOUS", "Consumed", 2, "LOT-A")
             + material("T-SCR", "Consumed", 8)
             + material("T-PUMP", "Produced", 2)

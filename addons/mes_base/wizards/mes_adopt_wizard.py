@@ -9,5 +9,6 @@ class MesAdoptWizard(models.TransientModel):
     mes_order_id = fields.Char("MES order id", required=True)
 
     def action_confirm(self):
+        self.production_id.check_access("write")
         self.production_id._mes_adopt(self.mes_order_id.strip())
         return {"type": "ir.actions.act_window_close"}

@@ -1,7 +1,8 @@
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from odoo import fields
 
+from odoo.addons.mes_base.tests.common import day, odoo_at
 from odoo.addons.mes_base.tests.test_events import EventCase
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -14,7 +15,7 @@ class MaintenanceCase(EventCase):
             {
                 "name": "Press 1",
                 "workcenter_id": cls.wc_asm.id,
-                "effective_date": date(2026, 10, 1),
+                "effective_date": day(-50),
             }
         )
         cls.wc_asm.mes_breakdown_threshold = 15
@@ -76,10 +77,10 @@ class MaintenanceCase(EventCase):
 
 class TestBreakdowns(MaintenanceCase):
     def test_breakdown_over_threshold_is_one_corrective_request_closed_by_its_end(self):
-        start = self._down("DT-1", "2026-11-20 08:00:00")
+        start = self._down("DT-1", odoo_at(0, "08:00:00"))
         self._assert_processed(start)
         self.assertFalse(self._requests(), "how long it lasts is not known at its start")
-        end = self._up("DT-1", "2026-11-20 08:45:00")
+        end = self._up("DT-1", odoo_at(0, "08:45:00"))
         self._assert_processed(end)
         request = self._requests()
         self.assertEqual(len(request), 1)
@@ -87,12 +88,12 @@ class TestBreakdowns(MaintenanceCase):
         self.assertEqual(request.mes_workcenter_id, self.wc_asm)
         self.assertEqual(request.mes_downtime_ref, "DT-1")
         self.assertEqual(request.mes_reason, "BRK")
-        self.assertEqual(request.mes_breakdown_start, datetime(2026, 11, 20, 8, 0))
-        self.assertEqual(request.mes_breakdown_end, datetime(2026, 11, 20, 8, 45))
-        self.assertEqual(request.request_date, date(2026, 11, 20))
+        self.assertEqual(request.mes_breakdown_start, datetime.combine(day(0), time(8, 0)))
+        self.assertEqual(request.mes_breakdown_end, datetime.combine(day(0), time(8, 45)))
+        self.assertEqual(request.request_date, day(0))
         self.assertAlmostEqual(request.duration, 0.75)
         self.assertTrue(request.stage_id.done)
-        self.assertEqual(request.close_date, date(2026, 11, 20))
+        self.assertEqual(request.close_date, day(0))
         self.assertIn("Equipment Failure", request.name)
         log = start.productivity_ids
         self.assertEqual(log.maintenance_request_id, request)
@@ -122,10 +123,10 @@ class TestBreakdowns(MaintenanceCase):
         self.assertAlmostEqual(request.duration, 0.5, places=2)
 
     def test_short_or_other_downtime_opens_no_request(self):
-        self._assert_processed(self._down("DT-3", "2026-11-20 09:00:00"))
-        self._assert_processed(self._up("DT-3", "2026-11-20 09:10:00"))  # 10 min <= 15
-        self._assert_processed(self._down("DT-4", "2026-11-20 10:00:00", reason="MAT"))
-        self._assert_processed(self._up("DT-4", "2026-11-20 12:00:00"))  # no breakdown
+        self._assert_processed(self._down("DT-3", odoo_at(0, "09:00:00")))
+        self._assert_processed(self._up("DT-3", odoo_at(0, "09:10:00")))  # 10 min <= 15
+        self._assert_processed(self._down("DT-4", odoo_at(0, "10:00:00"), reason="MAT"))
+        self._assert_processed(self._up("DT-4", odoo_at(0, "12:00:00")))  # no breakdown
         self.assertFalse(self._requests())
         self.assertFalse(
             self.env["maintenance.request"].search([("mes_downtime_ref", "in", ("DT-3", "DT-4"))])
@@ -133,23 +134,23 @@ class TestBreakdowns(MaintenanceCase):
 
     def test_mttr_and_mtbf_as_odoo_computes_them_from_breakdowns(self):
         # Two breakdowns of the press: two days, then one day to repair.
-        self._assert_processed(self._down("DT-5", "2026-11-01 08:00:00"))
-        self._assert_processed(self._up("DT-5", "2026-11-03 08:00:00"))
-        self._assert_processed(self._down("DT-6", "2026-11-10 22:00:00"))
-        self._assert_processed(self._up("DT-6", "2026-11-11 02:00:00"))
+        self._assert_processed(self._down("DT-5", odoo_at(-19, "08:00:00")))
+        self._assert_processed(self._up("DT-5", odoo_at(-17, "08:00:00")))
+        self._assert_processed(self._down("DT-6", odoo_at(-10, "22:00:00")))
+        self._assert_processed(self._up("DT-6", odoo_at(-9, "02:00:00")))
         requests = self._requests().sorted("request_date")
         self.assertEqual(
             [(r.request_date, r.close_date) for r in requests],
-            [(date(2026, 11, 1), date(2026, 11, 3)), (date(2026, 11, 10), date(2026, 11, 11))],
+            [(day(-19), day(-17)), (day(-10), day(-9))],
         )
         self.assertEqual([round(r.duration, 2) for r in requests], [48.0, 4.0])
         self.press.invalidate_recordset()
         # Odoo: MTTR = mean of whole days from request to close; MTBF = days from the
         # equipment's effective date to its latest failure, per failure.
         self.assertEqual(self.press.mttr, 1)  # (2 + 1) / 2, an integer field
-        self.assertEqual(self.press.latest_failure_date, date(2026, 11, 10))
+        self.assertEqual(self.press.latest_failure_date, day(-10))
         self.assertEqual(self.press.mtbf, 20)  # 40 days / 2 failures
-        self.assertEqual(self.press.estimated_next_failure, date(2026, 11, 30))
+        self.assertEqual(self.press.estimated_next_failure, day(10))
 
     def test_breakdowns_on_the_planner_dashboard(self):
         now = fields.Datetime.now().replace(microsecond=0)
@@ -268,8 +269,8 @@ class TestBlockedReport(MaintenanceCase):
         self.assertFalse(self._status_messages(), "the backend does not report maintenance")
         self.backend.report_maintenance = True
         with trap_jobs():
-            self._assert_processed(self._down("DT-7", "2026-11-20 08:00:00"))
-            self._assert_processed(self._up("DT-7", "2026-11-20 09:00:00"))
+            self._assert_processed(self._down("DT-7", odoo_at(0, "08:00:00")))
+            self._assert_processed(self._up("DT-7", odoo_at(0, "09:00:00")))
             breakdown = self._requests().filtered("mes_productivity_id")
             breakdown.write({"stage_id": in_progress.id})
         # The oil change (asked before the backend reported) now counts: one "blocked".

@@ -50,6 +50,23 @@ class MesPeriodClose(models.Model):
         ("dates", "check(date_from <= date_to)", "The period ends before it starts."),
     ]
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            for vals in vals_list:
+                # A checklist starts open and unchecked: its state, checks and closer are
+                # set by its buttons only.
+                forged = {k for k, v in vals.items() if k not in USER_FIELDS and v}
+                if forged - {"state"} or vals.get("state", "open") != "open":
+                    raise AccessError(
+                        self.env._(
+                            "A month-end checklist is created open, with its company and "
+                            "period only; %s are set by its buttons.",
+                            ", ".join(sorted(forged)),
+                        )
+                    )
+        return super().create(vals_list)
+
     def write(self, vals):
         if not self.env.su:
             if set(vals) - USER_FIELDS:

@@ -7,6 +7,7 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
+from odoo.addons.mes_base.tests.common import at, odoo_at
 from odoo.addons.mes_base.tests.test_events import EventCase
 from odoo.addons.mes_reconciliation.models.mes_reconciliation import company_tz, local_date
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -270,7 +271,7 @@ class TestOrderReconciliation(ReconciliationCase):
                 "uom": "Units",
                 "setup_minutes": 15,
                 "run_minutes": 75,
-                "ended_at": "2026-11-20T10:00:00Z",
+                "ended_at": at(0, "10:00:00"),
             },
         )
         self._assert_processed(report)
@@ -300,8 +301,8 @@ class TestOrderReconciliation(ReconciliationCase):
                 "workcenter_id": self.wc_asm.id,
                 "workorder_id": workorder.id,
                 "loss_id": self.env.ref("mrp.block_reason7").id,
-                "date_start": "2026-11-20 12:00:00",
-                "date_end": "2026-11-20 12:30:00",
+                "date_start": odoo_at(0, "12:00:00"),
+                "date_end": odoo_at(0, "12:30:00"),
             }
         )
         record.action_refresh()

@@ -1,0 +1,419 @@
+import json
+
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .access import AccessMatrixMixin, Row
+from .common import INBOUND_KEY, MesCase
+
+PLANNERS = ("planner", "manager")
+MANAGERS = ("manager",)
+NOBODY = ()
+
+
+def _message(case, env, key):
+    return env["mes.message"].browse(case.messages[key].id)
+
+
+class AccessCase(AccessMatrixMixin, MesCase):
+    """Both companies have an MES backend, a mapping, an order, a message in error and its
+    error cause, and a queue job."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_companies()
+        cls.backends = {"c1": cls.backend}
+        cls.backend.user_id.company_ids += cls.companies["c2"]
+        cls.backends["c2"] = cls.env["mes.backend"].create(
+            {
+                "name": "Second MES",
+                "code": "TEST2",
+                "base_url": cls.simulator.url,
+                "company_id": cls.companies["c2"].id,
+            }
+        )
+        cls.backends["c2"]._set_inbound_key("second-plant-inbound-key-0123")
+        cls.backends["c2"].outbound_api_key = cls.backend.outbound_api_key
+        # Backends without messages, to delete.
+        cls.spare_backends = {
+            key: cls.env["mes.backend"].create(
+                {
+                    "name": f"Spare {key}",
+                    "code": f"SPARE-{key}",
+                    "base_url": "http://127.0.0.1:9",
+                    "company_id": company.id,
+                }
+            )
+            for key, company in cls.companies.items()
+        }
+        cls.messages, cls.productions, cls.mappings, cls.causes = {}, {}, {}, {}
+        for key, company in cls.companies.items():
+            backend = cls.backends[key]
+            event = {"schema": "mes.event/1", "event_id": f"ACL-{key}", "event_type": "nope"}
+            answer = cls.env["mes.message"]._intake(backend, json.dumps(event), event)
+            cls.messages[key] = cls.env["mes.message"].browse(answer["message_id"])
+            cls.messages[key]._enqueue()  # a job to look at
+            cls.mappings[key] = cls.env["mes.mapping"].create(
+                {
+                    "backend_id": backend.id,
+                    "mapping_type": "product",
+                    "mes_code": f"ACL-{key}",
+                    "product_id": cls.screw.id,
+                }
+            )
+            production = cls.env["mrp.production"].create(
+                {
+                    "product_id": cls.pump.id,
+                    "product_qty": 1,
+                    # The test routing's work centers are of the first company.
+                    "bom_id": cls.bom.id if key == "c1" else False,
+                    "company_id": company.id,
+                }
+            )
+            backend.export_trigger = "manual"
+            production.action_confirm()
+            cls.productions[key] = production
+        cls.env["mes.error.cause"]._cron_sync()
+        for key in cls.companies:
+            cls.causes[key] = cls.messages[key].error_cause_id
+        cls.env.flush_all()
+
+
+class TestAccessMatrix(AccessCase):
+    def _rows(self):
+        def backend(env, key):
+            return env["mes.backend"].browse(self.backends[key].id)
+
+        def production(env, key):
+            return env["mrp.production"].browse(self.productions[key].id)
+
+        def release(case, env, key):
+            with trap_jobs():
+                production(env, key).action_mes_release()
+
+        def key_wizard_read(case, env, key):
+            # Another user's wizard (the key itself is never stored in it anyway).
+            wizard = self.env["mes.backend.key.wizard"].create(
+                {"backend_id": self.backends[key].id}
+            )
+            env["mes.backend.key.wizard"].browse(wizard.id).read(["backend_id"])
+
+        def retry(case, env, key):
+            with trap_jobs():
+                _message(case, env, key).action_retry()
+
+        return [
+            # mes.backend
+            Row("mes.backend", "read", PLANNERS, lambda c, e, k: backend(e, k).read(["name"])),
+            Row(
+                "mes.backend",
+                "create",
+                MANAGERS,
+                lambda c, e, k: e["mes.backend"].create(
+                    {
+                        "name": "New",
+                        "code": f"NEW-{k}",
+                        "base_url": "http://127.0.0.1:9",
+                        "company_id": self.companies[k].id,
+                    }
+                ),
+            ),
+            Row(
+                "mes.backend",
+                "write",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).write({"timeout_read": 7}),
+            ),
+            Row(
+                "mes.backend",
+                "write outbound key",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).write({"outbound_api_key_input": "new-outbound-key"}),
+            ),
+            Row(
+                "mes.backend",
+                "unlink",
+                MANAGERS,
+                lambda c, e, k: e["mes.backend"].browse(self.spare_backends[k].id).unlink(),
+            ),
+            Row(
+                "mes.backend",
+                "action_generate_inbound_key",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).action_generate_inbound_key(),
+            ),
+            Row(
+                "mes.backend",
+                "action_generate_signing_secret",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).action_generate_signing_secret(),
+            ),
+            Row(
+                "mes.backend",
+                "action_revoke_previous_inbound_keys",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).action_revoke_previous_inbound_keys(),
+            ),
+            Row(
+                "mes.backend",
+                "action_test_connection",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).action_test_connection(),
+            ),
+            Row(
+                "mes.backend",
+                "action_pull_now",
+                MANAGERS,
+                lambda c, e, k: backend(e, k).action_pull_now(),
+            ),
+            Row(
+                "mes.backend",
+                "action_view_messages",
+                PLANNERS,
+                lambda c, e, k: backend(e, k).action_view_messages(),
+            ),
+            # mes.message
+            Row("mes.message", "read", PLANNERS, lambda c, e, k: _message(c, e, k).read(["state"])),
+            Row(
+                "mes.message",
+                "create",
+                NOBODY,
+                lambda c, e, k: e["mes.message"].create(
+                    {
+                        "backend_id": self.backends[k].id,
+                        "direction": "inbound",
+                        "message_type": "unknown",
+                        "state": "processed",
+                        "payload": "{}",
+                    }
+                ),
+            ),
+            Row(
+                "mes.message",
+                "write",
+                NOBODY,
+                lambda c, e, k: _message(c, e, k).write({"state": "processed"}),
+            ),
+            Row("mes.message", "unlink", NOBODY, lambda c, e, k: _message(c, e, k).unlink()),
+            Row("mes.message", "action_retry", PLANNERS, retry),
+            Row(
+                "mes.message",
+                "action_cancel",
+                PLANNERS,
+                lambda c, e, k: _message(c, e, k).action_cancel("not ours"),
+            ),
+            Row(
+                "mes.message",
+                "action_open_cancel_wizard",
+                PLANNERS,
+                lambda c, e, k: _message(c, e, k).action_open_cancel_wizard(),
+            ),
+            Row(
+                "mes.message",
+                "action_view_job",
+                PLANNERS,
+                lambda c, e, k: _message(c, e, k).action_view_job(),
+            ),
+            # mes.mapping
+            Row(
+                "mes.mapping",
+                "read",
+                PLANNERS,
+                lambda c, e, k: e["mes.mapping"].browse(self.mappings[k].id).read(["mes_code"]),
+            ),
+            Row(
+                "mes.mapping",
+                "create",
+                MANAGERS,
+                lambda c, e, k: e["mes.mapping"].create(
+                    {
+                        "backend_id": self.backends[k].id,
+                        "mapping_type": "product",
+                        "mes_code": "NEW",
+                        "product_id": self.housing.id,
+                    }
+                ),
+            ),
+            Row(
+                "mes.mapping",
+                "write",
+                MANAGERS,
+                lambda c, e, k: (
+                    e["mes.mapping"].browse(self.mappings[k].id).write({"mes_code": "CHANGED"})
+                ),
+            ),
+            Row(
+                "mes.mapping",
+                "unlink",
+                MANAGERS,
+                lambda c, e, k: e["mes.mapping"].browse(self.mappings[k].id).unlink(),
+            ),
+            # mes.error.cause: made and cleared by the interface only
+            Row(
+                "mes.error.cause",
+                "read",
+                PLANNERS,
+                lambda c, e, k: e["mes.error.cause"].browse(self.causes[k].id).read(["name"]),
+            ),
+            Row(
+                "mes.error.cause",
+                "write",
+                NOBODY,
+                lambda c, e, k: (
+                    e["mes.error.cause"].browse(self.causes[k].id).write({"state": "cleared"})
+                ),
+            ),
+            Row(
+                "mes.error.cause",
+                "action_view_messages",
+                PLANNERS,
+                lambda c, e, k: (
+                    e["mes.error.cause"].browse(self.causes[k].id).action_view_messages()
+                ),
+            ),
+            Row(
+                "mes.error.cause",
+                "action_retry_messages",
+                PLANNERS,
+                lambda c, e, k: (
+                    e["mes.error.cause"].browse(self.causes[k].id).action_retry_messages()
+                ),
+            ),
+            # mrp.production
+            Row("mrp.production", "action_mes_release", PLANNERS, release),
+            Row(
+                "mrp.production",
+                "action_view_mes_messages",
+                PLANNERS,
+                lambda c, e, k: production(e, k).action_view_mes_messages(),
+            ),
+            # wizards
+            Row(
+                "mes.backend.key.wizard",
+                "create",
+                MANAGERS,
+                lambda c, e, k: e["mes.backend.key.wizard"].create(
+                    {"backend_id": self.backends[k].id}
+                ),
+            ),
+            Row("mes.backend.key.wizard", "read another's", (), key_wizard_read),
+            Row(
+                "mes.message.cancel.wizard",
+                "action_confirm",
+                PLANNERS,
+                lambda c, e, k: (
+                    e["mes.message.cancel.wizard"]
+                    .create({"message_ids": [(6, 0, self.messages[k].ids)], "reason": "not ours"})
+                    .action_confirm()
+                ),
+            ),
+            Row(
+                "mes.adopt.wizard",
+                "action_confirm",
+                MANAGERS,
+                lambda c, e, k: (
+                    e["mes.adopt.wizard"]
+                    .create({"production_id": self.productions[k].id, "mes_order_id": "LEGACY-1"})
+                    .action_confirm()
+                ),
+            ),
+            # dashboards: by group; what they count is tested per company below
+            Row(
+                "mes.dashboard",
+                "get_dashboard",
+                PLANNERS,
+                lambda c, e, k: e["mes.dashboard"].get_dashboard("planner"),
+                own_company_only=False,
+            ),
+            Row(
+                "mes.dashboard",
+                "get_dashboard health",
+                MANAGERS,
+                lambda c, e, k: e["mes.dashboard"].get_dashboard("health"),
+                own_company_only=False,
+            ),
+            # queue jobs of MES messages: MES managers read them
+            Row(
+                "queue.job",
+                "related_action_mes_message",
+                MANAGERS,
+                lambda c, e, k: (
+                    e["queue.job"]
+                    .browse(
+                        self.env["queue.job"].search([("uuid", "=", self.messages[k].job_uuid)]).id
+                    )
+                    .related_action_mes_message()
+                ),
+            ),
+        ]
+
+    def test_every_group_and_company_against_every_model_and_method(self):
+        self.assertMatrix(self._rows())
+
+    def test_every_public_method_has_a_row(self):
+        self.assertEveryPublicMethodCovered(self._rows())
+
+    def test_dashboards_count_only_the_users_companies(self):
+        for key, other in (("c1", "c2"), ("c2", "c1")):
+            board = self._env_of("planner", key)["mes.dashboard"].get_dashboard("planner")
+            errors = next(t for t in board["sections"][0]["tiles"] if t["key"] == "errors")
+            self.assertEqual(errors["value"], 1, "its own message in error, not the other's")
+            text = json.dumps(board, default=str)
+            self.assertIn(self.backends[key].name, text)
+            self.assertNotIn(self.backends[other].name, text)
+
+
+class TestKeys(AccessCase):
+    def test_key_of_another_company_cannot_be_generated_or_read(self):
+        manager_c2 = self._env_of("manager", "c2")
+        with self.assertRaises(AccessError):
+            manager_c2["mes.backend"].browse(self.backend.id).action_generate_inbound_key()
+        # The real MES's key still works, nothing new was made.
+        self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))
+        self.assertEqual(self.backend.inbound_key_count, 1)
+
+    def test_a_new_key_exists_in_clear_only_in_the_answer(self):
+        manager = self._env_of("manager", "c1")
+        action = manager["mes.backend"].browse(self.backend.id).action_generate_inbound_key()
+        key = action["context"]["mes_new_inbound_key"]
+        self.assertEqual(len(key), 43)
+        self.assertNotIn("res_id", action, "no wizard row is written")
+        # The dialog shows it (from the action's context) ...
+        wizard = (
+            manager["mes.backend.key.wizard"]
+            .with_context(action["context"])
+            .new({"backend_id": self.backend.id})
+        )
+        self.assertEqual(wizard.key, key)
+        # ... and no table holds it in clear: not the wizard, not the backend, not the keys.
+        self.env.flush_all()
+        for table in ("mes_backend_key_wizard", "mes_backend", "res_users_apikeys"):
+            self.env.cr.execute(SQL("SELECT * FROM %s", SQL.identifier(table)))
+            self.assertNotIn(key, repr(self.env.cr.fetchall()), table)
+        # Rotation: both keys work during the overlap, the old one no more once revoked.
+        self.assertTrue(self.backend._check_inbound_key(key))
+        self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))
+        self.assertEqual(self.backend.inbound_key_count, 2)
+        manager["mes.backend"].browse(self.backend.id).action_revoke_previous_inbound_keys()
+        self.assertTrue(self.backend._check_inbound_key(key))
+        self.assertFalse(self.backend._check_inbound_key(INBOUND_KEY))
+        # The keys are Odoo API keys of the integration user, scoped to this backend only.
+        apikey = self.env["res.users.apikeys"].search(
+            [("scope", "=", f"mes_intake:{self.backend.id}")]
+        )
+        self.assertEqual(apikey.user_id, self.backend.user_id)
+        self.assertFalse(self.backends["c2"]._check_inbound_key(key))
+
+    def test_outbound_key_is_written_not_read_back(self):
+        manager = self._env_of("manager", "c1")
+        backend = manager["mes.backend"].browse(self.backend.id)
+        backend.write({"outbound_api_key_input": "rotated-outbound-key-9876"})
+        backend.invalidate_recordset()
+        self.assertEqual(backend.outbound_key_hint, "…9876")
+        self.assertFalse(backend.outbound_api_key_input)
+        with self.assertRaises(AccessError):
+            backend.read(["outbound_api_key"])
+        self.assertEqual(self.backend.sudo().outbound_api_key, "rotated-outbound-key-9876")

@@ -1,0 +1,261 @@
+"""What a careless or hostile MES sends: every body is answered 2xx/4xx naming what is
+wrong, each event of a batch is judged alone, and what was sent is kept as received."""
+
+import json
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from mes_connector.signing import sign_headers
+
+from ..models.ir_http import MAX_BODY
+from .common import INBOUND_KEY, MesCase, recent
+
+
+def _strict_json(response):
+    """The answer as JSON, refusing NaN/Infinity (which are not JSON)."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(response.content, parse_constant=refuse)
+
+
+@tagged("post_install", "-at_install")
+class TestHostileIntake(MesCase, HttpCase):
+    def _post(self, data, content_type="application/json", headers=None):
+        all_headers = {"Authorization": f"Bearer {INBOUND_KEY}", **(headers or {})}
+        if content_type:
+            all_headers["Content-Type"] = content_type
+        if isinstance(data, dict | list):
+            data = json.dumps(data)
+        return self.url_open("/mes/api/v1/TEST/events", data=data, headers=all_headers)
+
+    def _inbound(self):
+        return self.env["mes.message"].search(
+            [("backend_id", "=", self.backend.id), ("direction", "=", "inbound")]
+        )
+
+    def _good(self, production, event_id):
+        return {
+            "schema": "mes.event/1",
+            "event_id": event_id,
+            "event_type": "order_started",
+            "order_ref": production.name,
+            "sequence": 1,
+            "occurred_at": recent(),
+            "data": {},
+        }
+
+    def test_each_event_of_a_batch_is_judged_alone(self):
+        production = self._production()
+        good = [self._good(production, f"GOOD-{i}") for i in range(3)]
+        operation = self._good(production, "BIG-OP")
+        operation.update(event_type="operation_progress", data={"operation": 2**31})
+        quantity = self._good(production, "HUGE-QTY")
+        quantity.update(
+            event_type="material_consumed",
+            data={"product": "T-SCR", "quantity": "__1e400__", "uom": "Units"},
+        )
+        bad = [
+            dict(self._good(production, "TYPE-OBJ"), event_type={}),
+            dict(self._good(production, "TYPE-LIST"), event_type=[]),
+            dict(self._good(production, "NUL-ID"), event_id="A\u0000B"),
+            dict(self._good(production, "NUL-REF"), order_ref="MO\u0000/1"),
+            dict(self._good(production, "SURROGATE"), order_ref="MO\ud800"),
+            operation,
+            dict(self._good(production, "YEAR-1"), occurred_at="0001-01-01T00:30:00+01:00"),
+            dict(self._good(production, "YEAR-9999"), occurred_at="9999-12-31T23:30:00-01:00"),
+            dict(self._good(production, "LONG-KEY"), **{"k" * 3000: 1}),
+        ]
+        events = [good[0], *bad[:5], good[1], *bad[5:], good[2], quantity]
+        # 1e400: valid JSON syntax, a number no double holds.
+        body = json.dumps({"events": events}).replace('"__1e400__"', "1e400")
+        before = len(self._inbound())
+        response = self._post(body)
+        self.assertEqual(response.status_code, 200, response.text)
+        results = _strict_json(response)["results"]
+        self.assertEqual(len(results), 13)
+        statuses = [r["status"] for r in results]
+        self.assertEqual(
+            statuses,
+            ["accepted"]
+            + ["rejected"] * 5
+            + ["accepted"]
+            + ["rejected"] * 4
+            + ["accepted"]
+            + ["rejected"],
+        )
+        fields = [{e["field"] for e in r.get("errors", [])} for r in results]
+        self.assertIn("event_type", fields[1])
+        self.assertIn("event_type", fields[2])
+        self.assertIn("event_id", fields[3])
+        self.assertIn("order_ref", fields[4])
+        self.assertIn("order_ref", fields[5])
+        self.assertIn("data.operation", fields[7])
+        self.assertIn("occurred_at", fields[8])
+        self.assertIn("occurred_at", fields[9])
+        self.assertTrue(any(f.startswith("kkkk") and len(f) <= 200 for f in fields[10]))
+        self.assertIn("data.quantity", fields[12])
+        # Every event is stored, the good ones queued; what was sent is kept.
+        stored = self._inbound()
+        self.assertEqual(len(stored), before + 13)
+        accepted = self.env["mes.message"].browse([results[i]["message_id"] for i in (0, 6, 11)])
+        self.assertEqual(accepted.mapped("state"), ["received"] * 3)
+        self.assertTrue(all(accepted.mapped("job_uuid")))
+        nul_ref = self.env["mes.message"].browse(results[4]["message_id"])
+        self.assertEqual(nul_ref.state, "error")
+        self.assertEqual(json.loads(nul_ref.payload)["order_ref"], "MO\u0000/1")
+        long_key = self.env["mes.message"].browse(results[10]["message_id"])
+        self.assertLessEqual(len(long_key.error_cause), 200)
+        # The same batch again: the good ones are duplicates, nothing is stored twice.
+        again = _strict_json(self._post(body))["results"]
+        self.assertEqual([again[i]["status"] for i in (0, 6, 11)], ["duplicate"] * 3)
+
+    def test_bodies_that_are_not_json_are_answered_and_kept_byte_for_byte(self):
+        cases = [
+            ("nul", b'{"event_id": "X"\x00}', 400, "application/json"),
+            ("utf16", json.dumps({"a": 1}).encode("utf-16"), 400, "application/json"),
+            ("deep", b"[" * 100_000 + b"]" * 100_000, 400, "application/json"),
+            ("nan", b'{"events": [{"q": NaN}]}', 400, "application/json"),
+            ("infinity", b'{"q": Infinity}', 400, "application/json"),
+            ("empty", b"", 400, "application/json"),
+            ("latin1", '{"order_ref": "Gro\u00dfe"}'.encode("latin-1"), 400, "application/json"),
+            ("form", b"event_id=F-1&event_type=order_started", 415, None),
+            ("text", b"hello \xff\x00 world", 415, "text/plain"),
+        ]
+        for name, body, status, content_type in cases:
+            with self.subTest(name):
+                headers = {}
+                if content_type is None:
+                    headers["Content-Type"] = "application/x-www-form-urlencoded"
+                response = self._post(body, content_type=content_type, headers=headers)
+                self.assertEqual(response.status_code, status, response.text[:300])
+                answer = _strict_json(response)
+                self.assertEqual(answer["status"], "rejected")
+                self.assertTrue(answer["errors"][0]["reason"])
+                message = self.env["mes.message"].browse(answer["message_id"])
+                self.assertEqual(message.state, "error")
+                kept = message.payload_raw or message.payload.encode()
+                if message.payload_raw:
+                    kept = message.with_context(bin_size=False).payload_raw
+                self.assertEqual(kept, body, "kept exactly as received")
+
+    def test_multipart_body_is_refused_and_kept(self):
+        response = self.url_open(
+            "/mes/api/v1/TEST/events",
+            files={"file": ("event.json", b'{"event_id": "M-1"}', "application/json")},
+            headers={"Authorization": f"Bearer {INBOUND_KEY}"},
+        )
+        self.assertEqual(response.status_code, 415, response.text)
+        message = self.env["mes.message"].browse(_strict_json(response)["message_id"])
+        self.assertIn(b'{"event_id": "M-1"}', message.payload.encode())
+
+    def test_byte_order_mark_is_ignored_and_the_event_processed(self):
+        production = self._production()
+        production.action_confirm()
+        body = "\ufeff".encode() + json.dumps(self._good(production, "BOM-1")).encode()
+        response = self._post(body)
+        self.assertEqual(response.status_code, 202, response.text)
+        message = self.env["mes.message"].browse(response.json()["message_id"])
+        self.assertEqual(message.with_context(bin_size=False).payload_raw, body)
+        self.assertFalse(message.payload.startswith("\ufeff"))
+        message._process()
+        self.assertEqual(message.state, "processed", message.error_text)
+
+    def test_chunked_bodies_are_bounded_too(self):
+        production = self._production()
+        before = len(self._inbound())
+
+        def chunks(total):
+            chunk = b" " * 65536
+            sent = 0
+            yield b'{"events": ['
+            while sent < total:
+                yield chunk
+                sent += len(chunk)
+            yield b"]}"
+
+        response = self._post(chunks(MAX_BODY + 1_000_000))
+        self.assertEqual(response.status_code, 413, response.text[:200])
+        self.assertEqual(len(self._inbound()), before, "nothing stored")
+        event = json.dumps(self._good(production, "CHUNKED-1")).encode()
+        response = self._post(iter([event[:10], event[10:]]))
+        self.assertEqual(response.status_code, 202, response.text)
+        self.assertEqual(len(self._inbound()), before + 1)
+
+    def test_a_cancelled_event_stays_cancelled_when_the_mes_resends_it(self):
+        production = self._production()
+        event = self._good(production, "CANCELLED-1")
+        event["sequence"] = -1
+        answer = self._post(event).json()
+        self.assertEqual(answer["status"], "rejected")
+        message = self.env["mes.message"].browse(answer["message_id"])
+        message.action_cancel("wrong order, the planner handles it by hand")
+        event["sequence"] = 1
+        response = self._post(event)
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            (response.json()["status"], response.json()["state"]), ("duplicate", "cancelled")
+        )
+        self.assertEqual(message.state, "cancelled")
+        self.assertEqual(json.loads(message.payload)["sequence"], -1)
+
+    def test_signed_requests(self):
+        self.backend.write({"signature_required": True})
+        action = self.backend.action_generate_signing_secret()
+        secret = action["context"]["mes_new_signing_secret"]
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT signing_secret FROM mes_backend WHERE id = %s", [self.backend.id]
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], secret)
+        production = self._production()
+        before = len(self._inbound())
+        body = json.dumps(self._good(production, "SIGNED-1")).encode()
+        unsigned = self._post(body)
+        self.assertEqual(unsigned.status_code, 401)
+        self.assertIn("X-MES-Signature", unsigned.json()["error"])
+        old = self._post(body, headers=sign_headers(secret, body, now=time.time() - 3600))
+        self.assertEqual(old.status_code, 401)
+        self.assertIn("replayed", old.json()["error"])
+        tampered = body.replace(b"SIGNED-1", b"SIGNED-2")
+        forged = self._post(tampered, headers=sign_headers(secret, body))
+        self.assertEqual(forged.status_code, 401)
+        wrong = self._post(body, headers=sign_headers("not-the-secret", body))
+        self.assertEqual(wrong.status_code, 401)
+        self.assertEqual(len(self._inbound()), before, "nothing stored for refused requests")
+        signed = self._post(body, headers=sign_headers(secret, body))
+        self.assertEqual(signed.status_code, 202, signed.text)
+        replayed = self._post(body, headers=sign_headers(secret, body))
+        self.assertEqual(replayed.json()["status"], "duplicate")
+        self.assertEqual(len(self._inbound()), before + 1)
+
+    def test_hostile_b2mml_is_answered_and_kept(self):
+        production = self._production()
+        namespace = "http://www.mesa.org/xml/B2MML-V0600"
+
+        def document(segment_id, end):
+            return (
+                f'<?xml version="1.0" encoding="UTF-8"?><ProductionPerformance xmlns="{namespace}">'
+                f"<ID>PP-{segment_id}</ID><ProductionResponse><ID>R-1</ID>"
+                f"<ProductionRequestID>{production.name}</ProductionRequestID>"
+                f"<EndTime>{end}</EndTime>"
+                f"<SegmentResponse><ID>S1</ID><ProcessSegmentID>{segment_id}</ProcessSegmentID>"
+                f"<ActualEndTime>{end}</ActualEndTime><SegmentState>Completed</SegmentState>"
+                "</SegmentResponse></ProductionResponse></ProductionPerformance>"
+            )
+
+        for name, body in [
+            ("segment", document("123456789012345678", recent())),
+            ("year 1", document("10", "0001-01-01T00:30:00+01:00")),
+            ("year 9999", document("10", "9999-12-31T23:30:00-01:00")),
+            ("truncated", document("10", recent())[:-40]),
+        ]:
+            with self.subTest(name):
+                response = self._post(body, content_type="application/xml")
+                self.assertEqual(response.status_code, 422, response.text[:300])
+                answer = _strict_json(response)
+                self.assertEqual(answer["status"], "rejected")
+                message = self.env["mes.message"].browse(answer["message_id"])
+                self.assertEqual((message.state, message.payload), ("error", body))

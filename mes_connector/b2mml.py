@@ -648,14 +648,15 @@ class _Walker:
         return None
 
     def _in_range(self, text, path):
-        """The integer ``text`` (``3`` or ``3.0``) if within MIN_INTEGER..MAX_INTEGER, else
-        None, reported: larger ones could not be stored (PostgreSQL integer)."""
+        """The integer ``text`` (``3`` or ``3.0``); None, reported, when out of range.
+
+        The range is a PostgreSQL integer's: what is read is stored.
+        """
         digits = text.split(".")[0]
-        # Length first: int() refuses more than 4300 digits.
-        if len(digits.lstrip("+-").lstrip("0")) <= 10 and (
-            MIN_INTEGER <= int(digits) <= MAX_INTEGER
-        ):
-            return int(digits)
+        # int() refuses more than 4300 digits: so many are out of range anyway.
+        number = int(digits) if len(digits) <= 1000 else None
+        if number is not None and MIN_INTEGER <= number <= MAX_INTEGER:
+            return number
         reason = f"is out of range: an integer from {MIN_INTEGER} to {MAX_INTEGER} is expected"
         self.errors.append(FieldError(path, text, reason))
         return None

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import requests
 
 from .exceptions import MesAuthError, MesRejectedError, MesTransientError
+from .signing import sign_headers
 
 _logger = logging.getLogger(__name__)
 
@@ -222,9 +223,17 @@ class OdooIntakeClient(_HttpClient):
 
     peer = "Odoo"
 
-    def __init__(self, base_url, backend_code, api_key, **kwargs):
+    def __init__(self, base_url, backend_code, api_key, signing_secret=None, **kwargs):
         super().__init__(base_url, api_key=api_key, **kwargs)
         self.backend_code = backend_code
+        self.signing_secret = signing_secret
+
+    def _headers_for(self, body, content_type):
+        """Content type, and the signature headers when the backend asks for signed requests."""
+        headers = {"Content-Type": content_type}
+        if self.signing_secret:
+            headers.update(sign_headers(self.signing_secret, body))
+        return headers
 
     @property
     def path(self):
@@ -237,7 +246,7 @@ class OdooIntakeClient(_HttpClient):
         an MES can look at how Odoo answered a bad message.
         """
         response = self._request(
-            "POST", self.path, data=body, headers={"Content-Type": content_type}, check=False
+            "POST", self.path, data=body, headers=self._headers_for(body, content_type), check=False
         )
         try:
             answer = response.json()
@@ -254,7 +263,7 @@ class OdooIntakeClient(_HttpClient):
         events = list(events)
         body = json.dumps({"events": events}).encode()
         response = self._request(
-            "POST", self.path, data=body, headers={"Content-Type": "application/json"}
+            "POST", self.path, data=body, headers=self._headers_for(body, "application/json")
         )
         answer = self._json(response)
         results = answer.get("results") if isinstance(answer, dict) else None

@@ -168,10 +168,10 @@ def _json_value(value):
         return value if abs(value) <= 2**53 else _show(value, MAX_VALUE_CHARS)
     if isinstance(value, float):
         return value if math.isfinite(value) else _show(value)
-    if isinstance(value, str):
-        return _printable(value, MAX_VALUE_CHARS)
+    if not isinstance(value, dict | list | tuple):  # a string, or no JSON value at all
+        return _printable(str(value), MAX_VALUE_CHARS)
     text, whole = _render(value, MAX_VALUE_CHARS)
-    if not whole or not isinstance(value, dict | list | tuple):
+    if not whole:
         return text
     if isinstance(value, dict):
         return {_printable(str(key), MAX_VALUE_CHARS): _json_value(v) for key, v in value.items()}
@@ -285,12 +285,15 @@ def _body_error(reason):
     return MessageValidationError([FieldError("(body)", MISSING, reason)])
 
 
-def _nesting(text):
-    """How deeply arrays and objects nest in JSON text, counted without parsing it."""
+def _too_deep(text):
+    """Whether arrays and objects nest deeper than MAX_DEPTH in JSON text (not parsed)."""
     brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    if len(brackets) <= MAX_DEPTH:
-        return 0  # too few to nest too deep
-    return max(accumulate(map(_NESTING_STEP.__getitem__, brackets)))
+    depths = accumulate(map(_NESTING_STEP.__getitem__, brackets))
+    return next(filter(MAX_DEPTH.__lt__, depths), None) is not None  # stops at the first
+
+
+class _NotJsonNumber(float):
+    """NaN, Infinity or -Infinity as a body writes them: no JSON, refused with its path."""
 
 
 def _loads(text, strict=True):
@@ -304,7 +307,7 @@ def _loads(text, strict=True):
 
     def constant(name):
         odd.append(name)
-        return float(name)
+        return _NotJsonNumber(name)
 
     def number(text):
         value = float(text)
@@ -324,7 +327,7 @@ def _loads(text, strict=True):
     return value, bool(odd)
 
 
-def decode_json_body(body):
+def decode_json_body(body, *, check_values=True):
     """The JSON value of a request body, or :class:`MessageValidationError` saying why not.
 
     ``body`` is the body as bytes, UTF-8 encoded (a UTF-8 byte order mark is skipped).
@@ -335,6 +338,11 @@ def decode_json_body(body):
     value (``events[3].order_ref``): NaN, Infinity and -Infinity, numbers that
     overflow to infinity (``1e400``), NUL characters and lone surrogates
     (``"\\ud800"``) in strings and field names. At most MAX_ERRORS are listed.
+
+    ``check_values=False`` refuses only what is no JSON at all: the ``(body)`` errors,
+    NaN, Infinity and -Infinity. NUL characters, lone surrogates and numbers beyond a
+    double are then left in the value, for :func:`validation_errors` to name event by
+    event: one such event does not refuse a whole batch.
     """
     if isinstance(body, bytearray | memoryview):
         body = bytes(body)
@@ -354,15 +362,19 @@ def decode_json_body(body):
         ) from None
     if not text.strip():
         raise _body_error('is empty: a JSON event or {"events": [...]} is expected')
-    if _nesting(text) > MAX_DEPTH:
+    if _too_deep(text):
         raise _body_error(f"nests arrays and objects deeper than {MAX_DEPTH} levels")
     try:
         value, odd_numbers = _loads(text)
     except json.JSONDecodeError as err:
+        if not check_values:
+            raise _syntax_error(err) from None
         value, odd_numbers = _with_raw_nul(text, err)
     errors = []
-    if odd_numbers or _UNSTORABLE_TEXT.search(text):
+    if odd_numbers or (check_values and _UNSTORABLE_TEXT.search(text)):
         errors = _value_errors(value, "(body)")[0]
+    if not check_values:
+        errors = [error for error in errors if isinstance(error.value, _NotJsonNumber)]
     if errors:
         raise MessageValidationError(_capped(errors, "(body)"))
     return value
@@ -378,10 +390,14 @@ def _with_raw_nul(text, err):
             return _loads(text, strict=False)  # control characters in strings allowed
         except json.JSONDecodeError:
             pass
-    raise _body_error(
+    raise _syntax_error(err) from None
+
+
+def _syntax_error(err):
+    return _body_error(
         f"is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno} "
         f"(character {err.pos})"
-    ) from None
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -36,10 +36,13 @@ EVENT = {
     "data": {"operation": 10, "good_quantity": 5, "uom": "Units", "run_minutes": 30.5},
 }
 SCHEMAS = ("event.v1.json", "order.v1.json")
+# Generating nested values is slow: no deadline, so a slow example is no failure; no
+# example database left in the repository.
+_SETTINGS = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Characters that broke storage or encoding before, mixed into any other character.
 _NASTY = st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d", "\ufffe", "\x7f", "\u2028", "é"])
-_TEXT = st.text(st.one_of(st.characters(), _NASTY), max_size=30)
+_TEXT = st.text(st.one_of(st.characters(), _NASTY), max_size=20)
 _NUMBERS = st.one_of(
     st.integers(),
     st.integers(min_value=-(10**400), max_value=10**400),
@@ -51,7 +54,7 @@ _SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, _TEXT)
 _JSON = st.recursive(
     _SCALARS,
     lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(_TEXT, inner, max_size=5)),
-    max_leaves=30,
+    max_leaves=12,
 )
 _DATETIMES = st.one_of(
     _TEXT,
@@ -143,12 +146,14 @@ def _set(event, field, value):
 # ---------------------------------------------------------------------------
 
 
+@_SETTINGS
 @given(_JSON)
 def test_validation_of_any_json_value_gives_field_errors(value):
     for schema in SCHEMAS:
         _assert_answerable(validation_errors(value, schema))
 
 
+@_SETTINGS
 @given(st.sampled_from(_FIELDS), st.one_of(_JSON, _DATETIMES))
 def test_any_value_in_any_field_of_an_event_gives_field_errors_or_a_safe_event(field, value):
     event = _set(EVENT, field, value)
@@ -158,7 +163,8 @@ def test_any_value_in_any_field_of_an_event_gives_field_errors_or_a_safe_event(f
         _assert_valid_event_is_safe(event)
 
 
-@given(st.dictionaries(_TEXT, _JSON, max_size=6), st.sampled_from(["order_completed", "nope"]))
+@_SETTINGS
+@given(st.dictionaries(_TEXT, _JSON, max_size=4), st.sampled_from(["order_completed", "nope"]))
 def test_any_data_gives_field_errors_or_a_safe_event(data, event_type):
     event = dict(EVENT, event_type=event_type, data=data)
     errors = validation_errors(event, "event.v1.json")
@@ -167,6 +173,7 @@ def test_any_data_gives_field_errors_or_a_safe_event(data, event_type):
         _assert_valid_event_is_safe(event)
 
 
+@_SETTINGS
 @given(_DATETIMES)
 def test_any_date_time_is_accepted_only_if_it_converts_to_utc(value):
     event = _set(EVENT, "occurred_at", value)
@@ -193,11 +200,14 @@ def _decoded_or_refused(body):
     return value
 
 
+@_SETTINGS
 @given(st.binary(max_size=200))
 def test_any_bytes_decode_or_are_refused_with_field_errors(body):
     _decoded_or_refused(body)
+    _left_to_validation(body)
 
 
+@_SETTINGS
 @given(_JSON)
 def test_any_json_text_decodes_to_a_storable_value_or_is_refused(value):
     try:
@@ -206,9 +216,26 @@ def test_any_json_text_decodes_to_a_storable_value_or_is_refused(value):
         return  # an integer too long to write
     decoded = _decoded_or_refused(text.encode())
     if decoded is not None:
-        assert decoded == value or any(isinstance(v, float) for v in _numbers(value))
+        # Integers of more than 300 digits are read as floats: otherwise nothing changes.
+        if all(abs(number) < 10**300 for number in _numbers(value)):
+            assert decoded == value
         for event in decoded if isinstance(decoded, list) else [decoded]:
             _assert_answerable(validation_errors(event, "event.v1.json"))
+    _left_to_validation(text.encode())
+
+
+def _left_to_validation(body):
+    """decode_json_body(check_values=False): what it lets through, validation refuses."""
+    try:
+        value = decode_json_body(body, check_values=False)
+    except MessageValidationError as err:
+        _assert_answerable(err.errors)
+        return
+    for event in value if isinstance(value, list) else [value]:
+        errors = validation_errors(event, "event.v1.json")
+        _assert_answerable(errors)
+        if not errors:
+            _assert_valid_event_is_safe(event)
 
 
 def _numbers(value):
@@ -239,12 +266,13 @@ _SNIPPETS = [
 ]
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@_SETTINGS
 @given(st.lists(st.tuples(st.integers(0, len(_BODY)), st.sampled_from(_SNIPPETS)), max_size=4))
 def test_mutated_batches_decode_or_are_refused(edits):
     text = _BODY
     for position, snippet in edits:
         text = text[:position] + snippet + text[position:]
+    _left_to_validation(text.encode("utf-8", "surrogatepass"))
     decoded = _decoded_or_refused(text.encode("utf-8", "surrogatepass"))
     if isinstance(decoded, dict) and isinstance(decoded.get("events"), list):
         for event in decoded["events"]:
@@ -254,6 +282,7 @@ def test_mutated_batches_decode_or_are_refused(edits):
                 _assert_valid_event_is_safe(event)
 
 
+@_SETTINGS
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.integers())
 def test_every_accepted_number_is_finite(number):
     text = json.dumps({"quantity": number})
@@ -399,6 +428,7 @@ _VALUE_PATHS = [
 ]
 
 
+@_SETTINGS
 @given(
     st.sampled_from(_VALUE_PATHS),
     st.one_of(

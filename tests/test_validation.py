@@ -474,6 +474,35 @@ def test_many_problems_are_listed_up_to_the_limit():
     )
 
 
+def test_without_checking_values_each_event_of_a_batch_is_left_to_validation():
+    events = [
+        _event(event_id="GOOD"),
+        _event(order_ref="MO\x00/1"),
+        _event(order_ref="MO\ud800"),
+        _event(data={"quantity": "__1e400__", "uom": "kg"}),
+    ]
+    body = json.dumps({"events": events}).replace('"__1e400__"', "1e400").encode()
+    assert [e.field for e in _body_errors(body)] == [
+        "events[1].order_ref",
+        "events[2].order_ref",
+        "events[3].data.quantity",
+    ]
+    decoded = decode_json_body(body, check_values=False)["events"]
+    assert [[e.field for e in validation_errors(event, "event.v1.json")] for event in decoded] == [
+        [],
+        ["order_ref"],
+        ["order_ref"],
+        ["data.quantity"],
+    ]
+    # What is no JSON at all is refused all the same.
+    for bad in (b'{"events": [{"q": NaN}]}', b'{"a": "x\x00"}', b"[" * 100):
+        with pytest.raises(MessageValidationError):
+            decode_json_body(bad, check_values=False)
+    with pytest.raises(MessageValidationError) as info:
+        decode_json_body(b'{"events": [{"q": 1}, {"q": -Infinity}]}', check_values=False)
+    assert [e.field for e in info.value.errors] == ["events[1].q"]
+
+
 def test_only_bytes_are_decoded():
     with pytest.raises(TypeError):
         decode_json_body('{"a": 1}')
@@ -754,6 +783,14 @@ def test_as_dict_is_always_json(value, shown):
     assert len(out["reason"]) == 500
     assert len(str(error)) < 800
     str(error).encode("utf-8")
+
+
+def test_values_json_does_not_know_are_text_in_as_dict():
+    moment = datetime(2026, 1, 31, 8, 0, tzinfo=UTC)
+    assert FieldError("f", moment, "r").as_dict()["value"] == "2026-01-31 08:00:00+00:00"
+    assert FieldError("f", b"\x00", "r").as_dict()["value"] == "b'\\x00'"
+    assert FieldError("f", [moment], "r").as_dict()["value"] == ["2026-01-31 08:00:00+00:00"]
+    assert str(FieldError("f", {1, 2}, "r")) == 'f: "{1, 2}" r'
 
 
 def test_small_values_stay_as_they_are_in_as_dict():

@@ -33,6 +33,12 @@ def main(argv=None):
         help="environment variable holding the backend's inbound API key in Odoo",
     )
     parser.add_argument(
+        "--odoo-signing-secret-env",
+        default="MES_ODOO_SIGNING_SECRET",
+        help="environment variable holding the secret to sign requests to Odoo with, when the "
+        "backend requires signed requests (unset: requests are not signed)",
+    )
+    parser.add_argument(
         "--auto-complete",
         type=float,
         metavar="SECONDS",
@@ -67,6 +73,7 @@ def main(argv=None):
         odoo_url=args.odoo_url,
         backend_code=args.backend,
         odoo_api_key=odoo_key,
+        odoo_signing_secret=os.environ.get(args.odoo_signing_secret_env) or None,
         auto_complete=args.auto_complete,
         lots=dict(_lots(item, parser) for item in args.lots),
     ).start()

@@ -268,6 +268,7 @@ class SimulatorServer:
         odoo_url=None,
         backend_code=None,
         odoo_api_key=None,
+        odoo_signing_secret=None,
         auto_complete=None,
         push_interval=1.0,
         lots=None,
@@ -289,7 +290,13 @@ class SimulatorServer:
         self.scrap_reasons = tuple(scrap_reasons)
         self.downtime_reasons = tuple(downtime_reasons)
         self.intake = (
-            OdooIntakeClient(odoo_url, backend_code, odoo_api_key, timeout=(5, 60))
+            OdooIntakeClient(
+                odoo_url,
+                backend_code,
+                odoo_api_key,
+                signing_secret=odoo_signing_secret,
+                timeout=(5, 60),
+            )
             if odoo_url
             else None
         )

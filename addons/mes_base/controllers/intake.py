@@ -73,7 +73,8 @@ class MesIntakeController(http.Controller):
             )
             return self._reject(415, messages, backend, body, "unsupported_format", [error])
         try:
-            decoded = decode_json_body(body)
+            # Values a column cannot hold (NUL, 1e400, ...) are judged per event, below.
+            decoded = decode_json_body(body, check_values=False)
         except MessageValidationError as err:
             return self._reject(400, messages, backend, body, "invalid_json", err.errors)
         if isinstance(decoded, dict) and "events" in decoded:

@@ -6,6 +6,7 @@ from odoo import http
 from odoo.http import request
 
 from mes_connector.exceptions import MessageValidationError
+from mes_connector.openapi import openapi_document
 from mes_connector.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from mes_connector.validation import MISSING, FieldError, decode_json_body
 
@@ -99,7 +100,11 @@ class MesIntakeController(http.Controller):
         """The OpenAPI document of this API and the JSON schemas it refers to."""
         if name not in PUBLISHED:
             return request.not_found()
-        body = resources.files("mes_connector").joinpath("schemas", name).read_bytes()
+        if name == "openapi.json":
+            # Self-contained, one variant per event type: a contract generators can use.
+            body = json.dumps(openapi_document(), indent=1).encode()
+        else:
+            body = resources.files("mes_connector").joinpath("schemas", name).read_bytes()
         return request.make_response(body, headers=[("Content-Type", "application/json")])
 
     def _authenticate(self, backend_code):

@@ -343,6 +343,7 @@ class TestDashboardAccess(DashboardCase):
 
     def test_other_company_is_not_counted(self):
         other = self.env["res.company"].create({"name": "Other plant"})
+        self.backend.user_id.company_ids += other
         backend = self.env["mes.backend"].create(
             {
                 "name": "Other MES",

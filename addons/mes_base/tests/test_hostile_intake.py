@@ -29,7 +29,10 @@ class TestHostileIntake(MesCase, HttpCase):
             all_headers["Content-Type"] = content_type
         if isinstance(data, dict | list):
             data = json.dumps(data)
-        return self.url_open("/mes/api/v1/TEST/events", data=data, headers=all_headers)
+        # A POST whatever the body (url_open sends an empty body as a GET).
+        return self.opener.post(
+            f"{self.base_url()}/mes/api/v1/TEST/events", data=data, headers=all_headers, timeout=60
+        )
 
     def _inbound(self):
         return self.env["mes.message"].search(

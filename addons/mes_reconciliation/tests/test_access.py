@@ -90,8 +90,7 @@ class TestReconciliationAccess(AccessCase):
                 PLANNERS,
                 lambda c, e, k: (
                     e["mes.reconciliation.line"]
-                    .browse(self.reconciliations[k].line_ids.ids)
-                    .ensure_one()
+                    .browse(self.reconciliations[k].line_ids.ids[:1])
                     .read(["display_name"])
                 ),
             ),

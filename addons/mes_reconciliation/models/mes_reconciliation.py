@@ -3,6 +3,7 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 
 import pytz
+from psycopg2 import OperationalError
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
@@ -107,6 +108,12 @@ class MesReconciliation(models.Model):
         help="A variance above tolerance, or postings without MES report, not explained yet.",
     )
     computed_at = fields.Datetime("Refreshed at", readonly=True)
+    refresh_error = fields.Char(
+        "Could not be computed",
+        readonly=True,
+        help="Why the last refresh of this order failed; the order stays pending until a "
+        "refresh succeeds. Other orders are computed meanwhile.",
+    )
 
     _sql_constraints = [
         ("production_unique", "unique(production_id)", "One reconciliation per order."),
@@ -207,8 +214,23 @@ class MesReconciliation(models.Model):
         return self.env["mrp.production"].browse([row[0] for row in self.env.cr.fetchall()])
 
     def _recompute(self):
+        """Recompute each order on its own: one order that cannot be computed (a defect, data
+        Odoo cannot value) is marked with the reason and does not stop the others."""
         for record in self:
-            record._recompute_one()
+            try:
+                with self.env.cr.savepoint():
+                    record._recompute_one()
+            except OperationalError:
+                raise  # a lock or serialization conflict: the whole run is tried again
+            except Exception as err:
+                _logger.exception("MES reconciliation of %s failed", record.production_id.name)
+                record.write(
+                    {
+                        "status": "pending",
+                        "refresh_error": f"{type(err).__name__}: {err}"[:500],
+                        "computed_at": fields.Datetime.now(),
+                    }
+                )
 
     def _recompute_one(self):
         production = self.production_id
@@ -243,6 +265,7 @@ class MesReconciliation(models.Model):
                 "variance_value": sum(line["variance_value"] for line in lines),
                 "usage_variance_value": sum(line["usage_variance_value"] for line in lines),
                 "computed_at": fields.Datetime.now(),
+                "refresh_error": False,
             }
         )
 

@@ -1,11 +1,13 @@
 import base64
 import io
+from unittest.mock import patch
 
 import openpyxl
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
+from odoo.tools import mute_logger
 
 from odoo.addons.mes_base.tests.common import at, odoo_at
 from odoo.addons.mes_base.tests.test_events import EventCase
@@ -365,6 +367,32 @@ class TestOrderReconciliation(ReconciliationCase):
         self.assertIn(production, cron())
         self.assertEqual(record.status, "pending")
         self.assertEqual(self._line(record, "component", self.screw).reported_qty, 22)
+
+    def test_one_order_that_cannot_be_computed_does_not_stop_the_others(self):
+        good, bad = self._run_order(), self._run_order()
+        recs = self.env["mes.reconciliation"]
+        original = type(recs)._recompute_one
+
+        def failing(record):
+            if record.production_id == bad:
+                raise ValueError("cannot value nan")
+            return original(record)
+
+        with (
+            patch.object(type(recs), "_recompute_one", failing),
+            mute_logger("odoo.addons.mes_reconciliation.models.mes_reconciliation"),
+        ):
+            records = recs._refresh_productions(good | bad)
+        by_order = {r.production_id: r for r in records}
+        self.assertEqual(by_order[good].status, "balanced")
+        self.assertFalse(by_order[good].refresh_error)
+        self.assertEqual(by_order[bad].status, "pending")
+        self.assertEqual(by_order[bad].refresh_error, "ValueError: cannot value nan")
+        self.assertFalse(by_order[bad].line_ids, "nothing half-computed is kept")
+        # The next refresh that succeeds clears it.
+        records.action_refresh()
+        self.assertEqual(by_order[bad].status, "balanced")
+        self.assertFalse(by_order[bad].refresh_error)
 
 
 class TestMonthEnd(ReconciliationCase):

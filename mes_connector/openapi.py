@@ -11,24 +11,10 @@ file, so the contract and the validation cannot drift apart.
 import copy
 import json
 
-from .validation import load_schema
+from .validation import event_variant, load_schema
 
 _DEFS_REF = '"#/$defs/'
 _COMPONENT = "#/components/schemas/"
-
-
-def _type_rules(event_schema):
-    """(data schema per event type, event types that need an order_ref) from the rules."""
-    data_of, needs_order = {}, None
-    for rule in event_schema.get("allOf", []):
-        condition = rule["if"]["properties"]["event_type"]
-        if "const" in condition:
-            data_of[condition["const"]] = rule["then"]["properties"]["data"]
-        elif "not" in condition and "order_ref" in rule["then"].get("required", []):
-            needs_order = set(event_schema["properties"]["event_type"]["enum"]) - set(
-                condition["not"]["enum"]
-            )
-    return data_of, needs_order or set()
 
 
 def openapi_document():
@@ -41,23 +27,13 @@ def openapi_document():
     schemas = document["components"]["schemas"]
     for name, definition in event.get("$defs", {}).items():
         schemas[f"event_{name}"] = definition
-    data_of, needs_order = _type_rules(event)
-    variants = {}
-    for event_type in event["properties"]["event_type"]["enum"]:
-        required = list(event["required"])
-        if event_type in needs_order:
-            required.append("order_ref")
-        variants[event_type] = {
-            "type": "object",
-            "title": f"Event {event_type}",
-            "additionalProperties": False,
-            "required": required,
-            "properties": {
-                **event["properties"],
-                "event_type": {"const": event_type},
-                "data": data_of.get(event_type, event["properties"]["data"]),
-            },
-        }
+    variants = {
+        event_type: dict(event_variant(event, event_type), title=f"Event {event_type}")
+        for event_type in event["properties"]["event_type"]["enum"]
+    }
+    for variant in variants.values():
+        for key in ("$schema", "$id", "$defs", "description"):
+            variant.pop(key, None)
     for event_type, variant in variants.items():
         schemas[f"Event_{event_type}"] = variant
     schemas["Event"] = {

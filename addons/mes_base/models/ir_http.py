@@ -13,9 +13,10 @@ class IrHttp(models.AbstractModel):
 
     @classmethod
     def _pre_dispatch(cls, rule, args):
-        super()._pre_dispatch(rule, args)
+        result = super()._pre_dispatch(rule, args)
         if rule.endpoint.routing.get("mes_raw_body"):
             cls._mes_read_body()
+        return result
 
     @classmethod
     def _mes_read_body(cls):

@@ -32,8 +32,28 @@ INBOUND_STATES = ("received", "waiting", "processed", "error", "cancelled")
 OUTBOUND_STATES = ("pending", "acknowledged", "rejected", "failed", "cancelled")
 OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
 ERROR_STATES = ("error", "failed", "rejected")
+MESSAGE_TYPE_SELECTION = [
+    ("order_export", "Order export"),
+    ("b2mml_document", "B2MML document"),
+    ("order_started", "Order started"),
+    ("order_held", "Order held"),
+    ("order_resumed", "Order resumed"),
+    ("order_completed", "Order completed"),
+    ("operation_progress", "Operation progress"),
+    ("operation_completed", "Operation completed"),
+    ("material_consumed", "Material consumed"),
+    ("output_produced", "Output produced"),
+    ("scrap_reported", "Scrap"),
+    ("downtime_started", "Downtime started"),
+    ("downtime_ended", "Downtime ended"),
+    ("quality_result", "Quality result"),
+    ("unknown", "Unknown"),
+]
 # Seconds between tries of a waiting message: soon at first, then every 10 minutes.
 WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
+# Events of a B2MML document whose processing is queued in the request; beyond, by a job,
+# this many per run.
+QUEUE_SLICE = 500
 # What an event id must look like to be a key (the schema's pattern of event_id).
 EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 # A cause is an index key (messages grouped by it, one open mes.error.cause per cause):
@@ -91,23 +111,7 @@ class MesMessage(models.Model):
         [("inbound", "MES → Odoo"), ("outbound", "Odoo → MES")], required=True, index=True
     )
     message_type = fields.Selection(
-        [
-            ("order_export", "Order export"),
-            ("b2mml_document", "B2MML document"),
-            ("order_started", "Order started"),
-            ("order_held", "Order held"),
-            ("order_resumed", "Order resumed"),
-            ("order_completed", "Order completed"),
-            ("operation_progress", "Operation progress"),
-            ("operation_completed", "Operation completed"),
-            ("material_consumed", "Material consumed"),
-            ("output_produced", "Output produced"),
-            ("scrap_reported", "Scrap"),
-            ("downtime_started", "Downtime started"),
-            ("downtime_ended", "Downtime ended"),
-            ("quality_result", "Quality result"),
-            ("unknown", "Unknown"),
-        ],
+        MESSAGE_TYPE_SELECTION,
         "Type",
         required=True,
         index=True,
@@ -494,8 +498,31 @@ class MesMessage(models.Model):
         (with ``errors`` naming each field). Whatever the event holds, it is stored: the
         columns take only what fits them, the payload keeps everything.
         """
+        return self._intake_prepared(backend, [self._intake_vals(backend, raw, event, rejection)])[
+            0
+        ]
+
+    @api.model
+    def _intake_batch(self, backend, events, validated=False, enqueue=True):
+        """Store the events of a batch or of a B2MML document; answers in the same order.
+
+        One query finds the events already held, one insert stores the new ones, in the
+        order of their ids (two deliveries sharing events take their locks in the same
+        order). ``validated``: the events were checked already (read from a document).
+        Without ``enqueue`` no processing job is queued: the caller queues them.
+        """
+        prepared = [
+            self._intake_vals(backend, None, event, validated=validated) for event in events
+        ]
+        return self._intake_prepared(backend, prepared, enqueue=enqueue)
+
+    @api.model
+    def _intake_vals(self, backend, raw, event, rejection=None, validated=False):
+        """(values of the message to store, its field errors) for one inbound event."""
         if rejection:
             error_code, errors = rejection
+        elif validated:
+            error_code, errors = "invalid_message", []
         else:
             error_code, errors = "invalid_message", validation_errors(event, "event.v1.json")
         event = event if isinstance(event, dict) else {}
@@ -528,46 +555,92 @@ class MesMessage(models.Model):
             vals["sequence"] = event.get("sequence") or 0
             vals["occurred_at"] = utc_naive(event["occurred_at"])
             vals.update(self._reported_vals(event))
-        answer = {"event_id": external_id or None}
-        existing = self._find_inbound(backend, external_id) if external_id else None
-        if (
-            existing
-            and not errors
-            and existing.state == "error"
-            and existing.error_code == "invalid_message"
-        ):
-            # The MES resends, corrected, an event Odoo refused and nobody has cancelled
-            # (a person's decision stands): take the correction, keep what came first.
-            existing.sudo().write(
-                dict(
-                    vals,
-                    payload_original=existing.payload_original or existing.payload,
-                    error_code=False,
-                    error_text=False,
-                )
-            )
-            existing.with_user(backend.user_id).sudo()._message_log(
-                body=self.env._("The MES resent this event corrected; the first one is kept.")
-            )
-            existing._enqueue()
-            return dict(answer, status="accepted", message_id=existing.id)
-        if existing:
-            return dict(answer, status="duplicate", message_id=existing.id, state=existing.state)
+        return vals, errors
+
+    @api.model
+    def _intake_prepared(self, backend, prepared, enqueue=True):
+        """Store prepared ``(vals, errors)``: the answers, in order (see :meth:`_intake`)."""
+        ids = {vals["external_id"] for vals, _errors in prepared if vals["external_id"]}
+        held = {message.external_id: message for message in self._find_inbound(backend, ids)}
+        answers, to_create, seen, repeated = [], [], set(), []
+        for vals, errors in prepared:
+            external_id = vals["external_id"]
+            answer = {"event_id": external_id or None}
+            answers.append(answer)
+            existing = held.get(external_id)
+            if (
+                existing
+                and not errors
+                and (existing.state, existing.error_code) == ("error", "invalid_message")
+                and external_id not in seen
+            ):
+                # The MES resends, corrected, an event Odoo refused and nobody has
+                # cancelled (a person's decision stands): take the correction, keep
+                # what came first.
+                seen.add(external_id)
+                existing._take_correction(vals, enqueue)
+                answer.update(status="accepted", message_id=existing.id)
+                continue
+            if existing:
+                answer.update(status="duplicate", message_id=existing.id, state=existing.state)
+            elif external_id and external_id in seen:
+                # Twice in the same batch: the first counts, the second is its duplicate.
+                answer["status"] = "duplicate"
+                repeated.append(answer)
+            else:
+                if external_id:
+                    seen.add(external_id)
+                to_create.append((vals, errors, answer))
+        if not to_create:
+            return answers
+        to_create.sort(key=lambda item: item[0]["external_id"] or "")
+        creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
         try:
             # A concurrent duplicate is an expected answer here, not an SQL error to log.
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
-                message = self.sudo().with_context(mail_create_nolog=True).create(vals)
+                messages = creator.create([vals for vals, _errors, _answer in to_create])
         except pg_errors.UniqueViolation:
-            # A concurrent delivery of the same event committed first: its row is not
-            # visible to this transaction's snapshot, the unique index still sees it.
-            return dict(answer, status="duplicate")
-        answer["message_id"] = message.id
-        if errors:
-            answer.update(status="rejected", errors=[e.as_dict() for e in errors])
-            return answer
-        message._enqueue()
-        answer["status"] = "accepted"
-        return answer
+            if len(to_create) == 1:
+                # A concurrent delivery of the same event committed first: its row is not
+                # visible to this transaction's snapshot, the unique index still sees it.
+                to_create[0][2]["status"] = "duplicate"
+                return answers
+            # Some of them: one by one, each answered for itself.
+            for vals, errors, answer in to_create:
+                answer.clear()
+                answer.update(self._intake_prepared(backend, [(vals, errors)], enqueue)[0])
+            return answers
+        for message, (_vals, errors, answer) in zip(messages, to_create, strict=True):
+            answer["message_id"] = message.id
+            if errors:
+                answer.update(status="rejected", errors=[e.as_dict() for e in errors])
+            else:
+                answer["status"] = "accepted"
+        by_id = {message.external_id: message for message in messages}
+        for answer in repeated:
+            first = by_id.get(answer["event_id"])
+            if first:
+                answer.update(message_id=first.id, state=first.state)
+        if enqueue:
+            messages.filtered(lambda m: m.state == "received")._enqueue()
+        return answers
+
+    def _take_correction(self, vals, enqueue=True):
+        """A refused event, resent corrected by the MES, becomes the corrected one."""
+        self.ensure_one()
+        self.sudo().write(
+            dict(
+                vals,
+                payload_original=self.payload_original or self.payload,
+                error_code=False,
+                error_text=False,
+            )
+        )
+        self.with_user(self.backend_id.user_id).sudo()._message_log(
+            body=self.env._("The MES resent this event corrected; the first one is kept.")
+        )
+        if enqueue:
+            self._enqueue()
 
     @api.model
     def _intake_b2mml(self, backend, body):
@@ -619,8 +692,33 @@ class MesMessage(models.Model):
             event["sequence"] = next_sequence[ref]
             next_sequence[ref] += 1
         intake = self.with_context(mes_parent_id=document.id)
-        results = [intake._intake(backend, json.dumps(event), event) for event in events]
+        # Read and stored in this request (one insert); a large document's processing jobs
+        # are queued by a job of its own, in slices, so that the answer does not wait.
+        small = len(events) <= QUEUE_SLICE
+        results = intake._intake_batch(backend, events, validated=True, enqueue=small)
+        if not small:
+            document._queue_read_events()
         return {"status": "accepted", "message_id": document.id, "results": results}
+
+    def _queue_read_events(self):
+        self.with_delay(
+            description=f"MES: queue the events of {self.display_name}",
+            identity_key=identity_exact,
+        )._queue_events()
+
+    def _queue_events(self):
+        """Queue the processing of a slice of the events read from this document (job);
+        the next slice is queued by the next run, until none is left."""
+        self.ensure_one()
+        events = self.sudo().search(
+            [("parent_id", "=", self.id), ("state", "=", "received"), ("job_uuid", "=", False)],
+            order="id",
+            limit=QUEUE_SLICE,
+        )
+        events._enqueue()
+        if len(events) == QUEUE_SLICE:
+            self._queue_read_events()
+        return f"{len(events)} events queued"
 
     def _last_sequence(self, backend, order_ref):
         """Highest MES sequence stored for an order, read under a lock on that order's
@@ -637,14 +735,18 @@ class MesMessage(models.Model):
         )
         return self.env.cr.fetchone()[0]
 
-    def _find_inbound(self, backend, external_id):
+    def _find_inbound(self, backend, external_ids):
+        """The inbound messages of ``backend`` with these MES ids (one id, or a set)."""
+        if isinstance(external_ids, str):
+            external_ids = [external_ids]
+        if not external_ids:
+            return self.browse()
         return self.sudo().search(
             [
                 ("backend_id", "=", backend.id),
                 ("direction", "=", "inbound"),
-                ("external_id", "=", external_id),
-            ],
-            limit=1,
+                ("external_id", "in", list(external_ids)),
+            ]
         )
 
     # Jobs

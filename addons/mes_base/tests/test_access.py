@@ -357,10 +357,19 @@ class TestAccessMatrix(AccessCase):
         self.assertEveryPublicMethodCovered(self._rows())
 
     def test_dashboards_count_only_the_users_companies(self):
+        self.assertEqual(
+            self.env["mes.message"].search_count(
+                [("state", "=", "error"), ("company_id", "=", self.companies["c2"].id)]
+            ),
+            1,
+        )
         for key, other in (("c1", "c2"), ("c2", "c1")):
             board = self._env_of("planner", key)["mes.dashboard"].get_dashboard("planner")
             errors = next(t for t in board["sections"][0]["tiles"] if t["key"] == "errors")
-            self.assertEqual(errors["value"], 1, "its own message in error, not the other's")
+            own = self.env["mes.message"].search_count(
+                [("state", "=", "error"), ("company_id", "=", self.companies[key].id)]
+            )
+            self.assertEqual(errors["value"], own, "its own messages in error, not the other's")
             text = json.dumps(board, default=str)
             self.assertIn(self.backends[key].name, text)
             self.assertNotIn(self.backends[other].name, text)
@@ -384,7 +393,7 @@ class TestKeys(AccessCase):
         # The dialog shows it (from the action's context) ...
         wizard = (
             manager["mes.backend.key.wizard"]
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .new({"backend_id": self.backend.id})
         )
         self.assertEqual(wizard.key, key)

@@ -6,9 +6,12 @@ import time
 
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.queue_job.tests.common import trap_jobs
+
 from mes_connector.signing import sign_headers
 
 from ..models.ir_http import MAX_BODY
+from ..models.mes_message import QUEUE_SLICE
 from .common import INBOUND_KEY, MesCase, recent
 
 
@@ -262,3 +265,53 @@ class TestHostileIntake(MesCase, HttpCase):
                 self.assertEqual(answer["status"], "rejected")
                 message = self.env["mes.message"].browse(answer["message_id"])
                 self.assertEqual((message.state, message.payload), ("error", body))
+
+
+class TestLargeDocument(MesCase):
+    def _document(self, production, count):
+        namespace = "http://www.mesa.org/xml/B2MML-V0600"
+        material = (
+            "<MaterialActual><MaterialDefinitionID>T-SCR</MaterialDefinitionID>"
+            "<MaterialUse>Consumed</MaterialUse><Quantity><QuantityString>1</QuantityString>"
+            "<UnitOfMeasure>Units</UnitOfMeasure></Quantity></MaterialActual>"
+        )
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><ProductionPerformance xmlns="{namespace}">'
+            f"<ID>BIG-{production.id}</ID><ProductionResponse><ID>R-1</ID>"
+            f"<ProductionRequestID>{production.name}</ProductionRequestID>"
+            f"<EndTime>{recent()}</EndTime><SegmentResponse><ID>S1</ID>"
+            "<ProcessSegmentID>10</ProcessSegmentID>"
+            + material * count
+            + "</SegmentResponse></ProductionResponse></ProductionPerformance>"
+        ).encode()
+
+    def test_a_large_document_is_stored_at_once_and_queued_in_slices(self):
+        production = self._production()
+        # 1,000 consumptions and the operation's progress: 1,001 events.
+        materials, count = 2 * QUEUE_SLICE, 2 * QUEUE_SLICE + 1
+        body = self._document(production, materials)
+        with trap_jobs() as trap:
+            answer = self.env["mes.message"]._intake_b2mml(self.backend, body)
+            self.assertEqual(answer["status"], "accepted")
+            self.assertEqual(len(answer["results"]), count)
+            self.assertEqual({r["status"] for r in answer["results"]}, {"accepted"})
+            document = self.env["mes.message"].browse(answer["message_id"])
+            events = document.child_ids
+            self.assertEqual(len(events), count)
+            self.assertEqual(sorted(events.mapped("sequence")), list(range(1, count + 1)))
+            self.assertFalse(any(events.mapped("job_uuid")), "queued by the document's job")
+            self.assertEqual(len(trap.enqueued_jobs), 1)
+            queued = []
+            while trap.enqueued_jobs:
+                job = trap.enqueued_jobs.pop(0)
+                self.assertEqual(job.method_name, "_queue_events")
+                job.perform()
+                queued.append(len(events.filtered("job_uuid")))
+                trap.enqueued_jobs[:] = [
+                    j for j in trap.enqueued_jobs if j.method_name == "_queue_events"
+                ]
+            self.assertEqual(queued, [QUEUE_SLICE, 2 * QUEUE_SLICE, count])
+        # The same document again: a duplicate, nothing more stored.
+        again = self.env["mes.message"]._intake_b2mml(self.backend, body)
+        self.assertEqual(again["status"], "duplicate")
+        self.assertEqual(len(document.child_ids), count)

@@ -169,6 +169,7 @@ class MesQualityHold(models.Model):
             "quality_control_oca.group_quality_control_user"
         ):
             raise AccessError(self.env._("Only quality users may release a quality hold."))
+        self.check_access("read")  # holds of the user's companies only
         reason = reason or self.env._("Released by %s", self.env.user.name)
         for hold in self.filtered(lambda h: h.state == "held"):
             hold.sudo()._release(reason)

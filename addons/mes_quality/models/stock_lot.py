@@ -20,6 +20,7 @@ class StockLot(models.Model):
 
     def action_view_mes_holds(self):
         self.ensure_one()
+        self.env["mes.quality.hold"].check_access("read")
         return {
             "type": "ir.actions.act_window",
             "name": self.display_name,

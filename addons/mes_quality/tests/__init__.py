@@ -4,4 +4,4 @@ import odoo.tests.common as _odoo_test_common
 if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
     _odoo_test_common.SETATTR_SOURCES = {}
 
-from . import test_quality
+from . import test_access, test_quality

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-import xmlrpc.client
 from pathlib import Path
 
 import requests
@@ -109,15 +108,27 @@ def start_odoo(db, port, log):
 
 
 class Rpc:
+    """Odoo's JSON-RPC as admin (methods may return None, which XML-RPC cannot carry)."""
+
     def __init__(self, url, db):
-        self.db = db
-        self.uid = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common").authenticate(
-            db, "admin", "admin", {}
-        )
-        self.proxy = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
+        self.url, self.db = f"{url}/jsonrpc", db
+        self.uid = self._call("common", "authenticate", db, "admin", "admin", {})
+
+    def _call(self, service, method, *args):
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"service": service, "method": method, "args": list(args)},
+        }
+        answer = requests.post(self.url, json=payload, timeout=600).json()
+        if "error" in answer:
+            sys.exit(f"Odoo refused {method}: {answer['error']['data']['message']}")
+        return answer.get("result")
 
     def __call__(self, model, method, *args, **kwargs):
-        return self.proxy.execute_kw(self.db, self.uid, "admin", model, method, list(args), kwargs)
+        return self._call(
+            "object", "execute_kw", self.db, self.uid, "admin", model, method, list(args), kwargs
+        )
 
 
 def setup_plant(rpc, run, orders, per_order):
@@ -154,7 +165,9 @@ def setup_plant(rpc, run, orders, per_order):
             "product_tmpl_id": template["product_tmpl_id"][0],
             "product_qty": 1,
             "consumption": "flexible",
-            "operation_ids": [(0, 0, {"name": "Make", "workcenter_id": workcenter})],
+            "operation_ids": [
+                (0, 0, {"name": "Make", "workcenter_id": workcenter, "sequence": 10})
+            ],
             "bom_line_ids": [(0, 0, {"product_id": component, "product_qty": 1})],
         },
     )

@@ -293,7 +293,7 @@ def main():
             "mes.backend",
             "write",
             [plant.ref("mes_base.backend_simulator")],
-            {"base_url": f"http://127.0.0.1:{sim_port}"},
+            {"base_url": f"http://127.0.0.1:{sim_port}", "outbound_api_key_input": OUTBOUND_KEY},
         )
         close, reconciliation = run_shift(plant)
         shoot(url, Path(args.out), close, reconciliation)

@@ -16,6 +16,12 @@ class MesDataError(Exception):
         self.value = value
 
 
+class MesConcurrentDelivery(Exception):
+    """Another request is storing the same event at this very moment: its row is not
+    visible yet. Nothing of this request is kept; the MES is told to send it again (then
+    it is answered as the duplicate, or the correction, that it is)."""
+
+
 class MesWaiting(Exception):
     """Something the message needs is not there yet (its order, an earlier message,
     a lot): it is retried later, and becomes an error after the backend's timeout.

@@ -264,12 +264,17 @@ def plant(odoo, tmp_path_factory):
     """The demo plant wired to a simulator of its own: returns (rpc, simulator, inbound key)."""
     mes_key = uuid.uuid4().hex
     backend_id = odoo("mes.backend", "search", [("code", "=", "SIM")])[0]
-    odoo("mes.backend", "write", [backend_id], {"outbound_api_key": mes_key})
     action = odoo("mes.backend", "action_generate_inbound_key", [backend_id])
     # The new key exists in clear only in this answer (the context of the dialog showing it).
     inbound_key = action["context"]["mes_new_inbound_key"]
     simulator = Simulator(odoo.url, "SIM", mes_key, inbound_key, tmp_path_factory.mktemp("sim"))
-    odoo("mes.backend", "write", [backend_id], {"base_url": simulator.url, "timeout_connect": 2})
+    # A new MES address takes the key with it (changing the URL alone clears the stored key).
+    odoo(
+        "mes.backend",
+        "write",
+        [backend_id],
+        {"base_url": simulator.url, "outbound_api_key_input": mes_key, "timeout_connect": 2},
+    )
     simulator.start()
     yield odoo, simulator, inbound_key
     simulator.stop()

@@ -1,6 +1,7 @@
 """A shift of orders run by the simulator, pushed and pulled: Odoo ends with the MES's totals."""
 
 import json
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -243,7 +244,12 @@ def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
         "mes.backend",
         "write",
         [backend_id],
-        {"base_url": feed.url, "pull_enabled": True, "pull_cursor": 0},
+        {
+            "base_url": feed.url,
+            "outbound_api_key_input": push_simulator.mes_key,
+            "pull_enabled": True,
+            "pull_cursor": 0,
+        },
     )
     try:
         orders = _confirm_shift(rpc)
@@ -256,12 +262,20 @@ def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
         def deliver(_client):
             answers = []
             for start in range(0, len(half), 25):
-                response = requests.post(
-                    f"{rpc.url}/mes/api/v1/SIM/events",
-                    data=json.dumps({"events": half[start : start + 25]}),
-                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-                    timeout=60,
-                )
+                for _attempt in range(20):
+                    response = requests.post(
+                        f"{rpc.url}/mes/api/v1/SIM/events",
+                        data=json.dumps({"events": half[start : start + 25]}),
+                        headers={
+                            "Content-Type": "application/json",
+                            "Authorization": f"Bearer {key}",
+                        },
+                        timeout=60,
+                    )
+                    # 503: the other client stores the same events right now; send again.
+                    if response.status_code != 503:
+                        break
+                    time.sleep(float(response.headers.get("Retry-After", 1)))
                 assert response.status_code == 200, response.text
                 answers += [r["status"] for r in response.json()["results"]]
             return answers
@@ -293,6 +307,10 @@ def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
             "mes.backend",
             "write",
             [backend_id],
-            {"base_url": push_simulator.url, "pull_enabled": False},
+            {
+                "base_url": push_simulator.url,
+                "outbound_api_key_input": push_simulator.mes_key,
+                "pull_enabled": False,
+            },
         )
         feed.stop()

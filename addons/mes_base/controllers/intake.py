@@ -10,6 +10,7 @@ from mes_connector.openapi import openapi_document
 from mes_connector.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from mes_connector.validation import MISSING, FieldError, decode_json_body
 
+from ..exceptions import MesConcurrentDelivery
 from ..models.ir_http import BODY_KEY, MAX_BODY
 
 _logger = logging.getLogger(__name__)
@@ -63,9 +64,7 @@ class MesIntakeController(http.Controller):
         messages = request.env["mes.message"].sudo()
         content_type = (request.httprequest.mimetype or "application/json").lower()
         if content_type in XML_TYPES:
-            answer = messages._intake_b2mml(backend, body)
-            status = {"accepted": 200, "duplicate": 200}.get(answer["status"], 422)
-            return self._answer(status, answer)
+            return self._store(lambda: messages._intake_b2mml(backend, body), accepted=200)
         if content_type not in JSON_TYPES:
             error = FieldError(
                 "Content-Type",
@@ -83,11 +82,8 @@ class MesIntakeController(http.Controller):
             if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
                 error = FieldError("events", MISSING, f"must be a list of 1 to {MAX_BATCH} events")
                 return self._reject(400, messages, backend, body, "invalid_batch", [error])
-            results = [messages._intake(backend, None, event) for event in events]
-            return self._answer(200, {"results": results})
-        answer = messages._intake(backend, body, decoded)
-        status = {"accepted": 202, "duplicate": 200}.get(answer["status"], 422)
-        return self._answer(status, answer)
+            return self._store(lambda: {"results": messages._intake_batch(backend, events)})
+        return self._store(lambda: messages._intake(backend, body, decoded))
 
     @http.route(
         ["/mes/api/v1/openapi.json", "/mes/api/v1/schemas/<string:name>"],
@@ -123,15 +119,34 @@ class MesIntakeController(http.Controller):
         )
         return None
 
+    def _store(self, store, accepted=202):
+        """Run ``store`` and answer what it says; a concurrent delivery of the same event
+        rolls everything of this request back and asks the MES to send it again."""
+        try:
+            answer = store()
+        except MesConcurrentDelivery as err:
+            request.env.cr.rollback()
+            return self._answer(
+                503, {"error": f"send again: {err}"}, headers=[("Retry-After", "1")]
+            )
+        if "results" in answer and "status" not in answer:
+            return self._answer(200, answer)
+        status = {"accepted": accepted, "duplicate": 200}.get(answer["status"], 422)
+        return self._answer(status, answer)
+
     def _reject(self, status, messages, backend, body, code, errors):
         """Keep a body that is not even a readable message, and say why it was refused."""
         return self._answer(status, messages._intake(backend, body, None, rejection=(code, errors)))
 
-    def _answer(self, status, body):
+    def _answer(self, status, body, headers=()):
         # ASCII-only, strict JSON (no NaN/Infinity) whatever the MES sent that is echoed back.
         data = json.dumps(body, ensure_ascii=True, allow_nan=False, default=str).encode()
         return request.make_response(
             data,
-            headers=[("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            headers=[
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(data))),
+                *headers,
+            ],
             status=status,
         )

@@ -14,7 +14,7 @@ from mes_connector import signing
 from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
-from ..exceptions import MesDataError
+from ..exceptions import MesConcurrentDelivery, MesDataError
 
 _logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ class MesBackend(models.Model):
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
     base_url = fields.Char(
-        "MES URL", required=True, help="Base URL of the MES API, e.g. https://mes.plant.example"
+        "MES URL",
+        required=True,
+        help="Base URL of the MES API, e.g. https://mes.plant.example. Changing it clears the "
+        "stored MES API key: type the key again with the new address.",
     )
     # Read only by the code that sends (and Odoo administrators): integrators type a new
     # key into outbound_api_key_input, never see the stored one again.
@@ -259,8 +262,55 @@ class MesBackend(models.Model):
                     )
                 )
 
+    @api.constrains("inbound_key_overlap_hours", "signature_tolerance")
+    def _check_durations(self):
+        for backend in self:
+            if not 0 <= backend.inbound_key_overlap_hours <= 8760:
+                raise ValidationError(
+                    self.env._(
+                        "Key rotation overlap: %s hours; give 0 to 8760 (a year).",
+                        backend.inbound_key_overlap_hours,
+                    )
+                )
+            if not 1 <= backend.signature_tolerance <= 86400:
+                raise ValidationError(
+                    self.env._(
+                        "Signature time tolerance: %s s; give 1 to 86400 (a day).",
+                        backend.signature_tolerance,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_integration_user(vals)
+        return super().create(vals_list)
+
+    def _check_integration_user(self, vals):
+        """Who MES messages are posted as is chosen by Odoo administrators: an MES manager
+        could otherwise post as anyone, with that person's rights."""
+        if self.env.su or self.env.is_system() or not vals.get("user_id"):
+            return
+        default = self.env.ref("mes_base.user_mes_integration", raise_if_not_found=False)
+        changed = not self or any(backend.user_id.id != vals["user_id"] for backend in self)
+        if changed and vals["user_id"] != (default and default.id):
+            raise AccessError(
+                self.env._("Only Odoo administrators choose the integration user of an MES.")
+            )
+
     def write(self, vals):
+        self._check_integration_user(vals)
+        if "base_url" in vals and "outbound_api_key_input" not in vals and not self.env.su:
+            # The key goes where the URL says: a new address needs the key typed again, so
+            # that changing the URL cannot send the stored key to someone else.
+            vals = dict(vals, outbound_api_key_input=False)
+            for backend in self.filtered(lambda b: b.base_url != vals["base_url"]):
+                backend.sudo().write({"outbound_api_key": False, "outbound_key_hint": False})
         res = super().write(vals)
+        if not self.env.su:
+            # Checked after the change too: a backend cannot be moved to a company the
+            # user has no access to (and its keys with it).
+            self.check_access("write")
         if "user_id" in vals:
             # The inbound keys follow the backend to its new integration user.
             for backend in self:
@@ -479,6 +529,11 @@ class MesBackend(models.Model):
             except pg_errors.LockNotAvailable:
                 # Someone reads this feed right now ("Read the feed now"): not an error.
                 _logger.info("MES backend %s: feed being read elsewhere, skipped", backend.code)
+            except MesConcurrentDelivery:
+                # The same events pushed by the MES at this moment: read again next run.
+                _logger.info(
+                    "MES backend %s: feed events stored concurrently, read again", backend.code
+                )
             except (MesError, OperationalError) as err:
                 _logger.warning("MES backend %s: event feed not read: %s", backend.code, err)
                 backend.sudo().pull_last_error = str(err)[:250]

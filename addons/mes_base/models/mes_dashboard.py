@@ -229,7 +229,7 @@ class MesDashboard(models.AbstractModel):
                 "value": _duration((now - oldest.create_date).total_seconds()) if oldest else "-",
                 "note": f"{oldest.display_name}: {oldest.error_cause or ''}" if oldest else "",
                 "level": "danger" if oldest else "success",
-                "action": oldest and self._record(oldest),
+                "action": self._record(oldest) if oldest else False,
             },
         ]
         return [

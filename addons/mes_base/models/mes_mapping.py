@@ -17,6 +17,7 @@ class MesMapping(models.Model):
     _description = "MES code mapping"
     _order = "backend_id, mapping_type, mes_code"
     _rec_name = "mes_code"
+    _check_company_auto = True
 
     backend_id = fields.Many2one("mes.backend", required=True, index=True, ondelete="cascade")
     company_id = fields.Many2one(related="backend_id.company_id", store=True)
@@ -33,8 +34,10 @@ class MesMapping(models.Model):
         index=True,
     )
     mes_code = fields.Char("MES code", required=True, index=True)
-    product_id = fields.Many2one("product.product", ondelete="cascade")
-    workcenter_id = fields.Many2one("mrp.workcenter", "Work center", ondelete="cascade")
+    product_id = fields.Many2one("product.product", ondelete="cascade", check_company=True)
+    workcenter_id = fields.Many2one(
+        "mrp.workcenter", "Work center", ondelete="cascade", check_company=True
+    )
     uom_id = fields.Many2one("uom.uom", "Unit", ondelete="cascade")
     scrap_tag_id = fields.Many2one("stock.scrap.reason.tag", "Scrap reason", ondelete="cascade")
     loss_id = fields.Many2one(

@@ -20,9 +20,9 @@ from mes_connector.exceptions import (
     MessageValidationError,
     MesTransientError,
 )
-from mes_connector.validation import validation_errors
+from mes_connector.validation import MISSING, FieldError, validation_errors
 
-from ..exceptions import MesDataError, MesWaiting
+from ..exceptions import MesConcurrentDelivery, MesDataError, MesWaiting
 from .mes_event_processor import utc_naive
 from .mrp_production import APPLYING_MES_REPORT
 
@@ -54,6 +54,7 @@ WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
 # this many per run.
 QUEUE_SLICE = 500
+MAX_SEQUENCE = 2147483647  # a PostgreSQL integer, as the event schema says
 # What an event id must look like to be a key (the schema's pattern of event_id).
 EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 # A cause is an index key (messages grouped by it, one open mes.error.cause per cause):
@@ -308,6 +309,20 @@ class MesMessage(models.Model):
                 self.env._("Only messages in error, failed, rejected or waiting can be retried.")
             )
         self._check_planner()
+        invalid = retryable.filtered(lambda m: m._payload_errors())
+        if invalid:
+            # Applying what the intake refused would post what the MES never validly sent.
+            raise UserError(
+                self.env._(
+                    "The MES sent these messages invalid; they cannot be retried as they are. "
+                    "An MES manager corrects the payload (the original is kept), or the MES "
+                    "resends them corrected:\n%s",
+                    "\n".join(
+                        f"{m.display_name}: {'; '.join(str(e) for e in m._payload_errors()[:3])}"
+                        for m in invalid[:20]
+                    ),
+                )
+            )
         for message in retryable.sudo():
             new_state = "received" if message.direction == "inbound" else "pending"
             message.write(
@@ -327,6 +342,17 @@ class MesMessage(models.Model):
             )
             message._enqueue(now=True)
         return True
+
+    def _payload_errors(self):
+        """What is wrong with an inbound JSON event as it is stored now (empty: valid)."""
+        self.ensure_one()
+        if self.direction != "inbound" or self.payload_format != "json":
+            return []
+        try:
+            event = json.loads(self.payload or "")
+        except ValueError as err:
+            return [FieldError("(body)", MISSING, f"is not valid JSON ({err})")]
+        return validation_errors(event, "event.v1.json")
 
     def _order_document(self):
         """The order document (mes.order/1) an outbound revision carries, as JSON text."""
@@ -559,71 +585,80 @@ class MesMessage(models.Model):
 
     @api.model
     def _intake_prepared(self, backend, prepared, enqueue=True):
-        """Store prepared ``(vals, errors)``: the answers, in order (see :meth:`_intake`)."""
+        """Store prepared ``(vals, errors)``: the answers, in order (see :meth:`_intake`).
+
+        Raises :class:`MesConcurrentDelivery` when another request stores one of the same
+        events at this moment (the caller rolls back and asks the MES to send again).
+        """
         ids = {vals["external_id"] for vals, _errors in prepared if vals["external_id"]}
         held = {message.external_id: message for message in self._find_inbound(backend, ids)}
-        answers, to_create, seen, repeated = [], [], set(), []
+        answers, new, later = [], {}, []
         for vals, errors in prepared:
             external_id = vals["external_id"]
             answer = {"event_id": external_id or None}
             answers.append(answer)
             existing = held.get(external_id)
-            if (
-                existing
-                and not errors
-                and (existing.state, existing.error_code) == ("error", "invalid_message")
-                and external_id not in seen
-            ):
+            if existing and not errors and existing._refused_as_invalid():
                 # The MES resends, corrected, an event Odoo refused and nobody has
                 # cancelled (a person's decision stands): take the correction, keep
                 # what came first.
-                seen.add(external_id)
                 existing._take_correction(vals, enqueue)
+                held.pop(external_id)
                 answer.update(status="accepted", message_id=existing.id)
-                continue
-            if existing:
+            elif existing:
                 answer.update(status="duplicate", message_id=existing.id, state=existing.state)
-            elif external_id and external_id in seen:
-                # Twice in the same batch: the first counts, the second is its duplicate.
-                answer["status"] = "duplicate"
-                repeated.append(answer)
+            elif external_id in new:
+                # Twice in this batch: a duplicate of the first, or its correction when the
+                # first was refused and this one is valid (stored once, as corrected).
+                first_vals, first_errors, first_answer = new[external_id]
+                if first_errors and not errors:
+                    new[external_id] = (
+                        dict(vals, payload_original=first_vals["payload"]),
+                        [],
+                        first_answer,
+                    )
+                    later.append((answer, external_id, "accepted"))
+                else:
+                    later.append((answer, external_id, "duplicate"))
             else:
-                if external_id:
-                    seen.add(external_id)
-                to_create.append((vals, errors, answer))
-        if not to_create:
+                new[external_id or object()] = (vals, errors, answer)
+        if not new:
             return answers
-        to_create.sort(key=lambda item: item[0]["external_id"] or "")
+        # In the order of the ids: two deliveries sharing events wait for each other on the
+        # unique index in the same order, never in a cycle.
+        to_create = sorted(new.values(), key=lambda item: item[0]["external_id"] or "")
         creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
         try:
             # A concurrent duplicate is an expected answer here, not an SQL error to log.
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                 messages = creator.create([vals for vals, _errors, _answer in to_create])
-        except pg_errors.UniqueViolation:
-            if len(to_create) == 1:
-                # A concurrent delivery of the same event committed first: its row is not
-                # visible to this transaction's snapshot, the unique index still sees it.
-                to_create[0][2]["status"] = "duplicate"
-                return answers
-            # Some of them: one by one, each answered for itself.
-            for vals, errors, answer in to_create:
-                answer.clear()
-                answer.update(self._intake_prepared(backend, [(vals, errors)], enqueue)[0])
-            return answers
+        except pg_errors.UniqueViolation as err:
+            # A concurrent delivery of one of these events committed first: its row is not
+            # visible to this transaction's snapshot, the unique index sees it.
+            raise MesConcurrentDelivery(
+                "another request stored one of these events at the same moment"
+            ) from err
+        by_id = {}
         for message, (_vals, errors, answer) in zip(messages, to_create, strict=True):
+            by_id[message.external_id] = message
             answer["message_id"] = message.id
             if errors:
                 answer.update(status="rejected", errors=[e.as_dict() for e in errors])
             else:
                 answer["status"] = "accepted"
-        by_id = {message.external_id: message for message in messages}
-        for answer in repeated:
-            first = by_id.get(answer["event_id"])
-            if first:
-                answer.update(message_id=first.id, state=first.state)
+        for answer, external_id, status in later:
+            first = by_id[external_id]
+            answer.update(status=status, message_id=first.id)
+            if status == "duplicate":
+                answer["state"] = first.state
         if enqueue:
             messages.filtered(lambda m: m.state == "received")._enqueue()
         return answers
+
+    def _refused_as_invalid(self):
+        """Refused by the intake for what it held (not cancelled by a person since)."""
+        self.ensure_one()
+        return self.state == "error" and self.error_code == "invalid_message"
 
     def _take_correction(self, vals, enqueue=True):
         """A refused event, resent corrected by the MES, becomes the corrected one."""
@@ -674,8 +709,10 @@ class MesMessage(models.Model):
         try:
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                 document = self.sudo().with_context(mail_create_nolog=True).create(vals)
-        except pg_errors.UniqueViolation:
-            return {"status": "duplicate"}
+        except pg_errors.UniqueViolation as err:
+            raise MesConcurrentDelivery(
+                "another request stored this document at the same moment"
+            ) from err
         if errors:
             return {
                 "status": "rejected",
@@ -684,11 +721,41 @@ class MesMessage(models.Model):
             }
         # A document numbers its events from 1: per order, they come after what that
         # order already received, so documents apply in the order they arrive.
-        next_sequence = {}
+        refs = {event.get("order_ref") for event in events}
+        last = self._last_sequences(backend, refs)
+        counts = {}
+        for event in events:
+            counts[event.get("order_ref")] = counts.get(event.get("order_ref"), 0) + 1
+        full = sorted(ref for ref in refs if last.get(ref, 0) + counts[ref] > MAX_SEQUENCE)
+        if full:
+            document.write(
+                {
+                    "state": "error",
+                    "error_code": "sequence_exhausted",
+                    "error_cause": f"sequence_exhausted: {full[0]}",
+                    "error_text": self.env._(
+                        "ProductionRequestID %(refs)s: the MES already numbered events of these "
+                        "orders up to %(max)s; their events cannot be numbered after them.",
+                        refs=", ".join(full[:10]),
+                        max=MAX_SEQUENCE,
+                    ),
+                    "result_text": False,
+                }
+            )
+            return {
+                "status": "rejected",
+                "message_id": document.id,
+                "errors": [
+                    {
+                        "field": "ProductionRequestID",
+                        "value": full[0],
+                        "reason": (f"the order's MES sequence is already {MAX_SEQUENCE}"),
+                    }
+                ],
+            }
+        next_sequence = {ref: last.get(ref, 0) + 1 for ref in refs}
         for event in events:
             ref = event.get("order_ref")
-            if ref not in next_sequence:
-                next_sequence[ref] = self._last_sequence(backend, ref) + 1
             event["sequence"] = next_sequence[ref]
             next_sequence[ref] += 1
         intake = self.with_context(mes_parent_id=document.id)
@@ -701,9 +768,14 @@ class MesMessage(models.Model):
         return {"status": "accepted", "message_id": document.id, "results": results}
 
     def _queue_read_events(self):
-        self.with_delay(
+        backend = self.backend_id
+        # Before the processing jobs it queues (priority), as the backend's integration user.
+        self.with_user(backend.user_id).with_context(
+            allowed_company_ids=backend.company_id.ids
+        ).with_delay(
             description=f"MES: queue the events of {self.display_name}",
             identity_key=identity_exact,
+            priority=1,
         )._queue_events()
 
     def _queue_events(self):
@@ -720,20 +792,23 @@ class MesMessage(models.Model):
             self._queue_read_events()
         return f"{len(events)} events queued"
 
-    def _last_sequence(self, backend, order_ref):
-        """Highest MES sequence stored for an order, read under a lock on that order's
-        reference so two documents for one order are numbered one after the other."""
-        if not order_ref:
-            return 0
+    def _last_sequences(self, backend, order_refs):
+        """Highest MES sequence stored per order reference, read under a lock on the
+        backend's B2MML numbering, so that two documents are numbered one after the other
+        (one lock and one query for a document, however many orders it reports on)."""
         self.env.cr.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:{backend.id}:{order_ref}",)
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:b2mml:{backend.id}",)
         )
+        refs = [ref for ref in order_refs if ref]
+        if not refs:
+            return {}
         self.env.cr.execute(
-            "SELECT COALESCE(MAX(sequence), 0) FROM mes_message"
-            " WHERE backend_id = %s AND direction = 'inbound' AND order_ref = %s",
-            (backend.id, order_ref),
+            "SELECT order_ref, COALESCE(MAX(sequence), 0) FROM mes_message"
+            " WHERE backend_id = %s AND direction = 'inbound' AND order_ref = ANY(%s)"
+            " GROUP BY order_ref",
+            (backend.id, refs),
         )
-        return self.env.cr.fetchone()[0]
+        return dict(self.env.cr.fetchall())
 
     def _find_inbound(self, backend, external_ids):
         """The inbound messages of ``backend`` with these MES ids (one id, or a set)."""
@@ -904,6 +979,14 @@ class MesMessage(models.Model):
             return self._set_error(
                 "unsupported_type",
                 self.env._("event_type: %r is not processed by this Odoo.", self.message_type),
+            )
+        errors = self._payload_errors()
+        if errors:
+            # Never applied as it is: the intake refused it, or its payload was damaged.
+            return self._set_error(
+                "invalid_message",
+                "\n".join(str(e) for e in errors),
+                ", ".join(sorted({e.field for e in errors})),
             )
         try:
             event = json.loads(self.payload)

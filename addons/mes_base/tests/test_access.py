@@ -6,7 +6,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .access import AccessMatrixMixin, Row
-from .common import INBOUND_KEY, MesCase
+from .common import INBOUND_KEY, MesCase, recent
 
 PLANNERS = ("planner", "manager")
 MANAGERS = ("manager",)
@@ -52,10 +52,18 @@ class AccessCase(AccessMatrixMixin, MesCase):
         cls.messages, cls.productions, cls.mappings, cls.causes = {}, {}, {}, {}
         for key, company in cls.companies.items():
             backend = cls.backends[key]
-            event = {"schema": "mes.event/1", "event_id": f"ACL-{key}", "event_type": "nope"}
+            # A valid report that could not be posted: in error, to retry or cancel.
+            event = {
+                "schema": "mes.event/1",
+                "event_id": f"ACL-{key}",
+                "event_type": "order_started",
+                "order_ref": f"NO-SUCH-ORDER-{key}",
+                "occurred_at": recent(),
+                "data": {},
+            }
             answer = cls.env["mes.message"]._intake(backend, json.dumps(event), event)
             cls.messages[key] = cls.env["mes.message"].browse(answer["message_id"])
-            cls.messages[key]._enqueue()  # a job to look at
+            cls.messages[key]._set_error("unknown_order", "no such order", event["order_ref"])
             cls.mappings[key] = cls.env["mes.mapping"].create(
                 {
                     "backend_id": backend.id,
@@ -132,6 +140,22 @@ class TestAccessMatrix(AccessCase):
                 "write outbound key",
                 MANAGERS,
                 lambda c, e, k: backend(e, k).write({"outbound_api_key_input": "new-outbound-key"}),
+            ),
+            Row(
+                "mes.backend",
+                "write company",
+                NOBODY,
+                lambda c, e, k: backend(e, k).write(
+                    {"company_id": self.companies["c2" if k == "c1" else "c1"].id}
+                ),
+            ),
+            Row(
+                "mes.backend",
+                "write integration user",
+                NOBODY,
+                lambda c, e, k: backend(e, k).write(
+                    {"user_id": self.env.ref("base.user_admin").id}
+                ),
             ),
             Row(
                 "mes.backend",
@@ -426,3 +450,13 @@ class TestKeys(AccessCase):
         with self.assertRaises(AccessError):
             backend.read(["outbound_api_key"])
         self.assertEqual(self.backend.sudo().outbound_api_key, "rotated-outbound-key-9876")
+        # A new address needs the key typed again: changing the URL alone cannot send the
+        # stored key to someone else's server.
+        backend.write({"base_url": "http://127.0.0.1:9/elsewhere"})
+        backend.invalidate_recordset()
+        self.assertFalse(self.backend.sudo().outbound_api_key)
+        self.assertFalse(backend.outbound_key_hint)
+        backend.write(
+            {"base_url": "http://127.0.0.1:9/new", "outbound_api_key_input": "typed-again-5555"}
+        )
+        self.assertEqual(self.backend.sudo().outbound_api_key, "typed-again-5555")

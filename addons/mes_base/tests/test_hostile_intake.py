@@ -3,13 +3,18 @@ wrong, each event of a batch is judged alone, and what was sent is kept as recei
 
 import json
 import time
+from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from psycopg2 import errors as pg_errors
+
+from odoo.exceptions import UserError
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector.signing import sign_headers
 
+from ..exceptions import MesConcurrentDelivery
 from ..models.ir_http import MAX_BODY
 from ..models.mes_message import QUEUE_SLICE
 from .common import INBOUND_KEY, MesCase, recent
@@ -315,3 +320,119 @@ class TestLargeDocument(MesCase):
         again = self.env["mes.message"]._intake_b2mml(self.backend, body)
         self.assertEqual(again["status"], "duplicate")
         self.assertEqual(len(document.child_ids), count)
+
+
+class TestRefusedStaysRefused(MesCase):
+    def _store(self, event):
+        with trap_jobs():
+            return self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+
+    def _completion(self, production, event_id, quantity):
+        return {
+            "schema": "mes.event/1",
+            "event_id": event_id,
+            "event_type": "order_completed",
+            "order_ref": production.name,
+            "sequence": 1,
+            "occurred_at": recent(),
+            "data": {"quantity": quantity, "uom": "Units"},
+        }
+
+    def test_an_event_the_intake_refused_is_not_applied_by_a_retry(self):
+        production = self._production()
+        production.action_confirm()
+        answer = self._store(self._completion(production, "NEG-1", -5))
+        message = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual((answer["status"], message.error_code), ("rejected", "invalid_message"))
+        planner = new_test_user(self.env, "retry_planner", groups="mes_base.group_mes_user")
+        with self.assertRaisesRegex(UserError, r"(?s)sent these messages invalid.*data.quantity: -5"):
+            message.with_user(planner).action_retry()
+        # Even a job that runs it anyway does not post it.
+        message._process()
+        self.assertEqual((message.state, message.error_code), ("error", "invalid_message"))
+        self.assertEqual(production.state, "confirmed")
+        # Corrected by an MES manager, it is retried and posted.
+        manager = new_test_user(self.env, "retry_manager", groups="mes_base.group_mes_manager")
+        corrected = json.dumps(self._completion(production, "NEG-1", 5))
+        message.with_user(manager).write({"payload": corrected})
+        with trap_jobs():
+            message.with_user(planner).action_retry()
+        self.assertEqual(message.state, "received")
+        self.assertIn('"quantity": -5', message.payload_original)
+
+    def test_an_order_whose_mes_numbering_is_exhausted_refuses_documents_clearly(self):
+        production = self._production()
+        last = dict(self._completion(production, "LAST-1", 1), event_type="order_started")
+        last.update(sequence=2147483647, data={})
+        self.assertEqual(self._store(last)["status"], "accepted")
+        document = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ProductionPerformance xmlns="http://www.mesa.org/xml/B2MML-V0600">'
+            f"<ID>FULL-1</ID><ProductionResponse><ID>R-1</ID>"
+            f"<ProductionRequestID>{production.name}</ProductionRequestID>"
+            f"<EndTime>{recent()}</EndTime><SegmentResponse><ID>S1</ID>"
+            "<ProcessSegmentID>10</ProcessSegmentID></SegmentResponse></ProductionResponse>"
+            "</ProductionPerformance>"
+        ).encode()
+        answer = self.env["mes.message"]._intake_b2mml(self.backend, document)
+        self.assertEqual(answer["status"], "rejected")
+        self.assertEqual(answer["errors"][0]["value"], production.name)
+        stored = self.env["mes.message"].browse(answer["message_id"])
+        self.assertEqual((stored.state, stored.error_code), ("error", "sequence_exhausted"))
+        self.assertFalse(stored.child_ids)
+
+    def test_a_concurrent_delivery_of_the_same_event_is_asked_again(self):
+        production = self._production()
+        event = self._completion(production, "RACE-1", 5)
+        messages = self.env["mes.message"]
+        before = messages.search_count([])
+
+        def committed_elsewhere(*_args, **_kwargs):
+            # What PostgreSQL says when another transaction stored the same id first.
+            raise pg_errors.UniqueViolation("duplicate key value violates unique constraint")
+
+        with patch.object(type(messages), "create", committed_elsewhere):
+            with self.assertRaises(MesConcurrentDelivery):
+                self._store(event)
+            with self.assertRaises(MesConcurrentDelivery):
+                messages._intake_batch(self.backend, [event, dict(event, event_id="RACE-2")])
+        self.assertEqual(messages.search_count([]), before)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentAnswer(MesCase, HttpCase):
+    def test_the_mes_is_told_to_send_again_and_nothing_is_kept(self):
+        messages = self.env["mes.message"]
+        before = messages.search_count([])
+
+        def committed_elsewhere(*_args, **_kwargs):
+            raise MesConcurrentDelivery("another request stored one of these events")
+
+        event = {
+            "schema": "mes.event/1",
+            "event_id": "RACE-HTTP",
+            "event_type": "order_started",
+            "order_ref": "WH/MO/1",
+            "occurred_at": recent(),
+            "data": {},
+        }
+        with patch.object(type(messages), "_intake_prepared", committed_elsewhere):
+            response = self.url_open(
+                "/mes/api/v1/TEST/events",
+                data=json.dumps({"events": [event]}),
+                headers={
+                    "Authorization": f"Bearer {INBOUND_KEY}",
+                    "Content-Type": "application/json",
+                },
+            )
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.headers["Retry-After"], "1")
+        self.assertIn("send again", _strict_json(response)["error"])
+        self.assertEqual(messages.search_count([]), before)
+        # Sent again, it is stored.
+        response = self.url_open(
+            "/mes/api/v1/TEST/events",
+            data=json.dumps(event),
+            headers={"Authorization": f"Bearer {INBOUND_KEY}", "Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 202, response.text)

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 
 class StockLot(models.Model):
@@ -17,6 +18,14 @@ class StockLot(models.Model):
     def _compute_mes_on_hold(self):
         for lot in self:
             lot.mes_on_hold = any(hold.state == "held" for hold in lot.mes_hold_ids)
+
+    def write(self, vals):
+        if "mes_on_hold" in vals and not self.env.su:
+            # The flag follows the lot's holds; a hold is released by a quality user.
+            raise AccessError(
+                self.env._("A lot's quality hold is lifted by releasing the hold, not by hand.")
+            )
+        return super().write(vals)
 
     def action_view_mes_holds(self):
         self.ensure_one()

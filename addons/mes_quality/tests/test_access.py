@@ -43,6 +43,14 @@ class TestQualityAccess(AccessCase):
                 lambda c, e, k: hold(e, k).write({"state": "released"}),
             ),
             Row(
+                "stock.lot",
+                "write mes_on_hold",
+                (),
+                lambda c, e, k: (
+                    e["stock.lot"].browse(self.holds[k].lot_id.id).write({"mes_on_hold": False})
+                ),
+            ),
+            Row(
                 "mes.quality.hold",
                 "action_release",
                 QUALITY,

@@ -143,6 +143,16 @@ class TestReconciliationAccess(AccessCase):
             ),
             Row(
                 "mes.period.close.check",
+                "read",
+                FINANCE,
+                lambda c, e, k: (
+                    e["mes.period.close.check"]
+                    .browse(self.closes[k].check_ids[:1].ids)
+                    .read(["name", "count"])
+                ),
+            ),
+            Row(
+                "mes.period.close.check",
                 "action_open",
                 FINANCE,
                 lambda c, e, k: close(e, k).check_ids[0].action_open(),

@@ -612,12 +612,13 @@ class MesMessage(models.Model):
                 # first was refused and this one is valid (stored once, as corrected).
                 first_vals, first_errors, first_answer = new[external_id]
                 if first_errors and not errors:
+                    first_answer.update(errors=[e.as_dict() for e in first_errors])
+                    later.append((first_answer, external_id, "rejected"))
                     new[external_id] = (
                         dict(vals, payload_original=first_vals["payload"]),
                         [],
-                        first_answer,
+                        answer,
                     )
-                    later.append((answer, external_id, "accepted"))
                 else:
                     later.append((answer, external_id, "duplicate"))
             else:

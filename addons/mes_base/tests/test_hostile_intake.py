@@ -345,7 +345,9 @@ class TestRefusedStaysRefused(MesCase):
         message = self.env["mes.message"].browse(answer["message_id"])
         self.assertEqual((answer["status"], message.error_code), ("rejected", "invalid_message"))
         planner = new_test_user(self.env, "retry_planner", groups="mes_base.group_mes_user")
-        with self.assertRaisesRegex(UserError, r"(?s)sent these messages invalid.*data.quantity: -5"):
+        with self.assertRaisesRegex(
+            UserError, r"(?s)sent these messages invalid.*data.quantity: -5"
+        ):
             message.with_user(planner).action_retry()
         # Even a job that runs it anyway does not post it.
         message._process()
@@ -359,6 +361,20 @@ class TestRefusedStaysRefused(MesCase):
             message.with_user(planner).action_retry()
         self.assertEqual(message.state, "received")
         self.assertIn('"quantity": -5', message.payload_original)
+
+    def test_refused_then_corrected_in_one_batch_is_stored_once_as_corrected(self):
+        production = self._production()
+        refused = self._completion(production, "TWICE-1", -1)
+        corrected = self._completion(production, "TWICE-1", 5)
+        with trap_jobs():
+            answers = self.env["mes.message"]._intake_batch(
+                self.backend, [refused, corrected, corrected]
+            )
+        self.assertEqual([a["status"] for a in answers], ["rejected", "accepted", "duplicate"])
+        self.assertEqual(len({a["message_id"] for a in answers}), 1)
+        message = self.env["mes.message"].browse(answers[0]["message_id"])
+        self.assertEqual((message.state, json.loads(message.payload)), ("received", corrected))
+        self.assertEqual(json.loads(message.payload_original), refused)
 
     def test_an_order_whose_mes_numbering_is_exhausted_refuses_documents_clearly(self):
         production = self._production()

@@ -654,7 +654,9 @@ class TestExactlyOnce(EventCase):
                     answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
             messages |= messages.browse(answer["message_id"])
         for message in messages:
-            if crash:
+            # The first job posts the whole order (it carries on with the following
+            # messages); the jobs of the others then find nothing to do.
+            if crash and message.state == "received":
                 # The worker dies after posting, before its transaction commits.
                 savepoint = self.env.cr.savepoint()
                 message._process()
@@ -685,6 +687,28 @@ class TestExactlyOnce(EventCase):
             self.assertEqual(production.state, "done")
             self.assertEqual(self._result(production), expected)
             self.assertEqual(len(production.mes_message_ids.filtered("direction")), 4)
+
+
+class TestCarryOn(EventCase):
+    def test_one_job_posts_the_following_messages_of_its_order_while_they_post(self):
+        production = self._confirmed(qty=2)
+        other = self._confirmed(qty=2)
+        screws = {"product": "T-SCR", "quantity": 4, "uom": "Units"}
+        started = self._store(production, "order_started", {}, sequence=1)
+        first = self._store(production, "material_consumed", screws, sequence=2)
+        unknown = self._store(
+            production, "material_consumed", dict(screws, product="NOPE"), sequence=3
+        )
+        after = self._store(production, "material_consumed", screws, sequence=4)
+        elsewhere = self._store(other, "order_started", {}, sequence=1)
+        with trap_jobs():
+            result = started._process()
+        self.assertEqual(
+            (started | first | unknown | after).mapped("state"),
+            ["processed", "processed", "error", "received"],
+        )
+        self.assertIn(f"then 1 later message(s) of {production.name}", result)
+        self.assertEqual(elsewhere.state, "received", "another order has its own job")
 
 
 class TestActions(EventCase):

@@ -56,9 +56,10 @@ WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
 # this many per run.
 QUEUE_SLICE = 500
 # A job that posted a message goes on with the following messages of its order: at most
-# this many, for at most this long (well within a job's time limit).
-CARRY_ON_LIMIT = 500
-CARRY_ON_SECONDS = 30
+# this many, for at most this long. Short: the job's transaction holds the stock it
+# posted, and orders that consume the same components wait for each other.
+CARRY_ON_LIMIT = 100
+CARRY_ON_SECONDS = 5
 MAX_SEQUENCE = 2147483647  # a PostgreSQL integer, as the event schema says
 # What an event id must look like to be a key (the schema's pattern of event_id).
 EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")

@@ -138,7 +138,7 @@ def setup_plant(rpc, run, orders, per_order):
     component = rpc(
         "product.product",
         "create",
-        {"name": f"Bench part {run}", "default_code": f"BP-{run}", "is_storable": True},
+        {"name": f"Bench part {run}", "default_code": f"P{run[:4]}", "is_storable": True},
     )
     product = rpc(
         "product.product",
@@ -192,7 +192,7 @@ def setup_plant(rpc, run, orders, per_order):
         )
         rpc("mrp.production", "action_confirm", [production])
         names.append(rpc("mrp.production", "read", [production], ["name"])[0]["name"])
-    return backend, key, f"BP-{run}", names
+    return backend, key, f"P{run[:4]}", names
 
 
 def document(run, component, names, per_order):
@@ -248,6 +248,8 @@ def main():
             print(f"Setting up {args.orders} orders...", flush=True)
             backend, key, component, names = setup_plant(rpc, run, args.orders, per_order)
             body = document(run, component, names, per_order)
+            if len(body) > 5 * 1024 * 1024:
+                sys.exit(f"the document is {len(body):,} bytes, over the 5 MB limit: fewer events")
             expected = args.orders * (per_order + 1)
             print(f"Document: {len(body):,} bytes, {expected:,} events", flush=True)
             started = time.monotonic()

@@ -3,6 +3,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from datetime import timedelta
 
 from psycopg2 import OperationalError
@@ -315,7 +316,8 @@ class MesMessage(models.Model):
                 self.env._("Only messages in error, failed, rejected or waiting can be retried.")
             )
         self._check_planner()
-        invalid = retryable.filtered(lambda m: m._payload_errors())
+        invalid = {m: m._payload_errors() for m in retryable}
+        invalid = {m: errors for m, errors in invalid.items() if errors}
         if invalid:
             # Applying what the intake refused would post what the MES never validly sent.
             raise UserError(
@@ -324,8 +326,8 @@ class MesMessage(models.Model):
                     "An MES manager corrects the payload (the original is kept), or the MES "
                     "resends them corrected:\n%s",
                     "\n".join(
-                        f"{m.display_name}: {'; '.join(str(e) for e in m._payload_errors()[:3])}"
-                        for m in invalid[:20]
+                        f"{m.display_name}: {'; '.join(str(e) for e in errors[:3])}"
+                        for m, errors in list(invalid.items())[:20]
                     ),
                 )
             )
@@ -530,9 +532,8 @@ class MesMessage(models.Model):
         (with ``errors`` naming each field). Whatever the event holds, it is stored: the
         columns take only what fits them, the payload keeps everything.
         """
-        return self._intake_prepared(backend, [self._intake_vals(backend, raw, event, rejection)])[
-            0
-        ]
+        prepared = self._intake_vals(backend, raw, event, rejection)
+        return self._intake_prepared(backend, [prepared])[0]
 
     @api.model
     def _intake_batch(self, backend, events, validated=False, enqueue=True):
@@ -736,9 +737,7 @@ class MesMessage(models.Model):
         # order already received, so documents apply in the order they arrive.
         refs = {event.get("order_ref") for event in events}
         last = self._last_sequences(backend, refs)
-        counts = {}
-        for event in events:
-            counts[event.get("order_ref")] = counts.get(event.get("order_ref"), 0) + 1
+        counts = Counter(event.get("order_ref") for event in events)
         full = sorted(ref for ref in refs if last.get(ref, 0) + counts[ref] > MAX_SEQUENCE)
         if full:
             document.write(

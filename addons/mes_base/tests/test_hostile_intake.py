@@ -327,21 +327,10 @@ class TestRefusedStaysRefused(MesCase):
         with trap_jobs():
             return self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
 
-    def _completion(self, production, event_id, quantity):
-        return {
-            "schema": "mes.event/1",
-            "event_id": event_id,
-            "event_type": "order_completed",
-            "order_ref": production.name,
-            "sequence": 1,
-            "occurred_at": recent(),
-            "data": {"quantity": quantity, "uom": "Units"},
-        }
-
     def test_an_event_the_intake_refused_is_not_applied_by_a_retry(self):
         production = self._production()
         production.action_confirm()
-        answer = self._store(self._completion(production, "NEG-1", -5))
+        answer = self._store(self._event(production, "NEG-1", -5))
         message = self.env["mes.message"].browse(answer["message_id"])
         self.assertEqual((answer["status"], message.error_code), ("rejected", "invalid_message"))
         planner = new_test_user(self.env, "retry_planner", groups="mes_base.group_mes_user")
@@ -355,7 +344,7 @@ class TestRefusedStaysRefused(MesCase):
         self.assertEqual(production.state, "confirmed")
         # Corrected by an MES manager, it is retried and posted.
         manager = new_test_user(self.env, "retry_manager", groups="mes_base.group_mes_manager")
-        corrected = json.dumps(self._completion(production, "NEG-1", 5))
+        corrected = json.dumps(self._event(production, "NEG-1", 5))
         message.with_user(manager).write({"payload": corrected})
         with trap_jobs():
             message.with_user(planner).action_retry()
@@ -364,8 +353,8 @@ class TestRefusedStaysRefused(MesCase):
 
     def test_refused_then_corrected_in_one_batch_is_stored_once_as_corrected(self):
         production = self._production()
-        refused = self._completion(production, "TWICE-1", -1)
-        corrected = self._completion(production, "TWICE-1", 5)
+        refused = self._event(production, "TWICE-1", -1)
+        corrected = self._event(production, "TWICE-1", 5)
         with trap_jobs():
             answers = self.env["mes.message"]._intake_batch(
                 self.backend, [refused, corrected, corrected]
@@ -378,7 +367,7 @@ class TestRefusedStaysRefused(MesCase):
 
     def test_an_order_whose_mes_numbering_is_exhausted_refuses_documents_clearly(self):
         production = self._production()
-        last = dict(self._completion(production, "LAST-1", 1), event_type="order_started")
+        last = dict(self._event(production, "LAST-1", 1), event_type="order_started")
         last.update(sequence=2147483647, data={})
         self.assertEqual(self._store(last)["status"], "accepted")
         document = (
@@ -399,7 +388,7 @@ class TestRefusedStaysRefused(MesCase):
 
     def test_a_concurrent_delivery_of_the_same_event_is_asked_again(self):
         production = self._production()
-        event = self._completion(production, "RACE-1", 5)
+        event = self._event(production, "RACE-1", 5)
         messages = self.env["mes.message"]
         before = messages.search_count([])
 

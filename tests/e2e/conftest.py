@@ -6,8 +6,10 @@ created for the session and dropped afterwards. Odoo must be importable by the
 Python running pytest: these tests fail, never skip, when it is not.
 """
 
+import configparser
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ADDONS = REPO / "addons"
@@ -133,6 +136,19 @@ def odoo_db():
     )
 
 
+def _healthy(process, url, path):
+    """A predicate for ``wait_for``: the server answers ``path``; fails if it exited."""
+
+    def check():
+        if process.popen.poll() is not None:
+            pytest.fail(f"{process.name} exited:\n{process.tail()}")
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"{url}{path}", timeout=2).status_code == 200
+        return False
+
+    return check
+
+
 class OdooRpc:
     def __init__(self, url, db):
         self.url = url
@@ -178,19 +194,80 @@ def odoo(odoo_db, tmp_path_factory):
         cwd="/",
     ).start()
     url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        if process.popen.poll() is not None:
-            pytest.fail(f"Odoo exited:\n{process.tail()}")
-        with contextlib.suppress(requests.RequestException):
-            return requests.get(f"{url}/web/health", timeout=2).status_code == 200
-        return False
-
-    wait_for(healthy, 120, "Odoo to answer /web/health")
+    wait_for(_healthy(process, url, "/web/health"), 120, "Odoo to answer /web/health")
     rpc = OdooRpc(url, odoo_db)
     rpc.process = process
     yield rpc
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def production(odoo_db, tmp_path_factory):
+    """Odoo deployed as the README and ``docker-compose.yml`` deploy it, on 127.0.0.1.
+
+    The repository's ``odoo.conf`` (worker processes, time limits, proxy mode, queue
+    channels) with this machine's paths and database, behind nginx running the
+    configuration written in ``docker-compose.yml``, with only its addresses changed.
+    Yields an ``OdooRpc`` whose ``url`` is nginx's.
+    """
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is not installed: the deployment test needs it (apt-get install nginx)")
+    workdir = tmp_path_factory.mktemp("production")
+    http_port, gevent_port, proxy_port = free_port(), free_port(), free_port()
+
+    conf = configparser.ConfigParser()
+    conf.read(REPO / "odoo.conf")
+    options = conf["options"]
+    for docker_only in ("data_dir", "db_password"):
+        options.pop(docker_only, None)
+    options.update(
+        addons_path=str(ADDONS),
+        db_host=os.environ.get("PGHOST", "127.0.0.1"),
+        db_port=os.environ.get("PGPORT", "5432"),
+        db_user=os.environ.get("PGUSER", "postgres"),
+        db_name=odoo_db,
+        dbfilter=f"^{odoo_db}$",
+        http_interface="127.0.0.1",
+        http_port=str(http_port),
+        gevent_port=str(gevent_port),
+        log_level="info",
+    )
+    odoo_conf = workdir / "odoo.conf"
+    with odoo_conf.open("w") as handle:
+        conf.write(handle)
+    server = Process(
+        "odoo-workers",
+        [sys.executable, str(Path(__file__).with_name("odoo_server.py")), "-c", str(odoo_conf)],
+        cwd="/",
+    ).start()
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    nginx_conf = compose["configs"]["nginx_conf"]["content"].replace("$$", "$")
+    for written, here in (
+        ("127.0.0.1:8069;", f"127.0.0.1:{http_port};"),
+        ("127.0.0.1:8072;", f"127.0.0.1:{gevent_port};"),
+        ("listen 8080 ", f"listen 127.0.0.1:{proxy_port} "),
+    ):
+        assert written in nginx_conf, f"docker-compose.yml's nginx configuration lacks {written!r}"
+        nginx_conf = nginx_conf.replace(written, here)
+    (workdir / "nginx.conf").write_text(nginx_conf)
+    directives = f"daemon off; pid {workdir}/nginx.pid; error_log {workdir}/nginx-error.log;"
+    proxy = Process(
+        "nginx", [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", directives]
+    ).start()
+    url = f"http://127.0.0.1:{proxy_port}"
+    try:
+        wait_for(_healthy(server, f"http://127.0.0.1:{http_port}", "/web/health"), 120, "Odoo")
+        wait_for(_healthy(proxy, url, "/web/health"), 30, "nginx to reach Odoo")
+        rpc = OdooRpc(url, odoo_db)
+        rpc.process = server
+        rpc.proxy_process = proxy
+        rpc.direct_url = f"http://127.0.0.1:{http_port}"
+        yield rpc
+    finally:
+        proxy.stop()
+        server.stop()
 
 
 class Simulator:

@@ -6,6 +6,7 @@ from . import (
     mes_event_processor,
     mes_mapping,
     mes_message,
+    mes_message_lane,
     mrp_production,
     mrp_workcenter,
     mrp_workcenter_productivity,

@@ -170,11 +170,25 @@ class MesBackend(models.Model):
         default="never",
         required=True,
     )
+    sequence_numbering = fields.Selection(
+        [
+            ("per_order", "Numbered per order (1, 2, 3, ...)"),
+            ("none", "Not numbered: order of time"),
+        ],
+        "MES event numbering",
+        default="per_order",
+        required=True,
+        help="Numbered per order: the MES numbers the events of each order 1, 2, 3, ... "
+        "without gaps; an event waits until those before it have all arrived, and after the "
+        "waiting time below becomes an error naming the missing numbers. Not numbered: "
+        "events are applied in the order of their numbers where given, else of their time, "
+        "as they come.",
+    )
     waiting_timeout = fields.Integer(
         "Wait for dependencies (minutes)",
         default=60,
         help="A message that waits for something not there yet (its order, an earlier "
-        "message, a lot) becomes an error after this long.",
+        "event of its order, a lot) becomes an error after this long.",
     )
     # Pull mode
     pull_enabled = fields.Boolean(

@@ -1,13 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
-from psycopg2 import errors as pg_errors
-
 from odoo import Command, api, models
 from odoo.tools import float_compare, float_is_zero, float_round
 
-from odoo.addons.queue_job.exception import RetryableJobError
-
 from ..exceptions import MesDataError, MesWaiting
+from ..locking import lock_or_retry
 
 
 def utc_naive(text):
@@ -71,18 +68,7 @@ class MesEventProcessor(models.AbstractModel):
 
     def _lock(self, records):
         """Serialize the messages of one order; another worker on it -> try again shortly."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    f'SELECT id FROM "{records._table}" WHERE id IN %s FOR UPDATE NOWAIT',
-                    (tuple(records.ids),),
-                )
-        except pg_errors.LockNotAvailable as err:
-            raise RetryableJobError(
-                f"{records._name} {records.ids} is being updated by another worker",
-                seconds=2,
-                ignore_retry=True,
-            ) from err
+        lock_or_retry(records)
 
     def _product(self, message, code, field):
         def by_reference(value):

@@ -2,7 +2,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from mes_connector.exceptions import (
 from mes_connector.validation import MISSING, FieldError, validation_errors
 
 from ..exceptions import MesConcurrentDelivery, MesDataError, MesWaiting
+from ..locking import lock_or_retry
 from .mes_event_processor import utc_naive
 from .mrp_production import APPLYING_MES_REPORT
 
@@ -56,11 +56,6 @@ WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
 # this many per run.
 QUEUE_SLICE = 500
-# A job that posted a message goes on with the following messages of its order: at most
-# this many, for at most this long. Short: the job's transaction holds the stock it
-# posted, and orders that consume the same components wait for each other.
-CARRY_ON_LIMIT = 100
-CARRY_ON_SECONDS = 5
 MAX_SEQUENCE = 2147483647  # a PostgreSQL integer, as the event schema says
 # What an event id must look like to be a key (the schema's pattern of event_id).
 EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
@@ -297,18 +292,12 @@ class MesMessage(models.Model):
 
     def action_retry(self):
         """Run the message again: re-process an inbound one, re-send an outbound one."""
-        failed_jobs = set(
-            self.env["queue.job"]
-            .sudo()
-            .search([("uuid", "in", self.mapped("job_uuid")), ("state", "=", "failed")])
-            .mapped("uuid")
-        )
-        # A message whose job failed outside its own error handling still shows "received":
-        # its failed job makes it retryable too.
+        # A message whose job failed outside its own error handling may still show
+        # "received" or "pending": its failed job makes it retryable too.
         retryable = self.filtered(
             lambda m: (
                 m.state in ("error", "failed", "rejected", "waiting")
-                or (m.state in ("received", "pending") and m.job_uuid in failed_jobs)
+                or (m.state in ("received", "pending") and m._job().state == "failed")
             )
         )
         if not retryable:
@@ -405,7 +394,8 @@ class MesMessage(models.Model):
             )
             if message.direction == "outbound" and message.production_id:
                 message.production_id._mes_revision_withdrawn(message)
-            message._wake_successors()
+        # The rest of their lanes goes on: a person decided about the message they stopped at.
+        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes(now=True)
         return True
 
     def action_open_cancel_wizard(self):
@@ -509,7 +499,7 @@ class MesMessage(models.Model):
         self.ensure_one()
         self._check_planner()
         # Planners see the job of a message they may read (queue.job itself is for managers).
-        job = self.env["queue.job"].sudo().search([("uuid", "=", self.job_uuid)])
+        job = self._job()
         if not job:
             raise UserError(self.env._("No queue job is linked to this message."))
         return {
@@ -518,6 +508,13 @@ class MesMessage(models.Model):
             "res_id": job.id,
             "view_mode": "form",
         }
+
+    def _job(self):
+        """The queue job of this message: its own (outbound), its lane's newest (inbound)."""
+        self.ensure_one()
+        if self.direction == "inbound":
+            return self._lane_job()
+        return self.env["queue.job"].sudo().search([("uuid", "=", self.job_uuid)], limit=1)
 
     # Intake
 
@@ -664,10 +661,9 @@ class MesMessage(models.Model):
         return answers
 
     def _enqueue_in_order(self):
-        """Queue in the MES's order (sequence, then arrival), not in the order of the ids
-        the rows were inserted in: the queue takes jobs oldest first, and a message whose
-        predecessor has not run yet only waits."""
-        self.sorted(lambda m: (m.sequence, m.occurred_at or fields.Datetime.now(), m.id))._enqueue()
+        """Queue the processing of new inbound messages: one job per lane (order), which
+        applies them in the MES's order whatever order they were stored in."""
+        self._enqueue_lanes(now=True)
 
     def _refused_as_invalid(self):
         """Refused by the intake for what it held (not cancelled by a person since)."""
@@ -779,7 +775,7 @@ class MesMessage(models.Model):
             document._queue_read_events()
         return {"status": "accepted", "message_id": document.id, "results": results}
 
-    def _queue_read_events(self):
+    def _queue_read_events(self, after_id=0):
         backend = self.backend_id
         # Before the processing jobs it queues (priority), as the backend's integration user.
         self.with_user(backend.user_id).with_context(
@@ -788,20 +784,20 @@ class MesMessage(models.Model):
             description=f"MES: queue the events of {self.display_name}",
             identity_key=identity_exact,
             priority=1,
-        )._queue_events()
+        )._queue_events(after_id)
 
-    def _queue_events(self):
-        """Queue the processing of a slice of the events read from this document (job);
-        the next slice is queued by the next run, until none is left."""
+    def _queue_events(self, after_id=0):
+        """Queue the lanes of a slice of the events read from this document (job); the
+        next slice is queued by the next run, until none is left."""
         self.ensure_one()
         events = self.sudo().search(
-            [("parent_id", "=", self.id), ("state", "=", "received"), ("job_uuid", "=", False)],
-            order="sequence, id",
+            [("parent_id", "=", self.id), ("state", "=", "received"), ("id", ">", after_id)],
+            order="id",
             limit=QUEUE_SLICE,
         )
         events._enqueue_in_order()
         if len(events) == QUEUE_SLICE:
-            self._queue_read_events()
+            self._queue_read_events(events[-1].id)
         return f"{len(events)} events queued"
 
     def _last_sequences(self, backend, order_refs):
@@ -841,50 +837,27 @@ class MesMessage(models.Model):
     def _enqueue(self, eta=None, now=False):
         """Queue the job that sends (outbound) or processes (inbound) each message.
 
-        With ``now``, a job already planned for later (a waiting message's next try) is
-        brought forward instead of a second one being queued.
+        Inbound messages are processed by the job of their lane (see
+        ``mes_message_lane.py``). With ``now``, a job already planned for later (a
+        waiting message's next try) is brought forward instead of a second one queued.
         """
-        for message in self:
+        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes(eta=eta, now=now)
+        for message in self.filtered(lambda m: m.direction == "outbound"):
             backend = message.backend_id
-            if message.direction == "outbound":
-                method, options = "_send", {"max_retries": backend.export_max_retries}
-            else:
-                method, options = "_process", {}
             delayable = message.with_user(backend.user_id).with_context(
                 allowed_company_ids=backend.company_id.ids
             )
-            job = getattr(
-                delayable.with_delay(
-                    description=f"MES {message.direction} {message.display_name}",
-                    identity_key=identity_exact,
-                    eta=eta,
-                    **options,
-                ),
-                method,
-            )()
+            job = delayable.with_delay(
+                description=f"MES outbound {message.display_name}",
+                identity_key=identity_exact,
+                eta=eta,
+                max_retries=backend.export_max_retries,
+            )._send()
             message.sudo().job_uuid = job.uuid
-            if now:
-                planned = (
-                    self.env["queue.job"]
-                    .sudo()
-                    .search(
-                        [("uuid", "=", job.uuid), ("state", "=", "pending"), ("eta", "!=", False)]
-                    )
-                )
-                planned.eta = False
 
     def _lock(self):
         """Row lock for the time of the job; held elsewhere -> try again shortly."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    "SELECT id FROM mes_message WHERE id IN %s FOR UPDATE NOWAIT",
-                    (tuple(self.ids),),
-                )
-        except pg_errors.LockNotAvailable as err:
-            raise RetryableJobError(
-                "message is being handled by another worker", seconds=5, ignore_retry=True
-            ) from err
+        lock_or_retry(self, seconds=5)
 
     def _send(self):
         """Deliver an outbound message to the MES (queue job)."""
@@ -974,55 +947,10 @@ class MesMessage(models.Model):
         return str(err)
 
     def _process(self):
-        """Apply an inbound message to Odoo (queue job); effects and state commit together.
-
-        Once it is posted, the job goes on with the next messages of the same order, in
-        the MES's order, as long as they post (see :meth:`_carry_on`): a burst of events
-        of one order is applied by one job instead of each job waiting for the previous.
-        """
+        """Apply this inbound message, with the rest of its lane, in the MES's order
+        (its lane's job does the same; see ``mes_message_lane.py``)."""
         self.ensure_one()
-        if not self.env.su:
-            # The job runs as the backend's integration user (authorship of what it posts)
-            # in superuser mode: messages themselves change only through code like this.
-            return self.sudo()._process()
-        result = self._process_one()
-        if self.state == "processed" and self.order_ref:
-            carried = self._carry_on()
-            if carried:
-                result = f"{result}; then {carried} later message(s) of {self.order_ref}"
-        return result
-
-    def _carry_on(self, limit=CARRY_ON_LIMIT, seconds=CARRY_ON_SECONDS):
-        """Post the following messages of this order in this job, while they post.
-
-        Stops at the first one that does not post (it waits or fails on its own), that
-        another job holds right now, or after ``limit`` messages or ``seconds``. What is
-        left is taken by its own job as before: this only saves the waiting.
-        """
-        deadline = time.monotonic() + seconds
-        done = 0
-        while done < limit and time.monotonic() < deadline:
-            following = self.search(
-                [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("direction", "=", "inbound"),
-                    ("order_ref", "=", self.order_ref),
-                    ("state", "in", ("received", "waiting")),
-                ],
-                order="sequence, occurred_at, id",
-                limit=1,
-            )
-            if not following:
-                break
-            try:
-                following._lock()
-            except RetryableJobError:
-                break  # its own job has it
-            following._process_one()
-            if following.state != "processed":
-                break
-            done += 1
-        return done
+        return self._run_lane(self._lane_key())
 
     def _process_one(self):
         self._lock()
@@ -1049,20 +977,7 @@ class MesMessage(models.Model):
             event = json.loads(self.payload)
             with self.env.cr.savepoint():
                 self._locate()
-            earlier = self._blocking_predecessor()
-            if earlier:
-                raise MesWaiting(
-                    "earlier_message",
-                    self.env._(
-                        "earlier message %(msg)s (sequence %(seq)s) of order %(ref)s, "
-                        "now %(state)s",
-                        msg=earlier.external_id,
-                        seq=earlier.sequence,
-                        ref=self.order_ref,
-                        state=earlier.state,
-                    ),
-                    self.order_ref,
-                )
+            self._check_sequence_gap()
             with self.env.cr.savepoint():
                 result = handler(self.with_context(mes_report=APPLYING_MES_REPORT), event)
         except MesWaiting as err:
@@ -1097,7 +1012,6 @@ class MesMessage(models.Model):
             }
         )
         self._acknowledge_order()
-        self._wake_successors()
         return result
 
     def _locate(self):
@@ -1172,55 +1086,6 @@ class MesMessage(models.Model):
                     ("state", "=", "sent"),
                 ]
             ).write({"state": "acknowledged", "mes_order_id": self.mes_order_id})
-
-    def _blocking_predecessor(self):
-        """The earliest unfinished message of the same order that the MES sent before this one."""
-        if not self.order_ref:
-            return self.browse()
-        return self.search(
-            [
-                ("backend_id", "=", self.backend_id.id),
-                ("direction", "=", "inbound"),
-                ("order_ref", "=", self.order_ref),
-                ("state", "in", ("received", "waiting", "error")),
-                ("id", "!=", self.id),
-                "|",
-                ("sequence", "<", self.sequence),
-                "&",
-                ("sequence", "=", self.sequence),
-                "|",
-                ("occurred_at", "<", self.occurred_at),
-                "&",
-                ("occurred_at", "=", self.occurred_at),
-                ("id", "<", self.id),
-            ],
-            order="sequence, occurred_at, id",
-            limit=1,
-        )
-
-    def _wake_successors(self):
-        """Messages of the same order waiting for this one are tried now, not at their next turn."""
-        if not self.order_ref:
-            return
-        waiting = self.search(
-            [
-                ("backend_id", "=", self.backend_id.id),
-                ("direction", "=", "inbound"),
-                ("order_ref", "=", self.order_ref),
-                ("state", "=", "waiting"),
-            ],
-            order="sequence, occurred_at, id",
-            limit=1,
-        )
-        planned = (
-            self.env["queue.job"]
-            .sudo()
-            .search([("uuid", "=", waiting.job_uuid), ("state", "=", "pending")])
-        )
-        if planned:
-            planned.eta = False
-        else:
-            waiting._enqueue()
 
     def _wait(self, reason, cause):
         """Park the message until what it needs is there, with growing delays, then give up.

@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from .mrp_production import APPLYING_MES_REPORT
 
 
 class MrpWorkorder(models.Model):
@@ -11,6 +13,23 @@ class MrpWorkorder(models.Model):
         copy=False,
         help="Quantity the MES reported as rejected at this operation.",
     )
+
+    # Odoo refuses to start or finish a work order while its work center is blocked (a
+    # downtime not ended yet, often another order's). The MES is the system of record for
+    # execution: what it reports was done is posted whatever Odoo's planning state.
+    working_state = fields.Selection(
+        related=None,
+        compute="_compute_working_state",
+        selection=[("normal", "Normal"), ("blocked", "Blocked"), ("done", "In Progress")],
+    )
+
+    @api.depends("workcenter_id.working_state")
+    @api.depends_context("mes_report")
+    def _compute_working_state(self):
+        applying = self.env.context.get("mes_report") == APPLYING_MES_REPORT
+        for workorder in self:
+            state = workorder.workcenter_id.working_state
+            workorder.working_state = "normal" if applying and state == "blocked" else state
 
     def _should_start_timer(self):
         # MES reports carry their own times: the time logs are written from them, not

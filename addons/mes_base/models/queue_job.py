@@ -1,8 +1,8 @@
 import logging
 
-from psycopg2 import errors as pg_errors
-
 from odoo import models
+
+from ..locking import try_lock
 
 _logger = logging.getLogger(__name__)
 
@@ -14,9 +14,33 @@ class QueueJob(models.Model):
         res = super().write(vals)
         if {"state", "result", "retry", "eta"} & set(vals):
             mes_jobs = self.filtered(lambda j: j.model_name == "mes.message")
-            if mes_jobs:
-                mes_jobs._mes_sync_messages()
+            lanes = mes_jobs.filtered(lambda j: j.method_name == "_run_lane")
+            if lanes and vals.get("state") == "failed":
+                lanes._mes_lane_failed()
+            if mes_jobs - lanes:
+                (mes_jobs - lanes)._mes_sync_messages()
         return res
+
+    def _mes_lane_failed(self):
+        """A lane's job failed outside the handling of each message (a defect, a lost
+        database): the message it stopped at shows it, in error, for a person to retry."""
+        messages = self.env["mes.message"].sudo().with_context(tracking_disable=True)
+        for job in self:
+            head = messages._lane_head(job.args[0])
+            if head.state not in ("received", "waiting"):
+                continue
+            if not try_lock(head):
+                _logger.info("MES message %s is locked; its lane's failure not copied", head.id)
+                continue
+            head.write(
+                {
+                    "state": "error",
+                    "next_attempt_at": False,
+                    "error_code": "job_failed",
+                    "error_cause": f"job_failed: {job.exc_name or '?'}",
+                    "error_text": job.exc_message or job.exc_name,
+                }
+            )
 
     def _mes_sync_messages(self):
         """Show a job's retries and failure on the messages it works for.
@@ -28,13 +52,7 @@ class QueueJob(models.Model):
         messages = self.env["mes.message"].sudo().search([("job_uuid", "in", self.mapped("uuid"))])
         if not messages:
             return
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    "SELECT id FROM mes_message WHERE id IN %s FOR UPDATE NOWAIT",
-                    (tuple(messages.ids),),
-                )
-        except pg_errors.LockNotAvailable:
+        if not try_lock(messages):
             _logger.info("MES messages %s are locked; job state not copied", messages.ids)
             return
         jobs = {job.uuid: job for job in self}
@@ -73,6 +91,10 @@ class QueueJob(models.Model):
         """From a job to the MES message it works for."""
         self.ensure_one()
         message = self.env["mes.message"].search([("job_uuid", "=", self.uuid)], limit=1)
+        if not message and self.method_name == "_run_lane":
+            message = self.env["mes.message"]._lane_head(self.args[0]) or self.env[
+                "mes.message"
+            ].search(self.env["mes.message"]._lane_domain(self.args[0]), limit=1)
         if not message:
             message = self.records.exists()
         return {

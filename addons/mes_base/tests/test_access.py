@@ -365,11 +365,7 @@ class TestAccessMatrix(AccessCase):
                 "related_action_mes_message",
                 MANAGERS,
                 lambda c, e, k: (
-                    e["queue.job"]
-                    .browse(
-                        self.env["queue.job"].search([("uuid", "=", self.messages[k].job_uuid)]).id
-                    )
-                    .related_action_mes_message()
+                    e["queue.job"].browse(self.messages[k]._job().id).related_action_mes_message()
                 ),
             ),
         ]

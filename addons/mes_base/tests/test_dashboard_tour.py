@@ -73,7 +73,7 @@ class TestDashboardTours(MesCase, HttpCase):
         )
         message.invalidate_recordset()
         self.assertEqual(message.state, "received")
-        job = self.env["queue.job"].search([("uuid", "=", message.job_uuid)])
+        job = message._job()
         self.assertEqual(job.state, "pending")
         message._process()
         self.assertEqual(message.state, "processed")

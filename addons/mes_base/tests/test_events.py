@@ -5,6 +5,7 @@ from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user
 
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector.exceptions import MesTransientError
@@ -45,11 +46,24 @@ class EventCase(MesCase):
 
     def _store(self, production, event_type, data, sequence=None, order_ref=None):
         type(self).counter += 1
+        ref = order_ref or (production.name if production else None)
+        if sequence is None and ref:
+            # As the MES numbers them: 1, 2, 3, ... per order.
+            sequence = (
+                self.env["mes.message"].search_count(
+                    [
+                        ("backend_id", "=", self.backend.id),
+                        ("direction", "=", "inbound"),
+                        ("order_ref", "=", ref),
+                    ]
+                )
+                + 1
+            )
         event = {
             "schema": "mes.event/1",
             "event_id": f"T-{self.counter}",
             "event_type": event_type,
-            "sequence": self.counter if sequence is None else sequence,
+            "sequence": sequence or 0,
             "occurred_at": recent(),
             "data": data,
         }
@@ -436,6 +450,47 @@ class TestScrapDowntimeOperations(EventCase):
         self.assertAlmostEqual(log.duration, 45.0)
         self.assertEqual(self.wc_asm.working_state, "normal")
 
+    def test_an_open_downtime_does_not_stop_other_orders_reports_on_its_work_center(self):
+        # A breakdown of LINE-1 is open (its end not reported yet): Odoo shows the work
+        # center blocked. The MES reports work done there meanwhile (another station of the
+        # line, or the downtime's end still on its way): what it reports happened is posted.
+        self._send(
+            None,
+            "downtime_started",
+            {
+                "downtime_id": "DT-9",
+                "resource": "LINE-1",
+                "reason": "BRK",
+                "started_at": at(0, "08:00:00"),
+            },
+        )
+        self.assertEqual(self.wc_asm.working_state, "blocked")
+        production = self._confirmed(qty=4)
+        workorder = production.workorder_ids.filtered(lambda w: w.operation_id.sequence == 10)
+        self.assertEqual(workorder.workcenter_id, self.wc_asm)
+        started = self._send(production, "order_started", {})
+        done = self._send(
+            production,
+            "operation_completed",
+            {
+                "operation": 10,
+                "resource": "LINE-1",
+                "good_quantity": 4,
+                "uom": "Units",
+                "run_minutes": 30,
+                "ended_at": at(0, "08:40:00"),
+            },
+        )
+        self._assert_processed(started, done)
+        self.assertEqual(workorder.state, "done")
+        self.assertEqual(workorder.qty_produced, 4)
+        # Odoo's own users are still told the work center is blocked.
+        self.assertEqual(self.wc_asm.working_state, "blocked")
+        self.assertEqual(workorder.working_state, "blocked")
+        other = self._confirmed(qty=1)
+        with self.assertRaisesRegex(UserError, "unblock the work center"):
+            other.workorder_ids.filtered(lambda w: w.workcenter_id == self.wc_asm).button_start()
+
     def test_downtime_end_before_its_start_waits(self):
         with trap_jobs():
             end = self._send(
@@ -566,7 +621,75 @@ class TestScrapDowntimeOperations(EventCase):
 
 
 class TestOrdering(EventCase):
-    def test_later_message_waits_for_earlier_one_of_same_order(self):
+    def _intake(self, production, number, data):
+        event = self._event(production, f"GAP-{production.id}-{number}")
+        event.update(event_type="material_consumed", sequence=number, data=data)
+        return self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+
+    def test_a_gap_in_the_mes_numbering_waits_until_filled_then_all_apply_in_order(self):
+        production = self._confirmed(qty=2)
+        screws = {"product": "T-SCR", "quantity": 8, "uom": "Units"}
+        housings = {"product": "T-HOUS", "quantity": 2, "uom": "Units", "lot": "LOT-A"}
+        with trap_jobs() as trap:
+            third = self.env["mes.message"].browse(
+                self._intake(production, 3, housings)["message_id"]
+            )
+            trap.perform_enqueued_jobs()
+        # Nothing of 1 and 2 has arrived: nothing is posted, the message says what it awaits.
+        self.assertEqual(third.state, "waiting")
+        self.assertEqual(third.error_cause, f"missing_sequence: {production.name} #1, 2")
+        self.assertIn("numbered 1, 2 (this one is number 3", third.error_text)
+        self.assertFalse(production.move_raw_ids.filtered("picked"))
+        with trap_jobs() as trap:
+            second = self.env["mes.message"].browse(
+                self._intake(production, 2, screws)["message_id"]
+            )
+            # One job per lane: the lane's job, planned for later, is brought forward.
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
+            trap.perform_enqueued_jobs()
+        self.assertEqual((second | third).mapped("state"), ["waiting", "waiting"])
+        self.assertEqual(second.error_cause, f"missing_sequence: {production.name} #1")
+        with trap_jobs() as trap:
+            first = self.env["mes.message"].browse(
+                self._intake(production, 1, screws)["message_id"]
+            )
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
+            trap.perform_enqueued_jobs()
+        self._assert_processed(first, second, third)
+        screw_move = production.move_raw_ids.filtered(lambda m: m.product_id == self.screw)
+        self.assertEqual(screw_move.quantity, 16)
+        self.assertEqual(third.move_ids.move_line_ids.lot_id, self.lot_a)
+
+    def test_a_gap_never_filled_becomes_an_error_naming_the_missing_numbers(self):
+        production = self._confirmed(qty=2)
+        self.backend.waiting_timeout = 30
+        screws = {"product": "T-SCR", "quantity": 1, "uom": "Units"}
+        with trap_jobs():
+            self._intake(production, 1, screws)
+            late = self.env["mes.message"].browse(self._intake(production, 5, screws)["message_id"])
+            late._process()
+        self.assertEqual(late.state, "waiting")
+        late.sudo().waiting_since = fields.Datetime.now() - timedelta(minutes=31)
+        with trap_jobs():
+            late._process()
+        self.assertEqual(late.state, "error")
+        self.assertEqual(late.error_code, "waited_too_long")
+        self.assertEqual(
+            late.error_cause, f"waited_too_long: missing_sequence: {production.name} #2, 3, 4"
+        )
+        self.assertIn("numbered 2, 3, 4", late.error_text)
+
+    def test_a_backend_whose_mes_does_not_number_its_events_applies_them_as_they_come(self):
+        production = self._confirmed(qty=2)
+        self.backend.sequence_numbering = "none"
+        with trap_jobs() as trap:
+            answer = self._intake(
+                production, 7, {"product": "T-SCR", "quantity": 3, "uom": "Units"}
+            )
+            trap.perform_enqueued_jobs()
+        self._assert_processed(self.env["mes.message"].browse(answer["message_id"]))
+
+    def test_later_message_is_applied_after_the_earlier_one_whichever_job_runs(self):
         production = self._confirmed(qty=2)
         first = self._store(
             production,
@@ -581,16 +704,10 @@ class TestOrdering(EventCase):
             sequence=2,
         )
         with trap_jobs():
-            second._process()
-        self.assertEqual(second.state, "waiting")
-        self.assertIn(first.external_id, second.error_text)
-        with trap_jobs() as trap:
-            first._process()
-            self._assert_processed(first)
-            # The waiting successor is woken at once.
-            trap.assert_jobs_count(1, only=second._process)
-            trap.perform_enqueued_jobs()
-        self._assert_processed(second)
+            result = second._process()
+        self._assert_processed(first, second)
+        self.assertEqual(result, "2 message(s) applied")
+        self.assertLessEqual(first.processed_at, second.processed_at)
 
     def test_consumption_before_its_order_is_confirmed_waits_then_posts(self):
         production = self.env["mrp.production"].create(
@@ -617,12 +734,14 @@ class TestOrdering(EventCase):
             one, "material_consumed", {"product": "NOPE", "quantity": 1, "uom": "Units"}, sequence=1
         )
         self.assertEqual(blocked.state, "error")
-        other = self._send(
-            two,
-            "material_consumed",
-            {"product": "T-SCR", "quantity": 4, "uom": "Units"},
-            sequence=2,
+        behind = self._send(
+            one, "material_consumed", {"product": "T-SCR", "quantity": 4, "uom": "Units"}
         )
+        other = self._send(
+            two, "material_consumed", {"product": "T-SCR", "quantity": 4, "uom": "Units"}
+        )
+        # An error stops its own order's lane only.
+        self.assertEqual(behind.state, "received")
         self._assert_processed(other)
 
 
@@ -689,8 +808,8 @@ class TestExactlyOnce(EventCase):
             self.assertEqual(len(production.mes_message_ids.filtered("direction")), 4)
 
 
-class TestCarryOn(EventCase):
-    def test_one_job_posts_the_following_messages_of_its_order_while_they_post(self):
+class TestLanes(EventCase):
+    def test_one_job_applies_its_orders_messages_until_one_needs_a_person(self):
         production = self._confirmed(qty=2)
         other = self._confirmed(qty=2)
         screws = {"product": "T-SCR", "quantity": 4, "uom": "Units"}
@@ -701,14 +820,57 @@ class TestCarryOn(EventCase):
         )
         after = self._store(production, "material_consumed", screws, sequence=4)
         elsewhere = self._store(other, "order_started", {}, sequence=1)
-        with trap_jobs():
+        with trap_jobs() as trap:
             result = started._process()
+            trap.assert_jobs_count(0)
         self.assertEqual(
             (started | first | unknown | after).mapped("state"),
             ["processed", "processed", "error", "received"],
         )
-        self.assertIn(f"then 1 later message(s) of {production.name}", result)
+        self.assertEqual(
+            result,
+            f"2 message(s) applied; then {unknown.display_name}: "
+            f"error {unknown.error_code}: {unknown.error_text}",
+        )
         self.assertEqual(elsewhere.state, "received", "another order has its own job")
+        # Automatic state changes leave no chatter (people's actions do).
+        self.assertFalse(
+            self.env["mail.message"].search_count(
+                [("model", "=", "mes.message"), ("res_id", "in", (started | first | unknown).ids)]
+            )
+        )
+        # A person's cancel of the message in error lets the lane go on.
+        with trap_jobs() as trap:
+            unknown.action_cancel("not ours")
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
+            trap.perform_enqueued_jobs()
+        self._assert_processed(after)
+
+    def test_a_lane_hands_over_to_a_new_job_after_its_bound(self):
+        production = self._confirmed(qty=2)
+        screws = {"product": "T-SCR", "quantity": 1, "uom": "Units"}
+        messages = self.env["mes.message"]
+        for number in range(1, 6):
+            messages |= self._store(production, "material_consumed", screws, sequence=number)
+        with trap_jobs() as trap:
+            result = self.env["mes.message"]._run_lane(messages[0]._lane_key(), limit=2)
+            self.assertEqual(result, "2 message(s) applied; the rest in a new job")
+            self.assertEqual(messages.mapped("state"), ["processed"] * 2 + ["received"] * 3)
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
+            trap.perform_enqueued_jobs()
+        self._assert_processed(*messages)
+
+    def test_a_lane_taken_by_another_job_is_tried_again_shortly(self):
+        production = self._confirmed(qty=2)
+        message = self._store(production, "order_started", {}, sequence=1)
+        key = message._lane_key()
+        with self.env.registry.cursor() as other:
+            other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:lane:{key}",))
+            with self.assertRaises(RetryableJobError) as caught:
+                self.env["mes.message"]._run_lane(key)
+            self.assertTrue(caught.exception.ignore_retry)
+            other.rollback()
+        self.assertEqual(message.state, "received")
 
 
 class TestActions(EventCase):
@@ -766,8 +928,8 @@ class TestActions(EventCase):
             messages |= self._send(
                 production, "material_consumed", {"product": "MES-S", "quantity": 4, "uom": "Units"}
             )
-        # The second waits behind the first, which is in error: the MES's order is kept.
-        self.assertEqual(messages.mapped("state"), ["error", "waiting"])
+        # The second stays behind the first, which is in error: the MES's order is kept.
+        self.assertEqual(messages.mapped("state"), ["error", "received"])
         other_order = self._confirmed(qty=1)
         same_cause = self._send(
             other_order, "material_consumed", {"product": "MES-S", "quantity": 1, "uom": "Units"}
@@ -864,7 +1026,7 @@ class TestWaitingTimeout(EventCase):
                 delays.append((message.next_attempt_at - fields.Datetime.now()).total_seconds())
             self.assertEqual(message.state, "waiting")
             self.assertEqual(message.attempt_count, 3)
-            self.assertTrue(trap.jobs_count(only=message._process))
+            self.assertEqual(trap.jobs_count(only=self.env["mes.message"]._run_lane), 1)
         self.assertLess(delays[0], delays[1])
         self.assertLess(delays[1], delays[2])
         self.assertLessEqual(delays[2], timedelta(minutes=2).total_seconds())

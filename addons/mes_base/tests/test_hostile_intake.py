@@ -113,7 +113,7 @@ class TestHostileIntake(MesCase, HttpCase):
         self.assertEqual(len(stored), before + 13)
         accepted = self.env["mes.message"].browse([results[i]["message_id"] for i in (0, 6, 11)])
         self.assertEqual(accepted.mapped("state"), ["received"] * 3)
-        self.assertTrue(all(accepted.mapped("job_uuid")))
+        self.assertEqual(accepted.mapped(lambda m: m._job().state), ["pending"] * 3)
         nul_ref = self.env["mes.message"].browse(results[4]["message_id"])
         self.assertEqual(nul_ref.state, "error")
         self.assertEqual(json.loads(nul_ref.payload)["order_ref"], "MO\u0000/1")
@@ -304,18 +304,19 @@ class TestLargeDocument(MesCase):
             events = document.child_ids
             self.assertEqual(len(events), count)
             self.assertEqual(sorted(events.mapped("sequence")), list(range(1, count + 1)))
-            self.assertFalse(any(events.mapped("job_uuid")), "queued by the document's job")
-            self.assertEqual(len(trap.enqueued_jobs), 1)
-            queued = []
-            while trap.enqueued_jobs:
-                job = trap.enqueued_jobs.pop(0)
-                self.assertEqual(job.method_name, "_queue_events")
-                job.perform()
-                queued.append(len(events.filtered("job_uuid")))
-                trap.enqueued_jobs[:] = [
-                    j for j in trap.enqueued_jobs if j.method_name == "_queue_events"
-                ]
-            self.assertEqual(queued, [QUEUE_SLICE, 2 * QUEUE_SLICE, count])
+            # Queued by the document's job, in slices.
+            self.assertEqual([j.method_name for j in trap.enqueued_jobs], ["_queue_events"])
+            results = []
+            while slices := [j for j in trap.enqueued_jobs if j.method_name == "_queue_events"]:
+                trap.enqueued_jobs.remove(slices[0])
+                results.append(slices[0].perform())
+            self.assertEqual(
+                results,
+                [f"{QUEUE_SLICE} events queued", f"{QUEUE_SLICE} events queued", "1 events queued"],
+            )
+            # All of one order: one lane, one job that applies them in order.
+            lanes = [j for j in trap.enqueued_jobs if j.method_name == "_run_lane"]
+            self.assertEqual([j.args for j in lanes], [(events[0]._lane_key(),)])
         # The same document again: a duplicate, nothing more stored.
         again = self.env["mes.message"]._intake_b2mml(self.backend, body)
         self.assertEqual(again["status"], "duplicate")

@@ -14,7 +14,7 @@ class TestProcessing(MesCase):
             answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
             message = self.env["mes.message"].browse(answer["message_id"])
             if answer["status"] == "accepted":
-                trap.assert_jobs_count(1, only=message._process)
+                trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
         return answer, message
 
     def _confirmed(self, qty=5):
@@ -57,7 +57,8 @@ class TestProcessing(MesCase):
         _answer, message = self._receive(self._event(production, "EV-2"))
         message._process()
         stock_after_first = self._available(self.pump)
-        self.assertIn("nothing to do", message._process())
+        self.assertEqual(message._process(), "0 message(s) applied")
+        self.assertIn("nothing to do", message._process_one())
         self.assertEqual(self._available(self.pump), stock_after_first)
         self.assertEqual(production.qty_produced, 2)
 
@@ -88,7 +89,7 @@ class TestProcessing(MesCase):
             self.assertEqual(message.state, "waiting")
             self.assertIn("NO/SUCH/ORDER", message.error_text)
             self.assertEqual(message.error_cause, "unknown_order: NO/SUCH/ORDER")
-            trap.assert_jobs_count(1, only=message._process)
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
             self.assertGreater(trap.enqueued_jobs[0].eta, fields.Datetime.now())
         # After the backend's waiting time, it is an error that says what it waited for.
         message.waiting_since = fields.Datetime.now() - timedelta(minutes=61)

@@ -322,7 +322,7 @@ class TestOrderReconciliation(ReconciliationCase):
         self.assertEqual(unmapped.state, "error")
         with trap_jobs():
             waiting = self._consume(production, self.housing, 2, lot="LOT-A")
-        self.assertEqual(waiting.state, "waiting")  # behind the message in error
+        self.assertEqual(waiting.state, "received")  # behind the message in error
         record = self._reconcile(production)
         self.assertEqual(record.status, "pending")
         self.assertEqual(record.pending_messages, 2)

@@ -119,14 +119,27 @@ class MesMessage(models.Model):
             if not head:
                 return applied
             if head.state == "error":
+                self._locate_lane(key)
                 return f"{applied}; stopped at {head.display_name}, in error"
             if done >= limit or time.monotonic() >= deadline:
                 head._enqueue_lanes()
                 return f"{applied}; the rest in a new job"
             result = head._process_one()
             if head.state != "processed":
+                self._locate_lane(key)
                 return f"{applied}; then {head.display_name}: {result}"
             done += 1
+
+    def _locate_lane(self, key):
+        """The messages held up behind a stopped lane show under their order, product and
+        work center meanwhile (dashboards, the order's reconciliation)."""
+        held_up = self.search(
+            [*self._lane_domain(key), ("state", "=", "received"), ("production_id", "=", False)],
+            limit=LANE_LIMIT,
+        )
+        for message in held_up:
+            with self.env.cr.savepoint():
+                message._locate()
 
     def _missing_sequences(self):
         """Sequence numbers below this message's that its order has not received, when the

@@ -860,6 +860,24 @@ class TestLanes(EventCase):
             trap.perform_enqueued_jobs()
         self._assert_processed(*messages)
 
+    def test_a_lane_job_failing_outside_its_messages_handling_shows_on_the_message(self):
+        production = self._confirmed(qty=2)
+        first = self._store(production, "order_started", {}, sequence=1)
+        second = self._store(production, "order_held", {}, sequence=2)
+        first._enqueue()  # a real queue job, as the intake queues it
+        job = first._job()
+        self.assertEqual((job.method_name, job.state), ("_run_lane", "pending"))
+        self.assertEqual(second._job(), job, "one job for the order's lane")
+        # The worker died on something no message handling catches (a defect, the database).
+        job.write({"state": "failed", "exc_name": "KeyError", "exc_message": "KeyError: 'x'"})
+        self.assertEqual((first.state, first.error_code), ("error", "job_failed"))
+        self.assertEqual(first.error_text, "KeyError: 'x'")
+        self.assertEqual(second.state, "received", "behind it, in its lane")
+        with trap_jobs() as trap:
+            first.action_retry()
+            trap.perform_enqueued_jobs()
+        self._assert_processed(first, second)
+
     def test_a_lane_taken_by_another_job_is_tried_again_shortly(self):
         production = self._confirmed(qty=2)
         message = self._store(production, "order_started", {}, sequence=1)

@@ -4,10 +4,11 @@ from datetime import datetime, time, timedelta
 
 import pytz
 from psycopg2 import OperationalError
+from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import float_is_zero, float_round
+from odoo.tools import float_is_zero, float_round, mute_logger
 
 from odoo.addons.mes_base.exceptions import MesDataError
 
@@ -164,10 +165,32 @@ class MesReconciliation(models.Model):
         existing = self.search([("production_id", "in", productions.ids)])
         by_production = {record.production_id: record for record in existing}
         missing = productions.filtered(lambda p: p not in by_production)
-        created = self.create([{"production_id": p.id} for p in missing])
-        records = existing | created
+        records = existing | self._create_missing(missing)
         records._recompute()
         return records
+
+    @api.model
+    def _create_missing(self, productions):
+        """The reconciliations of these orders, created; an order whose reconciliation a
+        concurrent refresh created meanwhile (not visible to this transaction) is left to
+        that refresh instead of failing the whole run on the unique constraint."""
+        vals_list = [{"production_id": p.id} for p in productions]
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                return self.create(vals_list)
+        except pg_errors.UniqueViolation:
+            _logger.info("MES reconciliation: another refresh runs; creating one order at a time")
+        created = self.browse()
+        for vals in vals_list:
+            try:
+                with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                    created |= self.create(vals)
+            except pg_errors.UniqueViolation:
+                _logger.info(
+                    "MES reconciliation of order %s is being created by another refresh",
+                    vals["production_id"],
+                )
+        return created
 
     @api.model
     def _cron_refresh(self, limit=500):

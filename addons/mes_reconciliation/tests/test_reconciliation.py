@@ -106,6 +106,36 @@ class ReconciliationCase(EventCase):
 
 
 class TestOrderReconciliation(ReconciliationCase):
+    def test_two_refreshes_of_one_order_at_once_both_finish(self):
+        # Another refresh (the cron, a user's Refresh) created this order's reconciliation
+        # and committed after this transaction began: invisible here, but the unique
+        # constraint sees it. This refresh leaves it to that one and refreshes the rest.
+        Reconciliation = self.env["mes.reconciliation"]
+        self.env.flush_all()
+        with self.env.registry.cursor() as other:
+            # Orders committed before this test (the demo's), without a reconciliation.
+            other.execute(
+                "SELECT id FROM mrp_production p WHERE NOT EXISTS"
+                " (SELECT 1 FROM mes_reconciliation r WHERE r.production_id = p.id)"
+                " ORDER BY id LIMIT 2"
+            )
+            productions = self.env["mrp.production"].browse([row[0] for row in other.fetchall()])
+            self.assertEqual(len(productions), 2)
+            other.execute(
+                "INSERT INTO mes_reconciliation (production_id, status) VALUES (%s, 'pending')"
+                " RETURNING id",
+                (productions[0].id,),
+            )
+            inserted = other.fetchone()
+        try:
+            records = Reconciliation._refresh_productions(productions)
+            self.assertEqual(records.production_id, productions[1])
+            self.assertEqual(records.status, "pending")
+        finally:
+            if inserted:
+                with self.env.registry.cursor() as other:
+                    other.execute("DELETE FROM mes_reconciliation WHERE id = %s", inserted)
+
     def test_balanced_order_per_component_lot_unit_and_scrap(self):
         production = self._run_order()
         record = self._reconcile(production)

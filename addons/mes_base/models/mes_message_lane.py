@@ -151,28 +151,26 @@ class MesMessage(models.Model):
             or self.backend_id.sequence_numbering != "per_order"
         ):
             return []
+        # The numbers held (at most as many as the order's messages), never the range:
+        # the MES may send any number up to 2^31 - 1.
         self.env.cr.execute(
             """
-            SELECT COUNT(DISTINCT sequence) FROM mes_message
+            SELECT DISTINCT sequence FROM mes_message
              WHERE backend_id = %s AND direction = 'inbound' AND order_ref = %s
                AND sequence BETWEEN 1 AND %s
+             ORDER BY sequence
             """,
             (self.backend_id.id, self.order_ref, self.sequence - 1),
         )
-        if self.env.cr.fetchone()[0] == self.sequence - 1:
-            return []
-        self.env.cr.execute(
-            """
-            SELECT n FROM generate_series(1, %s) AS n
-             WHERE NOT EXISTS (
-                   SELECT 1 FROM mes_message
-                    WHERE backend_id = %s AND direction = 'inbound' AND order_ref = %s
-                      AND sequence = n)
-             ORDER BY n LIMIT %s
-            """,
-            (self.sequence - 1, self.backend_id.id, self.order_ref, MISSING_SHOWN + 1),
-        )
-        return [row[0] for row in self.env.cr.fetchall()]
+        missing, expected = [], 1
+        for (held,) in [*self.env.cr.fetchall(), (self.sequence,)]:
+            while expected < held and len(missing) <= MISSING_SHOWN:
+                missing.append(expected)
+                expected += 1
+            if len(missing) > MISSING_SHOWN:
+                break
+            expected = held + 1
+        return missing
 
     def _check_sequence_gap(self):
         """Wait (:class:`MesWaiting`) while earlier events of the order have not arrived."""

@@ -679,6 +679,19 @@ class TestOrdering(EventCase):
         )
         self.assertIn("numbered 2, 3, 4", late.error_text)
 
+    def test_the_highest_number_the_schema_allows_names_the_first_missing_ones(self):
+        production = self._confirmed(qty=2)
+        screws = {"product": "T-SCR", "quantity": 1, "uom": "Units"}
+        with trap_jobs():
+            self._intake(production, 1, screws)
+            last = self.env["mes.message"].browse(
+                self._intake(production, 2**31 - 1, screws)["message_id"]
+            )
+            last._process()
+        self.assertEqual(last.state, "waiting")
+        shown = ", ".join(str(n) for n in range(2, 22))
+        self.assertEqual(last.error_cause, f"missing_sequence: {production.name} #{shown}, ...")
+
     def test_a_backend_whose_mes_does_not_number_its_events_applies_them_as_they_come(self):
         production = self._confirmed(qty=2)
         self.backend.sequence_numbering = "none"

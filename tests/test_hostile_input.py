@@ -11,7 +11,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from orders import order_document
@@ -209,6 +209,9 @@ def test_any_bytes_decode_or_are_refused_with_field_errors(body):
 
 @_SETTINGS
 @given(_JSON)
+# Two lone surrogates side by side are written as a pair of escapes, which JSON reads
+# as one character (U+103FF): found by this test in CI.
+@example({"\ud800\udfff": None})
 def test_any_json_text_decodes_to_a_storable_value_or_is_refused(value):
     try:
         text = json.dumps(value)  # NaN, Infinity and "\ud800" escapes included
@@ -218,7 +221,7 @@ def test_any_json_text_decodes_to_a_storable_value_or_is_refused(value):
     if decoded is not None:
         # Integers of more than 300 digits are read as floats: otherwise nothing changes.
         if all(abs(number) < 10**300 for number in _numbers(value)):
-            assert decoded == value
+            assert decoded == json.loads(text)
         for event in decoded if isinstance(decoded, list) else [decoded]:
             _assert_answerable(validation_errors(event, "event.v1.json"))
     _left_to_validation(text.encode())

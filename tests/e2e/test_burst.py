@@ -54,7 +54,8 @@ def _burst(url, key, events):
             response = requests.post(
                 url, json=events[index], headers={"X-API-Key": key}, timeout=(120, 300)
             )
-            outcomes[index] = (response.status_code, response.json(), time.monotonic() - began)
+            body = response.json() if response.status_code < 500 else response.text[:200]
+            outcomes[index] = (response.status_code, body, time.monotonic() - began)
         except (requests.RequestException, ValueError) as err:
             outcomes[index] = ("failed", repr(err), time.monotonic() - began)
 
@@ -79,9 +80,16 @@ def test_a_burst_of_clients_is_stored_once_and_answered_alike_when_sent_again(
     events = [_event(number) for number in range(CLIENTS)]
 
     first = _burst(url, key, events)
+    # A 5xx means "send again" (nothing is answered as stored unless it is): the MES
+    # resends those, as the README tells it to. Connection failures are not allowed.
+    resend = [i for i, outcome in enumerate(first) if outcome[0] in (500, 502, 503, 504)]
+    print(f"\nanswered 5xx in the first burst, sent again: {len(resend)}")
+    if resend:
+        for i, outcome in zip(resend, _burst(url, key, [events[i] for i in resend]), strict=True):
+            first[i] = outcome
     failed = [(events[i]["event_id"], o[:2]) for i, o in enumerate(first) if o[0] != 202]
     assert not failed, f"{len(failed)} of {CLIENTS} clients not answered 202: {failed[:5]}"
-    print(f"\nfirst burst of {CLIENTS}: {_summary(first)}")
+    print(f"first burst of {CLIENTS}: {_summary(first)}")
     answered = {events[i]["event_id"]: o[1]["message_id"] for i, o in enumerate(first)}
     stored = production(
         "mes.message",

@@ -260,6 +260,19 @@ class MesMessage(models.Model):
              WHERE state IN ('received', 'waiting', 'error', 'pending', 'failed', 'rejected');
             """
         )
+        # Lanes (mes_message_lane.py): the next message of an order in the MES's order,
+        # found in the index however many of the order's messages are done; the numbers
+        # an order's messages hold, read from the index alone.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS mes_message_lane_head_idx
+                ON mes_message (backend_id, order_ref, sequence, occurred_at, id)
+             WHERE direction = 'inbound' AND state IN ('received', 'waiting', 'error');
+            CREATE INDEX IF NOT EXISTS mes_message_lane_sequence_idx
+                ON mes_message (backend_id, order_ref, sequence)
+             WHERE direction = 'inbound';
+            """
+        )
 
     @api.model
     def _reported_vals(self, event):

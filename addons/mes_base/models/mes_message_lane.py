@@ -63,7 +63,6 @@ class MesMessage(models.Model):
         keys = {}
         for message in self:
             keys.setdefault(message._lane_key(), message)
-        jobs = self.env["queue.job"].sudo()
         for key, message in keys.items():
             backend = message.backend_id
             job = (
@@ -77,10 +76,9 @@ class MesMessage(models.Model):
                 )
                 ._run_lane(key)
             )
-            if now and not eta:
-                jobs.search([("uuid", "=", job.uuid), ("state", "=", "pending")]).filtered(
-                    "eta"
-                ).eta = False
+            # queue_job answers the lane's queued job (a record) when there is one.
+            if now and not eta and isinstance(job, models.BaseModel) and job.eta:
+                job.eta = False
 
     def _lane_name(self):
         self.ensure_one()
@@ -122,7 +120,7 @@ class MesMessage(models.Model):
                 self._locate_lane(key)
                 return f"{applied}; stopped at {head.display_name}, in error"
             if done >= limit or time.monotonic() >= deadline:
-                head._enqueue_lanes()
+                head._enqueue_lanes(now=True)
                 return f"{applied}; the rest in a new job"
             result = head._process_one()
             if head.state != "processed":

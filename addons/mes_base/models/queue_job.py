@@ -90,11 +90,15 @@ class QueueJob(models.Model):
     def related_action_mes_message(self):
         """From a job to the MES message it works for."""
         self.ensure_one()
-        message = self.env["mes.message"].search([("job_uuid", "=", self.uuid)], limit=1)
-        if not message and self.method_name == "_run_lane":
-            message = self.env["mes.message"]._lane_head(self.args[0]) or self.env[
-                "mes.message"
-            ].search(self.env["mes.message"]._lane_domain(self.args[0]), limit=1)
+        messages = self.env["mes.message"]
+        if self.method_name == "_run_lane":
+            # The message the lane is at, else the lane's last one.
+            key = self.args[0]
+            message = messages._lane_head(key) or messages.search(
+                messages._lane_domain(key), order="sequence desc, id desc", limit=1
+            )
+        else:
+            message = messages.search([("job_uuid", "=", self.uuid)], limit=1)
         if not message:
             message = self.records.exists()
         return {

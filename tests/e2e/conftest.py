@@ -10,6 +10,7 @@ import configparser
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -78,10 +79,22 @@ class Process:
 
     def start(self):
         handle = self.log.open("ab")
+        # A session of its own: kill() takes the process and every child it started.
         self.popen = subprocess.Popen(
-            self.args, stdout=handle, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+            self.args,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
         )
         return self
+
+    def kill(self):
+        """SIGKILL to the process and its children at once, as a crash or the OOM killer."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
 
     def stop(self):
         if self.popen and self.popen.poll() is None:
@@ -257,13 +270,22 @@ def production(odoo_db, tmp_path_factory):
         "nginx", [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", directives]
     ).start()
     url = f"http://127.0.0.1:{proxy_port}"
+    direct_url = f"http://127.0.0.1:{http_port}"
+
+    def crash_and_restart():
+        """Odoo killed with -9 (master, workers, job runner at once), then started again."""
+        server.kill()
+        server.start()
+        wait_for(_healthy(server, direct_url, "/web/health"), 120, "Odoo to start again")
+
     try:
-        wait_for(_healthy(server, f"http://127.0.0.1:{http_port}", "/web/health"), 120, "Odoo")
+        wait_for(_healthy(server, direct_url, "/web/health"), 120, "Odoo")
         wait_for(_healthy(proxy, url, "/web/health"), 30, "nginx to reach Odoo")
         rpc = OdooRpc(url, odoo_db)
         rpc.process = server
         rpc.proxy_process = proxy
-        rpc.direct_url = f"http://127.0.0.1:{http_port}"
+        rpc.direct_url = direct_url
+        rpc.crash_and_restart = crash_and_restart
         yield rpc
     finally:
         proxy.stop()

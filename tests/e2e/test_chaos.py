@@ -11,9 +11,12 @@ with -9 once during the delivery and once while the queue drains, and started ag
 Afterwards: one inbound message per event, none in error, every order done, and what
 Odoo posted per order, component, lot, scrap reason and downtime equals the
 simulator's totals.
+
+``MES_CHAOS_ORDERS`` sets the number of orders (``bench/bench_chaos.py`` runs 200).
 """
 
 import json
+import os
 import random
 import threading
 import time
@@ -23,13 +26,41 @@ import pytest
 import requests
 
 from .conftest import Simulator, wait_for
-from .test_shift import _assert_reconciled, _assert_same, _confirm_shift, _odoo_totals, _run_shift
+from .test_shift import (
+    SHIFT,
+    _assert_reconciled,
+    _assert_same,
+    _confirm_shift,
+    _odoo_totals,
+    _run_shift,
+)
 
 pytestmark = pytest.mark.e2e
 
 SEED = 20261204
 CLIENTS = 6
-DELIVERY_SECONDS = 300
+ORDERS = int(os.environ.get("MES_CHAOS_ORDERS", "20"))
+SCALE = max(1, ORDERS // 20)
+DELIVERY_SECONDS = 300 * SCALE
+
+
+def _lots_for_a_bigger_run(rpc):
+    """The demo's lots of the lot-tracked component hold enough for a few shifts of 20."""
+    for lot in rpc("stock.lot", "search_read", [("name", "like", "PH-2611-")], ["product_id"]):
+        quant = rpc(
+            "stock.quant",
+            "create",
+            {
+                "product_id": lot["product_id"][0],
+                "lot_id": lot["id"],
+                "location_id": rpc("stock.warehouse", "search_read", [], ["lot_stock_id"], limit=1)[
+                    0
+                ]["lot_stock_id"][0],
+                "inventory_quantity": 1000 * SCALE,
+            },
+            context={"inventory_mode": True},
+        )
+        rpc("stock.quant", "action_apply_inventory", [quant])
 
 
 def _requests_of_clients(events, rng):
@@ -134,14 +165,16 @@ def test_a_shift_delivered_duplicated_shuffled_concurrently_through_crashes_post
         {"base_url": feed.url, "outbound_api_key_input": mes_key, "pull_enabled": False},
     )
     try:
-        orders = _confirm_shift(rpc)
+        if SCALE > 1:
+            _lots_for_a_bigger_run(rpc)
+        orders = _confirm_shift(rpc, [SHIFT[i % len(SHIFT)] for i in range(ORDERS)])
         mes = _run_shift(feed, orders)
         events = [
             item["body"]
             for item in feed.get("/events?after=0&limit=5000")["events"]
             if item["body"]["order_ref"] in orders
         ]
-        assert len({e["event_id"] for e in events}) == len(events) > 20 * 5
+        assert len({e["event_id"] for e in events}) == len(events) > ORDERS * 5
         downtimes = [e for e in events if e["event_type"] == "downtime_started"]
         assert len({e["order_ref"] for e in downtimes}) >= 4, "downtimes of several orders"
 
@@ -150,9 +183,16 @@ def test_a_shift_delivered_duplicated_shuffled_concurrently_through_crashes_post
             key,
             _requests_of_clients(events, random.Random(SEED)),
         )
+        began = time.monotonic()
         delivery.run(when_half_sent=rpc.crash_and_restart)
+        delivered = time.monotonic()
         assert not delivery.failures, delivery.failures[:5]
-        print(f"\n{delivery.total} requests, sent again: {delivery.resent}")
+        copies = sum(len(body.get("events", [body])) for plan in delivery.plans for body in plan)
+        print(
+            f"\n{ORDERS} orders, {len(events)} events, {copies} deliveries of them in "
+            f"{delivery.total} requests from {CLIENTS} clients; sent again: {delivery.resent}; "
+            f"delivered in {delivered - began:.1f} s with one crash"
+        )
 
         inbound = [
             ("backend_id", "=", backend_id),
@@ -185,7 +225,13 @@ def test_a_shift_delivered_duplicated_shuffled_concurrently_through_crashes_post
                 "mes.message", "search_count", processed
             ) == len(events)
 
-        wait_for(done, 600, "every order done and every message posted", interval=2)
+        wait_for(done, 600 * SCALE, "every order done and every message posted", interval=2)
+        drained = time.monotonic()
+        print(
+            f"posted in {drained - delivered:.1f} s after the delivery with one crash "
+            f"({len(events) / (drained - delivered):.1f} events/s, "
+            f"{ORDERS / (drained - delivered):.2f} orders/s)"
+        )
         assert rpc("mes.message", "search_count", inbound) == len(events)
         _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
         _assert_reconciled(rpc, orders)

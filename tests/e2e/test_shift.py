@@ -17,9 +17,9 @@ pytestmark = pytest.mark.e2e
 SHIFT = [("GP-100", 2), ("VA-200", 3), ("CB-300", 1), ("GP-100", 1), ("CB-300", 4)] * 4
 
 
-def _confirm_shift(rpc):
+def _confirm_shift(rpc, shift=SHIFT):
     production_ids = []
-    for code, qty in SHIFT:
+    for code, qty in shift:
         product = rpc("product.product", "search", [("default_code", "=", code)])[0]
         bom = rpc("mrp.bom", "search", [("product_tmpl_id.product_variant_ids", "in", [product])])
         production_ids.append(

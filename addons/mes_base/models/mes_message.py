@@ -64,6 +64,13 @@ EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 CAUSE_SIZE = 200
 
 
+def bring_forward(job):
+    """For an identity key already queued, queue_job answers that job (a queue.job record,
+    not a new Job): planned for later (a backoff), it runs now instead."""
+    if isinstance(job, models.BaseModel) and job.state == "pending" and job.eta:
+        job.eta = False
+
+
 def _bounded_cause(cause):
     return cause[: CAUSE_SIZE - 3] + "..."
 
@@ -408,7 +415,7 @@ class MesMessage(models.Model):
             if message.direction == "outbound" and message.production_id:
                 message.production_id._mes_revision_withdrawn(message)
         # The rest of their lanes goes on: a person decided about the message they stopped at.
-        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes(now=True)
+        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes()
         return True
 
     def action_open_cancel_wizard(self):
@@ -676,7 +683,7 @@ class MesMessage(models.Model):
     def _enqueue_in_order(self):
         """Queue the processing of new inbound messages: one job per lane (order), which
         applies them in the MES's order whatever order they were stored in."""
-        self._enqueue_lanes(now=True)
+        self._enqueue_lanes()
 
     def _refused_as_invalid(self):
         """Refused by the intake for what it held (not cancelled by a person since)."""
@@ -854,7 +861,7 @@ class MesMessage(models.Model):
         ``mes_message_lane.py``). With ``now``, a job already planned for later (a
         waiting message's next try) is brought forward instead of a second one queued.
         """
-        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes(eta=eta, now=now)
+        self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes(eta=eta)
         for message in self.filtered(lambda m: m.direction == "outbound"):
             backend = message.backend_id
             delayable = message.with_user(backend.user_id).with_context(
@@ -867,6 +874,8 @@ class MesMessage(models.Model):
                 max_retries=backend.export_max_retries,
             )._send()
             message.sudo().job_uuid = job.uuid
+            if now:
+                bring_forward(job)
 
     def _lock(self):
         """Row lock for the time of the job; held elsewhere -> try again shortly."""

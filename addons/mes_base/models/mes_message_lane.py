@@ -16,6 +16,7 @@ from odoo import models
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..exceptions import MesWaiting
+from .mes_message import bring_forward
 
 # One job applies at most this many messages, for at most this long, then queues the
 # next: its transaction holds the stock it posted, which other orders' jobs may need.
@@ -54,11 +55,11 @@ class MesMessage(models.Model):
             limit=1,
         )
 
-    def _enqueue_lanes(self, eta=None, now=False):
+    def _enqueue_lanes(self, eta=None):
         """Queue the job of each lane these messages belong to (one job per lane).
 
-        A lane whose job is queued already keeps it; with ``now`` (new work, a person's
-        retry) a job planned for later is brought forward.
+        A lane whose job is queued already keeps it; without ``eta`` (new work, a
+        person's retry or cancel) a job planned for later is brought forward.
         """
         keys = {}
         for message in self:
@@ -76,9 +77,8 @@ class MesMessage(models.Model):
                 )
                 ._run_lane(key)
             )
-            # queue_job answers the lane's queued job (a record) when there is one.
-            if now and not eta and isinstance(job, models.BaseModel) and job.eta:
-                job.eta = False
+            if not eta:
+                bring_forward(job)
 
     def _lane_name(self):
         self.ensure_one()
@@ -120,7 +120,7 @@ class MesMessage(models.Model):
                 self._locate_lane(key)
                 return f"{applied}; stopped at {head.display_name}, in error"
             if done >= limit or time.monotonic() >= deadline:
-                head._enqueue_lanes(now=True)
+                head._enqueue_lanes()
                 return f"{applied}; the rest in a new job"
             result = head._process_one()
             if head.state != "processed":

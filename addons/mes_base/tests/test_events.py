@@ -891,6 +891,49 @@ class TestLanes(EventCase):
             trap.perform_enqueued_jobs()
         self._assert_processed(first, second)
 
+    def test_new_work_brings_its_lanes_job_planned_for_later_forward(self):
+        production = self._confirmed(qty=2)
+        screws = {"product": "T-SCR", "quantity": 1, "uom": "Units"}
+
+        def intake(number):
+            event = self._event(production, f"FWD-{production.id}-{number}")
+            event.update(event_type="material_consumed", sequence=number, data=screws)
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+            return self.env["mes.message"].browse(answer["message_id"])
+
+        second = intake(2)  # real queue jobs from here on
+        queued = second._job()
+        self.assertEqual((queued.state, queued.eta), ("pending", False))
+        queued.state = "done"  # it ran: number 1 is missing, so number 2 waits
+        second._process()
+        self.assertEqual(second.state, "waiting")
+        planned = second._job()
+        self.assertNotEqual(planned, queued)
+        self.assertTrue(planned.eta, "the lane comes back later")
+        first = intake(1)
+        # The number that was missing came: the same job runs now, no second one.
+        self.assertEqual(first._job(), planned)
+        self.assertEqual((planned.state, planned.eta), ("pending", False))
+        self.assertEqual(
+            self.env["queue.job"].search_count(
+                [("identity_key", "=", f"mes-lane:{first._lane_key()}")]
+            ),
+            2,
+        )
+
+    def test_an_order_reference_with_colons_is_a_lane_of_its_own(self):
+        production = self._confirmed(qty=2)
+        production.name = "PLANT:2:MO/7"
+        other = self._confirmed(qty=2)
+        other.name = "PLANT:2"
+        started = self._store(production, "order_started", {}, sequence=1)
+        elsewhere = self._store(other, "order_started", {}, sequence=1)
+        self.assertEqual(started._lane_key(), f"o:{self.backend.id}:PLANT:2:MO/7")
+        with trap_jobs():
+            self.assertEqual(started._process(), "1 message(s) applied")
+        self._assert_processed(started)
+        self.assertEqual(elsewhere.state, "received")
+
     def test_a_lane_taken_by_another_job_is_tried_again_shortly(self):
         production = self._confirmed(qty=2)
         message = self._store(production, "order_started", {}, sequence=1)

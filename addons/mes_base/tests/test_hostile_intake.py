@@ -9,6 +9,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -442,3 +443,59 @@ class TestConcurrentAnswer(MesCase, HttpCase):
             headers={"Authorization": f"Bearer {INBOUND_KEY}", "Content-Type": "application/json"},
         )
         self.assertEqual(response.status_code, 202, response.text)
+
+    def test_a_request_odoo_runs_again_after_a_deadlock_keeps_its_body(self):
+        # Two overlapping batches deadlocked (or conflicted) in PostgreSQL: Odoo rolls the
+        # request back and runs it again. The second run reads the same body, not an
+        # empty stream, and stores every event once.
+        messages = self.env["mes.message"]
+        original = type(messages)._intake_prepared
+        events = [
+            {
+                "schema": "mes.event/1",
+                "event_id": f"RERUN-{kind}-{number}",
+                "event_type": "order_started",
+                "order_ref": "WH/MO/RERUN",
+                "sequence": number,
+                "occurred_at": recent(),
+                "data": {},
+            }
+            for kind in ("deadlock", "serialization")
+            for number in (1, 2)
+        ]
+        # SQLSTATE of a deadlock and of a serialization failure.
+        for kind, batch in (("40P01", events[:2]), ("40001", events[2:])):
+            runs = []
+
+            def conflict_once(self_, *args, kind=kind, runs=runs, **kwargs):
+                runs.append(args)
+                if len(runs) == 1:
+                    # The error as PostgreSQL raises it (with its SQLSTATE).
+                    with mute_logger("odoo.sql_db"):
+                        self_.env.cr.execute(
+                            "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = %s; END $$",
+                            (kind,),
+                        )
+                return original(self_, *args, **kwargs)
+
+            with (
+                self.subTest(sqlstate=kind),
+                patch.object(type(messages), "_intake_prepared", conflict_once),
+            ):
+                response = self.url_open(
+                    "/mes/api/v1/TEST/events",
+                    data=json.dumps({"events": batch}),
+                    headers={
+                        "Authorization": f"Bearer {INBOUND_KEY}",
+                        "Content-Type": "application/json",
+                    },
+                )
+                self.assertEqual(response.status_code, 200, response.text)
+                self.assertEqual(len(runs), 2, "Odoo ran the request a second time")
+                answers = _strict_json(response)["results"]
+                self.assertEqual([a["status"] for a in answers], ["accepted", "accepted"])
+                stored = messages.search([("external_id", "in", [e["event_id"] for e in batch])])
+                self.assertEqual(
+                    sorted(stored.mapped("external_id")), [e["event_id"] for e in batch]
+                )
+                self.assertFalse(messages.search_count([("error_code", "=", "invalid_json")]))

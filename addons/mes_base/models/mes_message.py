@@ -397,6 +397,7 @@ class MesMessage(models.Model):
                 )
             )
         self._check_planner()
+        self._check_no_later_revision()
         for message in self.sudo():
             message.write(
                 {
@@ -417,6 +418,37 @@ class MesMessage(models.Model):
         # The rest of their lanes goes on: a person decided about the message they stopped at.
         self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes()
         return True
+
+    def _check_no_later_revision(self):
+        """An order revision is withdrawn latest first: a strict MES takes revisions only
+        one after the other, so withdrawing one below another still standing would leave
+        a gap in their numbers. (Each revision carries the whole order: the later one
+        holds what the earlier one changed.)"""
+        exports = self.filtered(lambda m: m.direction == "outbound" and m.production_id)
+        for message in exports:
+            later = (
+                self.sudo()
+                .search(
+                    [
+                        ("production_id", "=", message.production_id.id),
+                        ("direction", "=", "outbound"),
+                        ("revision", ">", message.revision),
+                        ("state", "!=", "cancelled"),
+                    ]
+                )
+                .filtered(lambda m: m not in exports)
+            )
+            if later:
+                raise UserError(
+                    self.env._(
+                        "Revision %(rev)s of %(order)s cannot be withdrawn alone: revision "
+                        "%(later)s comes after it and would leave a gap the MES refuses. "
+                        "Withdraw the latest revision first, or both together.",
+                        rev=message.revision,
+                        order=message.production_id.display_name,
+                        later=", ".join(str(r) for r in sorted(later.mapped("revision"))),
+                    )
+                )
 
     def action_open_cancel_wizard(self):
         self._check_planner()

@@ -469,6 +469,33 @@ class TestAccessAndCancelPaths(MesCase):
             export.action_retry()
             trap.assert_jobs_count(1, only=export._send)
 
+    def test_a_revision_below_one_still_standing_is_not_withdrawn_alone(self):
+        production = self._exported(self._production(qty=3))
+        self.simulator.down = True
+        with trap_jobs():
+            production.product_qty = 4
+            self.env.cr.flush()
+            production.product_qty = 5
+            self.env.cr.flush()
+        second, third = production.mes_message_ids.filtered("revision").sorted("revision")[1:]
+        self.assertEqual((second.revision, third.revision), (2, 3))
+        with self.assertRaisesRegex(UserError, "Revision 2 of .* revision 3 comes after it"):
+            second.action_cancel("wrong quantity")
+        self.assertEqual(second.state, "pending")
+        # Latest first, or both at once: the order is back at the revision the MES holds.
+        (second | third).action_cancel("wrong quantities")
+        self.assertEqual((production.mes_state, production.mes_revision), ("acknowledged", 1))
+        self.simulator.down = False
+        with trap_jobs() as trap:
+            production.product_qty = 6
+            self.env.cr.flush()
+            trap.perform_enqueued_jobs()
+        fourth = production.mes_message_ids.filtered(lambda m: m.state != "cancelled").sorted(
+            "revision"
+        )[-1]
+        self.assertEqual((fourth.revision, fourth.state), (2, "acknowledged"))
+        self.assertEqual(self.simulator.store.order(production.name)["revision"], 2)
+
     def test_withdrawn_revision_gives_its_number_to_the_next(self):
         production = self._exported(self._production(qty=3))
         self.simulator.down = True

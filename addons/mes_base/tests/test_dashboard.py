@@ -248,7 +248,8 @@ class TestHealthDashboard(DashboardCase):
         self._assert_processed(*posted)
         # Received 10, 30 and 50 seconds before they were posted (nothing else posted in 24 h).
         self.env.cr.execute(
-            """UPDATE mes_message SET processed_at = create_date + interval '1 year'
+            """UPDATE mes_message SET processed_at = processed_at - interval '2 days',
+                                      create_date = create_date - interval '2 days'
                 WHERE direction = 'inbound' AND state = 'processed' AND id NOT IN %s""",
             (tuple(m.id for m in posted),),
         )

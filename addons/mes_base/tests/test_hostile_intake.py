@@ -17,7 +17,7 @@ from mes_connector.signing import sign_headers
 
 from ..exceptions import MesConcurrentDelivery
 from ..models.ir_http import MAX_BODY
-from ..models.mes_message import QUEUE_SLICE
+from ..models.mes_message_intake import QUEUE_SLICE
 from .common import INBOUND_KEY, MesCase, recent
 
 

@@ -1,0 +1,397 @@
+"""Importer: inbound messages applied to Odoo, in lanes.
+
+A lane holds the inbound messages of one order, applied in the MES's order by one job.
+
+A lane is the ordered backlog of one order of one backend (or a single message that
+names no order). The intake makes sure one job is queued per lane that has work (queue
+job identity key), not one per message. The lane's job takes the lane, applies its
+messages in order, each in its own savepoints, and stops at the first that waits (its
+order, a lot, a missing sequence number: the job comes back when it may have come) or
+needs a person (error: only this lane stops); after a bound it hands over to a new job.
+Automatic state changes write no chatter: people's actions do.
+"""
+
+import json
+import logging
+import time
+from datetime import timedelta
+
+from psycopg2 import OperationalError
+
+from odoo import fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..exceptions import MesDataError, MesWaiting
+from .mes_message import bring_forward
+from .mrp_production import APPLYING_MES_REPORT
+
+_logger = logging.getLogger(__name__)
+
+# One job applies at most this many messages, for at most this long, then queues the
+# next: its transaction holds the stock it posted, which other orders' jobs may need.
+LANE_LIMIT = 200
+LANE_SECONDS = 5
+OPEN = ("received", "waiting", "error")
+# Missing sequence numbers named in a message: the first ones.
+MISSING_SHOWN = 20
+# Seconds between tries of a waiting message: soon at first, then every 10 minutes.
+WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
+
+
+# One model, one file per job (intake, importer, exporter) so that each is found by its
+# name: kept apart on purpose.
+class MesMessage(models.Model):
+    _inherit = "mes.message"  # pylint: disable=consider-merging-classes-inherited
+
+    def _lane_key(self):
+        self.ensure_one()
+        if self.order_ref:
+            return f"o:{self.backend_id.id}:{self.order_ref}"
+        return f"m:{self.id}"
+
+    def _lane_domain(self, key):
+        kind, _sep, rest = key.partition(":")
+        if kind == "m":
+            return [("id", "=", int(rest))]
+        backend_id, _sep, order_ref = rest.partition(":")
+        return [
+            ("backend_id", "=", int(backend_id)),
+            ("direction", "=", "inbound"),
+            ("order_ref", "=", order_ref),
+        ]
+
+    def _lane_head(self, key):
+        """The first message of the lane not yet applied (or cancelled), in the MES's order."""
+        return self.search(
+            [*self._lane_domain(key), ("state", "in", OPEN)],
+            order="sequence, occurred_at, id",
+            limit=1,
+        )
+
+    def _enqueue_lanes(self, eta=None):
+        """Queue the job of each lane these messages belong to (one job per lane).
+
+        A lane whose job is queued already keeps it; without ``eta`` (new work, a
+        person's retry or cancel) a job planned for later is brought forward.
+        """
+        keys = {}
+        for message in self:
+            keys.setdefault(message._lane_key(), message)
+        for key, message in keys.items():
+            backend = message.backend_id
+            job = (
+                self.browse()
+                .with_user(backend.user_id)
+                .with_context(allowed_company_ids=backend.company_id.ids)
+                .with_delay(
+                    description=self.env._("MES: apply the messages of %s", message._lane_name()),
+                    identity_key=f"mes-lane:{key}",
+                    eta=eta,
+                )
+                ._run_lane(key)
+            )
+            if not eta:
+                bring_forward(job)
+
+    def _lane_name(self):
+        self.ensure_one()
+        return self.env._("order %s", self.order_ref) if self.order_ref else self.display_name
+
+    def _lane_job(self):
+        """The newest job of this message's lane."""
+        self.ensure_one()
+        return (
+            self.env["queue.job"]
+            .sudo()
+            .search(
+                [("identity_key", "=", f"mes-lane:{self._lane_key()}")],
+                order="date_created desc, id desc",
+                limit=1,
+            )
+        )
+
+    def _run_lane(self, key, limit=LANE_LIMIT, seconds=LANE_SECONDS):
+        """Apply the lane's messages in order (queue job); see the module's description."""
+        if not self.env.su:
+            # The job runs as the backend's integration user (authorship of what it posts)
+            # in superuser mode: messages themselves change only through code like this.
+            return self.sudo()._run_lane(key, limit, seconds)
+        self = self.with_context(tracking_disable=True)
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"mes:lane:{key}",))
+        if not self.env.cr.fetchone()[0]:
+            raise RetryableJobError(
+                "another job is applying this lane", seconds=2, ignore_retry=True
+            )
+        deadline = time.monotonic() + seconds
+        done = 0
+        while True:
+            applied = f"{done} message(s) applied"
+            head = self._lane_head(key)
+            if not head:
+                return applied
+            if head.state == "error":
+                self._locate_lane(key)
+                return f"{applied}; stopped at {head.display_name}, in error"
+            if done >= limit or time.monotonic() >= deadline:
+                head._enqueue_lanes()
+                return f"{applied}; the rest in a new job"
+            result = head._process_one()
+            if head.state != "processed":
+                self._locate_lane(key)
+                return f"{applied}; then {head.display_name}: {result}"
+            done += 1
+
+    def _locate_lane(self, key):
+        """The messages held up behind a stopped lane show under their order, product and
+        work center meanwhile (dashboards, the order's reconciliation)."""
+        held_up = self.search(
+            [*self._lane_domain(key), ("state", "=", "received"), ("production_id", "=", False)],
+            limit=LANE_LIMIT,
+        )
+        for message in held_up:
+            with self.env.cr.savepoint():
+                message._locate()
+
+    def _missing_sequences(self):
+        """Sequence numbers below this message's that its order has not received, when the
+        backend's MES numbers each order's events 1, 2, 3, ... (empty otherwise)."""
+        self.ensure_one()
+        if (
+            self.sequence <= 1
+            or not self.order_ref
+            or self.backend_id.sequence_numbering != "per_order"
+        ):
+            return []
+        # The numbers held (at most as many as the order's messages), never the range:
+        # the MES may send any number up to 2^31 - 1.
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT sequence FROM mes_message
+             WHERE backend_id = %s AND direction = 'inbound' AND order_ref = %s
+               AND sequence BETWEEN 1 AND %s
+             ORDER BY sequence
+            """,
+            (self.backend_id.id, self.order_ref, self.sequence - 1),
+        )
+        missing, expected = [], 1
+        for (held,) in [*self.env.cr.fetchall(), (self.sequence,)]:
+            while expected < held and len(missing) <= MISSING_SHOWN:
+                missing.append(expected)
+                expected += 1
+            if len(missing) > MISSING_SHOWN:
+                break
+            expected = held + 1
+        return missing
+
+    def _check_sequence_gap(self):
+        """Wait (:class:`MesWaiting`) while earlier events of the order have not arrived."""
+        missing = self._missing_sequences()
+        if not missing:
+            return
+        shown = ", ".join(str(n) for n in missing[:MISSING_SHOWN])
+        if len(missing) > MISSING_SHOWN:
+            shown += ", ..."
+        raise MesWaiting(
+            "missing_sequence",
+            self.env._(
+                "the events of order %(ref)s the MES numbered %(missing)s (this one is "
+                "number %(seq)s and the MES has not sent those yet)",
+                ref=self.order_ref,
+                missing=shown,
+                seq=self.sequence,
+            ),
+            f"{self.order_ref} #{shown}",
+        )
+
+    # Applying one message
+
+    def _process(self):
+        """Apply this inbound message, with the rest of its lane, in the MES's order
+        (its lane's job does the same; see ``mes_message_importer.py``)."""
+        self.ensure_one()
+        return self._run_lane(self._lane_key())
+
+    def _process_one(self):
+        self._lock()
+        self.invalidate_recordset()
+        if self.state not in ("received", "waiting"):
+            return f"nothing to do: message is {self.state}"
+        # What the MES reports changes orders; those changes are not sent back to it.
+        processor = self.env["mes.event.processor"].with_context(mes_report=APPLYING_MES_REPORT)
+        handler = getattr(processor, f"_process_{self.message_type}", None)
+        if handler is None:
+            return self._set_error(
+                "unsupported_type",
+                self.env._("event_type: %r is not processed by this Odoo.", self.message_type),
+            )
+        errors = self._payload_errors()
+        if errors:
+            # Never applied as it is: the intake refused it, or its payload was damaged.
+            return self._set_error(
+                "invalid_message",
+                "\n".join(str(e) for e in errors),
+                ", ".join(sorted({e.field for e in errors})),
+            )
+        try:
+            event = json.loads(self.payload)
+            with self.env.cr.savepoint():
+                self._locate()
+            self._check_sequence_gap()
+            with self.env.cr.savepoint():
+                result = handler(self.with_context(mes_report=APPLYING_MES_REPORT), event)
+        except MesWaiting as err:
+            return self._wait(str(err), f"{err.code}: {err.value}" if err.value else err.code)
+        except MesDataError as err:
+            return self._set_error(err.code, str(err), err.value)
+        except (UserError, ValidationError) as err:
+            return self._set_error(
+                "odoo_refused", self.env._("Odoo refused the posting: %s", err.args[0])
+            )
+        except (RetryableJobError, OperationalError):
+            raise  # lock or serialization conflict: queue_job tries again
+        except Exception as err:
+            # A defect, not bad data: keep the message visible instead of a silent failed job.
+            _logger.exception("MES message %s could not be processed", self.id)
+            return self._set_error(
+                "internal_error",
+                self.env._(
+                    "Unexpected error (%(kind)s): %(err)s", kind=type(err).__name__, err=err
+                ),
+            )
+        self.write(
+            {
+                "state": "processed",
+                "processed_at": fields.Datetime.now(),
+                "error_code": False,
+                "error_cause": False,
+                "error_text": False,
+                "waiting_since": False,
+                "next_attempt_at": False,
+                "result_text": result,
+            }
+        )
+        self._acknowledge_order()
+        return result
+
+    def _locate(self):
+        """Link the message to its order, product and work center where they can be found.
+
+        Outside the processing savepoint: a message in error still shows on the
+        dashboards under its order, product and work center.
+        """
+        backend = self.backend_id
+        vals = {}
+
+        def resolve(mapping_type, code, fallback):
+            try:
+                return backend._resolve(mapping_type, code, "", fallback)
+            except MesDataError:
+                return None
+
+        production = self.production_id
+        if not production and self.order_ref:
+            production = production.search(
+                [("name", "=", self.order_ref), ("company_id", "=", self.company_id.id)], limit=1
+            )
+            vals["production_id"] = production.id or False
+        company = [False, self.company_id.id]
+        if not self.product_id and self.reported_product:
+            product = resolve(
+                "product",
+                self.reported_product,
+                lambda code: self.env["product.product"].search(
+                    [("default_code", "=", code), ("company_id", "in", company)], limit=1
+                ),
+            )
+            vals["product_id"] = product.id if product else False
+        if not self.workcenter_id:
+            workcenter = None
+            if self.reported_resource:
+                workcenter = resolve(
+                    "workcenter",
+                    self.reported_resource,
+                    lambda code: self.env["mrp.workcenter"].search(
+                        [("code", "=", code), ("company_id", "in", company)], limit=1
+                    ),
+                )
+            elif self.reported_operation and production:
+                try:
+                    workcenter = (
+                        self.env["mes.event.processor"]
+                        ._workorder(production, {"operation": self.reported_operation})
+                        .workcenter_id
+                    )
+                except MesDataError:
+                    workcenter = None
+            vals["workcenter_id"] = workcenter.id if workcenter else False
+        vals = {key: value for key, value in vals.items() if value}
+        if vals:
+            self.write(vals)
+
+    def _acknowledge_order(self):
+        """An MES that took an order without its id acknowledges it by reporting on it."""
+        production = self.production_id
+        if production.mes_state == "sent":
+            production.sudo().write(
+                {
+                    "mes_state": "acknowledged",
+                    "mes_order_id": self.mes_order_id or production.mes_order_id,
+                }
+            )
+            self.search(
+                [
+                    ("production_id", "=", production.id),
+                    ("direction", "=", "outbound"),
+                    ("state", "=", "sent"),
+                ]
+            ).write({"state": "acknowledged", "mes_order_id": self.mes_order_id})
+
+    def _wait(self, reason, cause):
+        """Park the message until what it needs is there, with growing delays, then give up.
+
+        ``cause`` names what is awaited (``unknown_lot: L-7 (RM-1)``): kept when the
+        wait turns into an error, so that one fix (receiving the lot) clears the group.
+        """
+        now = fields.Datetime.now()
+        since = self.waiting_since or now
+        timeout = timedelta(minutes=self.backend_id.waiting_timeout or 0)
+        if now - since >= timeout:
+            return self._set_error(
+                "waited_too_long",
+                self.env._(
+                    "Waited since %(since)s (UTC) for %(reason)s. Check that it exists in Odoo "
+                    "(or that the MES sent it), then retry, or cancel this message.",
+                    since=since,
+                    reason=reason,
+                ),
+                cause,
+            )
+        attempts = self.attempt_count + 1
+        delay = min(WAIT_DELAYS[min(attempts, len(WAIT_DELAYS)) - 1], timeout.total_seconds())
+        self.write(
+            {
+                "state": "waiting",
+                "waiting_since": since,
+                "attempt_count": attempts,
+                "next_attempt_at": now + timedelta(seconds=delay),
+                "error_code": "waiting",
+                "error_cause": cause,
+                "error_text": self.env._("Waiting for %s.", reason),
+            }
+        )
+        self._enqueue(eta=delay)
+        return f"waiting for {reason}"
+
+    def _set_error(self, code, text, value=None):
+        self.write(
+            {
+                "state": "error",
+                "error_code": code,
+                "error_cause": f"{code}: {value}" if value else code,
+                "error_text": text,
+                "next_attempt_at": False,
+            }
+        )
+        return f"error {code}: {text}"

@@ -1,0 +1,397 @@
+"""Intake: what the MES sends, stored exactly as received before it is answered.
+
+One event, a batch or a B2MML document: looked up by event id (a redelivery is a
+duplicate of the stored row), judged event by event, inserted in one statement in the
+order of the ids, and its processing queued on the lanes of its orders.
+"""
+
+import hashlib
+import json
+import re
+from collections import Counter
+
+from psycopg2 import errors as pg_errors
+
+from odoo import api, fields, models
+from odoo.tools import mute_logger
+
+from odoo.addons.queue_job.job import identity_exact
+
+from mes_connector.b2mml import production_performance_to_events
+from mes_connector.exceptions import (
+    MessageValidationError,
+)
+from mes_connector.validation import validation_errors
+
+from ..exceptions import MesConcurrentDelivery
+from .mes_event_processor import utc_naive
+
+# Events of a B2MML document whose processing is queued in the request; beyond, by a job,
+# this many per run.
+QUEUE_SLICE = 500
+MAX_SEQUENCE = 2147483647  # a PostgreSQL integer, as the event schema says
+# What an event id must look like to be a key (the schema's pattern of event_id).
+EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+
+
+def _storable(text):
+    """Text PostgreSQL can hold: no NUL, no lone surrogate (escaped where they were)."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _column_text(value, size):
+    """A value the MES sent, as the text of a column (what does not fit is left out)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return _storable(str(value))[:size] or False
+
+
+def _payload_vals(raw, event):
+    """``payload``: the message as text, exactly as received where the bytes are UTF-8 text
+    PostgreSQL can hold; otherwise a readable copy, and the exact bytes in ``payload_raw``."""
+    if raw is None:
+        text = json.dumps(event, ensure_ascii=False)
+        if _storable(text) != text:
+            text = json.dumps(event, ensure_ascii=True)
+        return {"payload": text}
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and _storable(text) == text and not text.startswith("\ufeff"):
+        return {"payload": text}
+    readable = raw.decode("utf-8", "backslashreplace").removeprefix("\ufeff")
+    return {"payload": _storable(readable), "payload_raw": raw}
+
+
+# One model, one file per job (intake, importer, exporter) so that each is found by its
+# name: kept apart on purpose.
+class MesMessage(models.Model):
+    _inherit = "mes.message"  # pylint: disable=consider-merging-classes-inherited
+
+    # Intake
+
+    @api.model
+    def _intake(self, backend, raw, event, rejection=None):
+        """Store one inbound message and queue its processing; never loses what was received.
+
+        ``raw`` is the body as it came from the MES (bytes), or None for an event of a
+        batch (kept as its own JSON text); ``event`` is its decoded JSON. ``rejection`` is
+        ``(error code, [FieldError])`` when the body could not even be decoded. Returns the
+        answer for the MES: a dict whose ``status`` is accepted, duplicate or rejected
+        (with ``errors`` naming each field). Whatever the event holds, it is stored: the
+        columns take only what fits them, the payload keeps everything.
+        """
+        prepared = self._intake_vals(backend, raw, event, rejection)
+        return self._intake_prepared(backend, [prepared])[0]
+
+    @api.model
+    def _intake_batch(self, backend, events, validated=False, enqueue=True):
+        """Store the events of a batch or of a B2MML document; answers in the same order.
+
+        One query finds the events already held, one insert stores the new ones, in the
+        order of their ids (two deliveries sharing events take their locks in the same
+        order). ``validated``: the events were checked already (read from a document).
+        Without ``enqueue`` no processing job is queued: the caller queues them.
+        """
+        prepared = [
+            self._intake_vals(backend, None, event, validated=validated) for event in events
+        ]
+        return self._intake_prepared(backend, prepared, enqueue=enqueue)
+
+    @api.model
+    def _intake_vals(self, backend, raw, event, rejection=None, validated=False):
+        """(values of the message to store, its field errors) for one inbound event."""
+        if rejection:
+            error_code, errors = rejection
+        elif validated:
+            error_code, errors = "invalid_message", []
+        else:
+            error_code, errors = "invalid_message", validation_errors(event, "event.v1.json")
+        event = event if isinstance(event, dict) else {}
+        external_id = event.get("event_id")
+        if not (isinstance(external_id, str) and EVENT_ID.fullmatch(external_id)):
+            external_id = False
+        message_type = event.get("event_type")
+        if not isinstance(message_type, str) or message_type not in dict(
+            self._fields["message_type"].selection
+        ):
+            message_type = "unknown"
+        vals = {
+            "backend_id": backend.id,
+            "direction": "inbound",
+            "message_type": message_type,
+            "external_id": external_id,
+            "payload_format": "json",
+            "order_ref": _column_text(event.get("order_ref"), 64),
+            "mes_order_id": _column_text(event.get("mes_order_id"), 64),
+            "state": "error" if errors else "received",
+            "parent_id": self.env.context.get("mes_parent_id") or False,
+            "error_code": error_code if errors else False,
+            "error_cause": (
+                f"{error_code}: {', '.join(sorted({e.field for e in errors}))}" if errors else False
+            ),
+            "error_text": "\n".join(str(e) for e in errors) or False,
+            **_payload_vals(raw, event),
+        }
+        if not errors:
+            vals["sequence"] = event.get("sequence") or 0
+            vals["occurred_at"] = utc_naive(event["occurred_at"])
+            vals.update(self._reported_vals(event))
+        return vals, errors
+
+    @api.model
+    def _intake_prepared(self, backend, prepared, enqueue=True):
+        """Store prepared ``(vals, errors)``: the answers, in order (see :meth:`_intake`).
+
+        Raises :class:`MesConcurrentDelivery` when another request stores one of the same
+        events at this moment (the caller rolls back and asks the MES to send again).
+        """
+        ids = {vals["external_id"] for vals, _errors in prepared if vals["external_id"]}
+        held = {message.external_id: message for message in self._find_inbound(backend, ids)}
+        answers, new, later = [], {}, []
+        for vals, errors in prepared:
+            external_id = vals["external_id"]
+            answer = {"event_id": external_id or None}
+            answers.append(answer)
+            existing = held.get(external_id)
+            if existing and not errors and existing._refused_as_invalid():
+                # The MES resends, corrected, an event Odoo refused and nobody has
+                # cancelled (a person's decision stands): take the correction, keep
+                # what came first.
+                existing._take_correction(vals, enqueue)
+                held.pop(external_id)
+                answer.update(status="accepted", message_id=existing.id)
+            elif existing:
+                answer.update(status="duplicate", message_id=existing.id, state=existing.state)
+            elif external_id in new:
+                # Twice in this batch: a duplicate of the first, or its correction when the
+                # first was refused and this one is valid (stored once, as corrected).
+                first_vals, first_errors, first_answer = new[external_id]
+                if first_errors and not errors:
+                    first_answer.update(errors=[e.as_dict() for e in first_errors])
+                    later.append((first_answer, external_id, "rejected"))
+                    new[external_id] = (
+                        dict(vals, payload_original=first_vals["payload"]),
+                        [],
+                        answer,
+                    )
+                else:
+                    later.append((answer, external_id, "duplicate"))
+            else:
+                new[external_id or object()] = (vals, errors, answer)
+        if not new:
+            return answers
+        # In the order of the ids: two deliveries sharing events wait for each other on the
+        # unique index in the same order, never in a cycle.
+        to_create = sorted(new.values(), key=lambda item: item[0]["external_id"] or "")
+        creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
+        try:
+            # A concurrent duplicate is an expected answer here, not an SQL error to log.
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                messages = creator.create([vals for vals, _errors, _answer in to_create])
+        except pg_errors.UniqueViolation as err:
+            # A concurrent delivery of one of these events committed first: its row is not
+            # visible to this transaction's snapshot, the unique index sees it.
+            raise MesConcurrentDelivery(
+                "another request stored one of these events at the same moment"
+            ) from err
+        by_id = {}
+        for message, (_vals, errors, answer) in zip(messages, to_create, strict=True):
+            by_id[message.external_id] = message
+            answer["message_id"] = message.id
+            if errors:
+                answer.update(status="rejected", errors=[e.as_dict() for e in errors])
+            else:
+                answer["status"] = "accepted"
+        for answer, external_id, status in later:
+            first = by_id[external_id]
+            answer.update(status=status, message_id=first.id)
+            if status == "duplicate":
+                answer["state"] = first.state
+        if enqueue:
+            messages.filtered(lambda m: m.state == "received")._enqueue_in_order()
+        return answers
+
+    def _enqueue_in_order(self):
+        """Queue the processing of new inbound messages: one job per lane (order), which
+        applies them in the MES's order whatever order they were stored in."""
+        self._enqueue_lanes()
+
+    def _refused_as_invalid(self):
+        """Refused by the intake for what it held (not cancelled by a person since)."""
+        self.ensure_one()
+        return self.state == "error" and self.error_code == "invalid_message"
+
+    def _take_correction(self, vals, enqueue=True):
+        """A refused event, resent corrected by the MES, becomes the corrected one."""
+        self.ensure_one()
+        self.sudo().write(
+            dict(
+                vals,
+                payload_original=self.payload_original or self.payload,
+                error_code=False,
+                error_text=False,
+            )
+        )
+        self.with_user(self.backend_id.user_id).sudo()._message_log(
+            body=self.env._("The MES resent this event corrected; the first one is kept.")
+        )
+        if enqueue:
+            self._enqueue()
+
+    @api.model
+    def _intake_b2mml(self, backend, body):
+        """Store a B2MML ProductionPerformance as received, then each event read from it.
+
+        The document is kept whole (its own message, format XML); the events are
+        messages of their own, linked to it, processed like JSON events. A document that
+        cannot be read is kept, in error, and none of its events is taken.
+        """
+        external_id = f"b2mml:{hashlib.sha256(body).hexdigest()[:40]}"
+        existing = self._find_inbound(backend, external_id)
+        if existing:
+            return {"status": "duplicate", "message_id": existing.id, "state": existing.state}
+        try:
+            events, errors = production_performance_to_events(body), []
+        except MessageValidationError as err:
+            events, errors = [], err.errors
+        vals = {
+            "backend_id": backend.id,
+            "direction": "inbound",
+            "message_type": "b2mml_document",
+            "external_id": external_id,
+            **_payload_vals(body, None),
+            "payload_format": "xml",
+            "state": "error" if errors else "processed",
+            "error_code": "invalid_b2mml" if errors else False,
+            "error_text": "\n".join(str(e) for e in errors) or False,
+            "processed_at": fields.Datetime.now(),
+            "result_text": False if errors else self.env._("%s events read", len(events)),
+        }
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                document = self.sudo().with_context(mail_create_nolog=True).create(vals)
+        except pg_errors.UniqueViolation as err:
+            raise MesConcurrentDelivery(
+                "another request stored this document at the same moment"
+            ) from err
+        if errors:
+            return {
+                "status": "rejected",
+                "message_id": document.id,
+                "errors": [e.as_dict() for e in errors],
+            }
+        # A document numbers its events from 1: per order, they come after what that
+        # order already received, so documents apply in the order they arrive.
+        refs = {event.get("order_ref") for event in events}
+        last = self._last_sequences(backend, refs)
+        counts = Counter(event.get("order_ref") for event in events)
+        full = sorted(ref for ref in refs if last.get(ref, 0) + counts[ref] > MAX_SEQUENCE)
+        if full:
+            document.write(
+                {
+                    "state": "error",
+                    "error_code": "sequence_exhausted",
+                    "error_cause": f"sequence_exhausted: {full[0]}",
+                    "error_text": self.env._(
+                        "ProductionRequestID %(refs)s: the MES already numbered events of these "
+                        "orders up to %(max)s; their events cannot be numbered after them.",
+                        refs=", ".join(full[:10]),
+                        max=MAX_SEQUENCE,
+                    ),
+                    "result_text": False,
+                }
+            )
+            return {
+                "status": "rejected",
+                "message_id": document.id,
+                "errors": [
+                    {
+                        "field": "ProductionRequestID",
+                        "value": full[0],
+                        "reason": (f"the order's MES sequence is already {MAX_SEQUENCE}"),
+                    }
+                ],
+            }
+        next_sequence = {ref: last.get(ref, 0) + 1 for ref in refs}
+        for event in events:
+            ref = event.get("order_ref")
+            event["sequence"] = next_sequence[ref]
+            next_sequence[ref] += 1
+        intake = self.with_context(mes_parent_id=document.id)
+        # Read and stored in this request (one insert); a large document's processing jobs
+        # are queued by a job of its own, in slices, so that the answer does not wait.
+        small = len(events) <= QUEUE_SLICE
+        results = intake._intake_batch(backend, events, validated=True, enqueue=small)
+        if not small:
+            document._queue_read_events()
+        return {"status": "accepted", "message_id": document.id, "results": results}
+
+    def _queue_read_events(self, after_id=0):
+        backend = self.backend_id
+        # Before the processing jobs it queues (priority), as the backend's integration user.
+        self.with_user(backend.user_id).with_context(
+            allowed_company_ids=backend.company_id.ids
+        ).with_delay(
+            description=f"MES: queue the events of {self.display_name}",
+            identity_key=identity_exact,
+            priority=1,
+        )._queue_events(after_id)
+
+    def _queue_events(self, after_id=0):
+        """Queue the lanes of a slice of the events read from this document (job); the
+        next slice is queued by the next run, until none is left."""
+        self.ensure_one()
+        events = self.sudo().search(
+            [("parent_id", "=", self.id), ("state", "=", "received"), ("id", ">", after_id)],
+            order="id",
+            limit=QUEUE_SLICE,
+        )
+        events._enqueue_in_order()
+        if len(events) == QUEUE_SLICE:
+            self._queue_read_events(events[-1].id)
+        return f"{len(events)} events queued"
+
+    def _last_sequences(self, backend, order_refs):
+        """Highest MES sequence stored per order reference, read under a lock on the
+        backend's B2MML numbering, so that two documents are numbered one after the other
+        (one lock and one query for a document, however many orders it reports on)."""
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:b2mml:{backend.id}",)
+        )
+        refs = [ref for ref in order_refs if ref]
+        if not refs:
+            return {}
+        self.env.cr.execute(
+            "SELECT order_ref, COALESCE(MAX(sequence), 0) FROM mes_message"
+            " WHERE backend_id = %s AND direction = 'inbound' AND order_ref = ANY(%s)"
+            " GROUP BY order_ref",
+            (backend.id, refs),
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _find_inbound(self, backend, external_ids):
+        """The inbound messages of ``backend`` with these MES ids (one id, or a set)."""
+        if isinstance(external_ids, str):
+            external_ids = [external_ids]
+        if not external_ids:
+            return self.browse()
+        # Found by the ids alone first, then kept for this backend: PostgreSQL can only
+        # take the index of the ids for this, whatever its statistics say. (Given the
+        # backend too, with statistics never gathered it scans every message of the
+        # backend, slower and slower as the table grows.)
+        self.flush_model(["external_id", "backend_id", "direction"])
+        self.env.cr.execute(
+            """
+            WITH found AS MATERIALIZED (
+                SELECT id, backend_id, direction FROM mes_message
+                 WHERE external_id = ANY(%s::varchar[]))
+            SELECT id FROM found WHERE backend_id = %s AND direction = 'inbound'
+            """,
+            (list(external_ids), backend.id),
+        )
+        return self.sudo().browse([row[0] for row in self.env.cr.fetchall()])

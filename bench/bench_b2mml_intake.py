@@ -76,7 +76,7 @@ def ensure_database(db):
 
 def start_odoo(db, port, log):
     conf = Path(tempfile.mkstemp(suffix=".conf")[1])
-    conf.write_text("[queue_job]\nchannels = root:4\nmax_capacity = 4\n")
+    conf.write_text("[queue_job]\nchannels = root:4\n")
     process = subprocess.Popen(
         odoo_command(
             db,

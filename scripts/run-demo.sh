@@ -13,8 +13,6 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 PYTHON=${PYTHON:-python3}
 DB=${MES_DEMO_DB:-mes_demo}
 export ODOO_QUEUE_JOB_CHANNELS=${ODOO_QUEUE_JOB_CHANNELS:-root:4}
-# queue_job 18 runs at most this many jobs at once whatever the channels say (1 if unset).
-export ODOO_QUEUE_JOB_MAX_CAPACITY=${ODOO_QUEUE_JOB_MAX_CAPACITY:-4}
 ODOO_PORT=${ODOO_PORT:-8069}
 SIM_PORT=${SIM_PORT:-8070}
 SIM_RUN_SECONDS=${SIM_RUN_SECONDS:-20}

@@ -181,7 +181,7 @@ class OdooRpc:
 def odoo(odoo_db, tmp_path_factory):
     port = free_port()
     conf = tmp_path_factory.mktemp("odoo") / "odoo.conf"
-    conf.write_text("[queue_job]\nchannels = root:4\nmax_capacity = 4\n")
+    conf.write_text("[queue_job]\nchannels = root:4\n")
     process = Process(
         "odoo",
         [

@@ -1,0 +1,335 @@
+"""Intake and posting through the queue, each beside its anchor, in one run.
+
+Prints, measured one after the other on the same machine and database:
+
+1. raw PostgreSQL inserts into a table shaped like the message log (500-row
+   transactions, and one commit per row) vs the HTTP intake (batches of 500, and
+   single events from 4 clients), with the ratios; then the same batch intake again
+   after the message table has grown to --grow rows, statistics never gathered
+   (autovacuum off, as on these machines);
+2. posting N orders directly through the ORM (consume, produce, mark done, in one
+   ``odoo shell``) vs the same kind of orders reported by the MES (started, consumed,
+   operation completed, completed) and posted by the queue, with the ratio;
+3. the database rows written per message by the queue (messages, queue jobs, mail
+   messages, tracking values).
+
+    python3 bench/bench_queue.py                  # 20 orders, table grown to 1,000,000
+    python3 bench/bench_queue.py --orders 50 --grow 0
+
+Needs Odoo 18 importable by this Python and PostgreSQL (PGHOST/PGPORT/PGUSER, default
+127.0.0.1:5432 postgres). The database (--db) is created on the first run and kept.
+Intake is measured with queue_job not loaded (nothing runs meanwhile); posting with
+the job runner (channel root:4).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import psycopg2
+import requests
+from bench_b2mml_intake import (
+    Rpc,
+    ensure_database,
+    free_port,
+    odoo_command,
+    setup_plant,
+    start_odoo,
+)
+from psycopg2.extras import execute_values
+
+
+def connect(db):
+    return psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db)
+
+
+def raw_inserts(db, batches, singles):
+    """Rows per second into a table of the message log's shape (unique key, payload)."""
+    conn = connect(db)
+    cr = conn.cursor()
+    cr.execute(
+        """CREATE TABLE bench_raw (id serial PRIMARY KEY, backend_id int, direction varchar,
+           external_id varchar, state varchar, payload text, create_date timestamp,
+           UNIQUE (backend_id, direction, external_id))"""
+    )
+    conn.commit()
+    payload = json.dumps(event("RAW", "WH/MO/1", 1, "material_consumed", {"quantity": 1}))
+    try:
+        started = time.perf_counter()
+        for batch in range(batches):
+            rows = [
+                (1, "inbound", f"B{batch}-{i}", "received", payload, datetime.now())
+                for i in range(500)
+            ]
+            execute_values(
+                cr,
+                "INSERT INTO bench_raw (backend_id, direction, external_id, state, payload,"
+                " create_date) VALUES %s",
+                rows,
+            )
+            conn.commit()
+        batched = batches * 500 / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for i in range(singles):
+            cr.execute(
+                "INSERT INTO bench_raw (backend_id, direction, external_id, state, payload,"
+                " create_date) VALUES (1, 'inbound', %s, 'received', %s, now())",
+                (f"S-{i}", payload),
+            )
+            conn.commit()
+        single = singles / (time.perf_counter() - started)
+    finally:
+        cr.execute("DROP TABLE bench_raw")
+        conn.commit()
+        conn.close()
+    return batched, single
+
+
+def event(prefix, order, sequence, kind, data):
+    return {
+        "schema": "mes.event/1",
+        "event_id": f"{prefix}-{order}-{sequence}",
+        "event_type": kind,
+        "order_ref": order,
+        "sequence": sequence,
+        "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": data,
+    }
+
+
+def post(session, url, key, body):
+    response = session.post(
+        url,
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json", "X-API-Key": key},
+        timeout=600,
+    )
+    if response.status_code not in (200, 202):
+        sys.exit(f"intake answered {response.status_code}: {response.text[:300]}")
+
+
+def http_intake(url, key, run, batches, singles):
+    """Messages per second stored by the intake: batches of 500, then single events."""
+    session = requests.Session()
+    started = time.perf_counter()
+    for batch in range(batches):
+        body = {
+            "events": [
+                event(f"{run}-B{batch}", f"BENCH/{run}/{i // 10}", i % 10 + 1, "order_held", {})
+                for i in range(500)
+            ]
+        }
+        post(session, url, key, body)
+    batched = batches * 500 / (time.perf_counter() - started)
+
+    def client(number):
+        own = requests.Session()
+        for i in range(number, singles, 4):
+            post(own, url, key, event(f"{run}-S", f"BENCH/{run}/S{i}", 1, "order_held", {}))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(client, range(4)))
+    single = singles / (time.perf_counter() - started)
+    return batched, single
+
+
+def grow(db, rows):
+    """Old inbound messages up to ``rows`` in all, inserted in SQL; statistics untouched."""
+    conn = connect(db)
+    cr = conn.cursor()
+    cr.execute("SELECT count(*), min(backend_id) FROM mes_message")
+    count, backend = cr.fetchone()
+    if count < rows:
+        cr.execute(
+            """INSERT INTO mes_message (backend_id, direction, message_type, external_id, state,
+                   payload, payload_format, sequence, order_ref, create_date, write_date)
+               SELECT %s, 'inbound', 'order_held', 'OLD-' || g, 'processed', '{}', 'json', 1,
+                      'OLD/' || (g / 10), now() - interval '30 days', now() - interval '30 days'
+                 FROM generate_series(1, %s) g""",
+            (backend, rows - count),
+        )
+        conn.commit()
+    conn.close()
+
+
+def direct_posting(db, orders):
+    """Seconds to post ``orders`` orders through the ORM, in one process (no HTTP, no queue)."""
+    script = f"""
+import time
+env = self.env
+orders = env["mrp.production"].search(
+    [("origin", "=", "bench-direct"), ("state", "=", "confirmed")], limit={orders})
+started = time.perf_counter()
+for production in orders:
+    production.qty_producing = production.product_qty
+    for move in production.move_raw_ids:
+        move.quantity = move.product_uom_qty
+        move.picked = True
+    production.with_context(skip_backorder=True).button_mark_done()
+env.cr.commit()
+print("DIRECT", len(orders), time.perf_counter() - started)
+"""
+    result = subprocess.run(
+        [*odoo_command(db, "shell", "--no-http", "--log-level=warn")],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("DIRECT"):
+            _label, count, seconds = line.split()
+            return int(count), float(seconds)
+    sys.exit(f"direct posting failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+def counts(db):
+    conn = connect(db)
+    cr = conn.cursor()
+    figures = {}
+    for table in ("mes_message", "queue_job", "mail_message", "mail_tracking_value"):
+        cr.execute(f"SELECT count(*) FROM {table}")
+        figures[table] = cr.fetchone()[0]
+    conn.close()
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="mes_bench_queue")
+    parser.add_argument("--orders", type=int, default=20)
+    parser.add_argument("--grow", type=int, default=1_000_000, help="message rows, 0: skip")
+    args = parser.parse_args()
+    ensure_database(args.db)
+    run = uuid.uuid4().hex[:6].upper()
+
+    print("1. Intake", flush=True)
+    raw_batched, raw_single = raw_inserts(args.db, batches=20, singles=2000)
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        # queue_job not loaded: jobs are stored, nothing runs while intake is measured.
+        process = subprocess.Popen(
+            odoo_command(
+                args.db,
+                f"--db-filter=^{args.db}$",
+                "--http-interface=127.0.0.1",
+                f"--http-port={port}",
+                f"--gevent-port={free_port()}",
+                "--workers=0",
+                "--max-cron-threads=0",
+                "--log-level=warn",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(120):
+                try:
+                    if requests.get(f"{url}/web/health", timeout=2).ok:
+                        break
+                except requests.RequestException:
+                    time.sleep(1)
+            rpc = Rpc(url, args.db)
+            backend, key, _component, _names = setup_plant(rpc, run, 1, 1)
+            code = rpc("mes.backend", "read", [backend], ["code"])[0]["code"]
+            intake = f"{url}/mes/api/v1/{code}/events"
+            batched, single = http_intake(intake, key, run, batches=10, singles=1000)
+            grown = None
+            if args.grow:
+                grow(args.db, args.grow)
+                grown, _single = http_intake(intake, key, f"{run}G", batches=10, singles=0)
+        finally:
+            process.terminate()
+            process.wait(30)
+    # Nothing of the intake's messages is to be posted by the next step.
+    conn = connect(args.db)
+    with conn, conn.cursor() as cr:
+        cr.execute("DELETE FROM queue_job WHERE state = 'pending'")
+    conn.close()
+    print(f"   raw PostgreSQL, 500-row transactions: {raw_batched:,.0f} rows/s")
+    print(
+        f"   HTTP intake, batches of 500:          {batched:,.0f} msg/s"
+        f" ({batched / raw_batched:.0%})"
+    )
+    if grown:
+        print(
+            f"   ... with {args.grow:,} messages held:      {grown:,.0f} msg/s"
+            f" ({grown / raw_batched:.0%})"
+        )
+    print(f"   raw PostgreSQL, one commit per row:   {raw_single:,.0f} rows/s")
+    print(
+        f"   HTTP intake, single events, 4 clients: {single:,.0f} msg/s ({single / raw_single:.0%})"
+    )
+
+    print(f"2. Posting {args.orders} orders", flush=True)
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        process = start_odoo(args.db, port, log)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            rpc = Rpc(url, args.db)
+            run = uuid.uuid4().hex[:6].upper()
+            backend, key, component, names = setup_plant(rpc, run, 2 * args.orders, 5)
+            direct_ids = rpc("mrp.production", "search", [("name", "in", names[: args.orders])])
+            rpc("mrp.production", "write", direct_ids, {"origin": "bench-direct"})
+            count, direct_seconds = direct_posting(args.db, args.orders)
+            code = rpc("mes.backend", "read", [backend], ["code"])[0]["code"]
+            events = []
+            for name in names[args.orders :]:
+                steps = [
+                    ("order_started", {}),
+                    ("material_consumed", {"product": component, "quantity": 5, "uom": "Units"}),
+                    (
+                        "operation_completed",
+                        {"operation": 10, "good_quantity": 5, "uom": "Units", "run_minutes": 30},
+                    ),
+                    ("order_completed", {"quantity": 5, "uom": "Units"}),
+                ]
+                for sequence, (kind, data) in enumerate(steps, start=1):
+                    events.append(event(f"Q{run}", name, sequence, kind, data))
+            before = counts(args.db)
+            started = time.perf_counter()
+            post(requests.Session(), f"{url}/mes/api/v1/{code}/events", key, {"events": events})
+            queued = rpc("mrp.production", "search", [("name", "in", names[args.orders :])])
+            while time.perf_counter() - started < 3600:
+                done = rpc(
+                    "mrp.production", "search_count", [("id", "in", queued), ("state", "=", "done")]
+                )
+                errors = rpc(
+                    "mes.message",
+                    "search_count",
+                    [("backend_id", "=", backend), ("state", "=", "error")],
+                )
+                if errors:
+                    sys.exit(f"{errors} messages in error; see the backend in Odoo")
+                if done == len(queued):
+                    break
+                time.sleep(0.5)
+            queue_seconds = time.perf_counter() - started
+            after = counts(args.db)
+        finally:
+            process.terminate()
+            process.wait(30)
+    direct_rate, queue_rate = count / direct_seconds, len(queued) / queue_seconds
+    print(f"   direct ORM: {count} orders in {direct_seconds:.1f} s ({direct_rate:.2f} orders/s)")
+    print(
+        f"   through the queue: {len(queued)} orders, {len(events)} events, in "
+        f"{queue_seconds:.1f} s ({queue_rate:.2f} orders/s, {len(events) / queue_seconds:.1f} "
+        f"events/s): {queue_rate / direct_rate:.0%} of direct posting"
+    )
+    print("3. Rows written per message by the queue (intake and posting):")
+    for table, value in after.items():
+        print(f"   {table}: {(value - before[table]) / len(events):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 import psycopg2
 import requests
 from bench_b2mml_intake import (
+    PG,
+    REPO,
     Rpc,
     ensure_database,
     free_port,
@@ -177,7 +179,18 @@ env.cr.commit()
 print("DIRECT", len(orders), time.perf_counter() - started)
 """
     result = subprocess.run(
-        [*odoo_command(db, "shell", "--no-http", "--log-level=warn")],
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            "shell",
+            *PG,
+            f"--addons-path={REPO / 'addons'}",
+            "-d",
+            db,
+            "--no-http",
+            "--log-level=warn",
+        ],
         input=script,
         capture_output=True,
         text=True,

@@ -76,13 +76,14 @@ def ensure_database(db):
 
 def start_odoo(db, port, log):
     conf = Path(tempfile.mkstemp(suffix=".conf")[1])
-    conf.write_text("[queue_job]\nchannels = root:4\n")
+    # Odoo reads no section of a file without [options]: queue_job would run one job
+    # at a time.
+    conf.write_text("[options]\n[queue_job]\nchannels = root:4\n")
     process = subprocess.Popen(
         odoo_command(
             db,
             "-c",
             str(conf),
-            f"--db-filter=^{db}$",
             "--http-interface=127.0.0.1",
             f"--http-port={port}",
             f"--gevent-port={free_port()}",

@@ -9,7 +9,9 @@ Prints, measured one after the other on the same machine and database:
    (autovacuum off, as on these machines);
 2. posting N orders directly through the ORM (consume, produce, mark done, in one
    ``odoo shell``) vs the same kind of orders reported by the MES (started, consumed,
-   operation completed, completed) and posted by the queue, with the ratio;
+   operation completed, completed) and posted by the queue, with the ratio; and, to tell
+   the queue's cost from the posting's, the same events applied in one ``odoo shell``
+   without the queue (each order's lane run directly, one after the other);
 3. the database rows written per message by the queue (messages, queue jobs, mail
    messages, tracking values).
 
@@ -161,11 +163,7 @@ def grow(db, rows):
     conn.close()
 
 
-def direct_posting(db, orders):
-    """Seconds to post ``orders`` orders through the ORM, in one process (no HTTP, no queue)."""
-    script = f"""
-import time
-env = self.env
+DIRECT = """
 orders = env["mrp.production"].search(
     [("origin", "=", "bench-direct"), ("state", "=", "confirmed")], limit={orders})
 started = time.perf_counter()
@@ -176,8 +174,29 @@ for production in orders:
         move.picked = True
     production.with_context(skip_backorder=True).button_mark_done()
 env.cr.commit()
-print("DIRECT", len(orders), time.perf_counter() - started)
+print("RESULT", len(orders), time.perf_counter() - started)
 """
+
+# The same events as the queue's, stored without jobs, then applied one order after
+# another in this process: the work of the queue without the queue.
+IN_PROCESS = """
+backend = env["mes.backend"].browse({backend})
+messages = env["mes.message"].sudo()
+messages._intake_batch(backend, json.loads({events!r}), enqueue=False)
+env.cr.commit()
+lanes = sorted({{f"o:{{backend.id}}:{{e['order_ref']}}" for e in json.loads({events!r})}})
+started = time.perf_counter()
+for lane in lanes:
+    messages.with_user(backend.user_id).sudo()._run_lane(lane, limit=1000, seconds=600)
+    env.cr.commit()
+seconds = time.perf_counter() - started
+done = env["mrp.production"].search_count([("name", "in", {names!r}), ("state", "=", "done")])
+print("RESULT", done, seconds)
+"""
+
+
+def in_shell(db, script):
+    """(count, seconds) printed by ``script``, run in ``odoo shell`` (no HTTP, no queue)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -191,16 +210,34 @@ print("DIRECT", len(orders), time.perf_counter() - started)
             "--no-http",
             "--log-level=warn",
         ],
-        input=script,
+        input="import json, time\nenv = self.env\n" + script,
         capture_output=True,
         text=True,
         cwd="/",
     )
     for line in result.stdout.splitlines():
-        if line.startswith("DIRECT"):
+        if line.startswith("RESULT"):
             _label, count, seconds = line.split()
             return int(count), float(seconds)
-    sys.exit(f"direct posting failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    sys.exit(f"posting in odoo shell failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+def order_events(run, names, component):
+    """What the MES reports of each order: started, consumed, operation done, completed."""
+    events = []
+    for name in names:
+        steps = [
+            ("order_started", {}),
+            ("material_consumed", {"product": component, "quantity": 5, "uom": "Units"}),
+            (
+                "operation_completed",
+                {"operation": 10, "good_quantity": 5, "uom": "Units", "run_minutes": 30},
+            ),
+            ("order_completed", {"quantity": 5, "uom": "Units"}),
+        ]
+        for sequence, (kind, data) in enumerate(steps, start=1):
+            events.append(event(f"Q{run}", name, sequence, kind, data))
+    return events
 
 
 def counts(db):
@@ -219,10 +256,17 @@ def main():
     parser.add_argument("--db", default="mes_bench_queue")
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--grow", type=int, default=1_000_000, help="message rows, 0: skip")
+    parser.add_argument("--skip-intake", action="store_true", help="measure the posting only")
     args = parser.parse_args()
     ensure_database(args.db)
     run = uuid.uuid4().hex[:6].upper()
 
+    if not args.skip_intake:
+        intake(args, run)
+    posting(args)
+
+
+def intake(args, run):
     print("1. Intake", flush=True)
     raw_batched, raw_single = raw_inserts(args.db, batches=20, singles=2000)
     port = free_port()
@@ -231,7 +275,6 @@ def main():
         process = subprocess.Popen(
             odoo_command(
                 args.db,
-                f"--db-filter=^{args.db}$",
                 "--http-interface=127.0.0.1",
                 f"--http-port={port}",
                 f"--gevent-port={free_port()}",
@@ -283,7 +326,15 @@ def main():
         f"   HTTP intake, single events, 4 clients: {single:,.0f} msg/s ({single / raw_single:.0%})"
     )
 
+
+def posting(args):
     print(f"2. Posting {args.orders} orders", flush=True)
+    # Only this run's work in the queue: no other MES exports the orders, no job left over.
+    conn = connect(args.db)
+    with conn, conn.cursor() as cr:
+        cr.execute("UPDATE mes_backend SET export_trigger = 'manual'")
+        cr.execute("DELETE FROM queue_job WHERE state IN ('pending', 'enqueued', 'started')")
+    conn.close()
     port = free_port()
     with tempfile.TemporaryFile() as log:
         process = start_odoo(args.db, port, log)
@@ -291,28 +342,31 @@ def main():
             url = f"http://127.0.0.1:{port}"
             rpc = Rpc(url, args.db)
             run = uuid.uuid4().hex[:6].upper()
-            backend, key, component, names = setup_plant(rpc, run, 2 * args.orders, 5)
-            direct_ids = rpc("mrp.production", "search", [("name", "in", names[: args.orders])])
+            backend, key, component, names = setup_plant(rpc, run, 3 * args.orders, 5)
+            direct, local, queued_names = (
+                names[: args.orders],
+                names[args.orders : 2 * args.orders],
+                names[2 * args.orders :],
+            )
+            direct_ids = rpc("mrp.production", "search", [("name", "in", direct)])
             rpc("mrp.production", "write", direct_ids, {"origin": "bench-direct"})
-            count, direct_seconds = direct_posting(args.db, args.orders)
+            count, direct_seconds = in_shell(args.db, DIRECT.format(orders=args.orders))
+            local_count, local_seconds = in_shell(
+                args.db,
+                IN_PROCESS.format(
+                    backend=backend,
+                    events=json.dumps(order_events(f"L{run}", local, component)),
+                    names=local,
+                ),
+            )
+            if local_count != len(local):
+                sys.exit(f"in process: {local_count} of {len(local)} orders done")
             code = rpc("mes.backend", "read", [backend], ["code"])[0]["code"]
-            events = []
-            for name in names[args.orders :]:
-                steps = [
-                    ("order_started", {}),
-                    ("material_consumed", {"product": component, "quantity": 5, "uom": "Units"}),
-                    (
-                        "operation_completed",
-                        {"operation": 10, "good_quantity": 5, "uom": "Units", "run_minutes": 30},
-                    ),
-                    ("order_completed", {"quantity": 5, "uom": "Units"}),
-                ]
-                for sequence, (kind, data) in enumerate(steps, start=1):
-                    events.append(event(f"Q{run}", name, sequence, kind, data))
+            events = order_events(run, queued_names, component)
             before = counts(args.db)
             started = time.perf_counter()
             post(requests.Session(), f"{url}/mes/api/v1/{code}/events", key, {"events": events})
-            queued = rpc("mrp.production", "search", [("name", "in", names[args.orders :])])
+            queued = rpc("mrp.production", "search", [("name", "in", queued_names)])
             while time.perf_counter() - started < 3600:
                 done = rpc(
                     "mrp.production", "search_count", [("id", "in", queued), ("state", "=", "done")]
@@ -333,11 +387,17 @@ def main():
             process.terminate()
             process.wait(30)
     direct_rate, queue_rate = count / direct_seconds, len(queued) / queue_seconds
+    local_rate = local_count / local_seconds
     print(f"   direct ORM: {count} orders in {direct_seconds:.1f} s ({direct_rate:.2f} orders/s)")
+    print(
+        f"   the same events applied in one process, no queue: {local_count} orders in "
+        f"{local_seconds:.1f} s ({local_rate:.2f} orders/s)"
+    )
     print(
         f"   through the queue: {len(queued)} orders, {len(events)} events, in "
         f"{queue_seconds:.1f} s ({queue_rate:.2f} orders/s, {len(events) / queue_seconds:.1f} "
-        f"events/s): {queue_rate / direct_rate:.0%} of direct posting"
+        f"events/s): {queue_rate / direct_rate:.0%} of direct posting, "
+        f"{queue_rate / local_rate:.0%} of the same events applied without the queue"
     )
     print("3. Rows written per message by the queue (intake and posting):")
     for table, value in after.items():

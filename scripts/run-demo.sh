@@ -41,5 +41,5 @@ SIM_PID=$!
 trap 'kill $SIM_PID 2>/dev/null || true' EXIT
 
 echo "Odoo: http://127.0.0.1:$ODOO_PORT (admin / admin)   MES simulator: http://127.0.0.1:$SIM_PORT"
-cd / && "${odoo[@]}" --db-filter="^$DB\$" --http-interface="${ODOO_INTERFACE:-127.0.0.1}" \
+cd / && "${odoo[@]}" --http-interface="${ODOO_INTERFACE:-127.0.0.1}" \
     --http-port="$ODOO_PORT" --load=base,web,queue_job --workers=0

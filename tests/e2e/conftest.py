@@ -181,7 +181,9 @@ class OdooRpc:
 def odoo(odoo_db, tmp_path_factory):
     port = free_port()
     conf = tmp_path_factory.mktemp("odoo") / "odoo.conf"
-    conf.write_text("[queue_job]\nchannels = root:4\n")
+    # Odoo reads no section of a file without [options]: queue_job would run one job
+    # at a time.
+    conf.write_text("[options]\n[queue_job]\nchannels = root:4\n")
     process = Process(
         "odoo",
         [
@@ -194,7 +196,6 @@ def odoo(odoo_db, tmp_path_factory):
             f"--addons-path={ADDONS}",
             "-d",
             odoo_db,
-            f"--db-filter=^{odoo_db}$",
             "--http-interface=127.0.0.1",
             f"--http-port={port}",
             "--gevent-port",
@@ -240,7 +241,6 @@ def production(odoo_db, tmp_path_factory):
         db_port=os.environ.get("PGPORT", "5432"),
         db_user=os.environ.get("PGUSER", "postgres"),
         db_name=odoo_db,
-        dbfilter=f"^{odoo_db}$",
         http_interface="127.0.0.1",
         http_port=str(http_port),
         gevent_port=str(gevent_port),

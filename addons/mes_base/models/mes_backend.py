@@ -1,5 +1,8 @@
+import hashlib
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 
 from psycopg2 import OperationalError
@@ -22,6 +25,30 @@ _logger = logging.getLogger(__name__)
 # salted, hashed by Odoo, with an expiry, listed and revocable on the user), with a scope
 # of their own: they open this backend's intake and nothing else (not RPC).
 KEY_SCOPE = "mes_intake:%s"
+# Keys already checked against a stored hash, so that every request does not pay the
+# key derivation again (6,000 rounds of PBKDF2-SHA512, about 6 ms of CPU). The check of
+# a key against a stored hash is a pure function: an entry cannot outlive a revoked,
+# expired or rotated key, which is no longer among the stored hashes the query returns.
+# Only successes are kept (a wrong key always pays the full check), bounded.
+_VERIFIED = OrderedDict()
+_VERIFIED_SIZE = 1024
+_VERIFIED_LOCK = threading.Lock()
+
+
+def _verify_key(key, stored):
+    """True when ``key`` matches the stored hash ``stored``, remembered once true."""
+    digest = hashlib.sha256(f"{stored}\0{key}".encode()).digest()
+    with _VERIFIED_LOCK:
+        if digest in _VERIFIED:
+            _VERIFIED.move_to_end(digest)
+            return True
+    if not KEY_CRYPT_CONTEXT.verify(key, stored):
+        return False
+    with _VERIFIED_LOCK:
+        _VERIFIED[digest] = True
+        while len(_VERIFIED) > _VERIFIED_SIZE:
+            _VERIFIED.popitem(last=False)
+    return True
 
 
 class MesBackend(models.Model):
@@ -491,7 +518,7 @@ class MesBackend(models.Model):
             """,
             (self.sudo().user_id.id, key[:INDEX_SIZE], KEY_SCOPE % self.id),
         )
-        return any(KEY_CRYPT_CONTEXT.verify(key, stored) for (stored,) in self.env.cr.fetchall())
+        return any(_verify_key(key, stored) for (stored,) in self.env.cr.fetchall())
 
     def _get_client(self):
         self.ensure_one()

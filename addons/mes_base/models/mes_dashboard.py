@@ -11,11 +11,7 @@ BUSY_STATES = ("received", "pending")
 UNPOSTED_TYPES = ("material_consumed", "output_produced", "scrap_reported", "order_completed")
 # Age of open messages, in hours: [lower, upper)
 AGE_BUCKETS = ((0, 1), (1, 4), (4, 24), (24, None))
-UNKNOWN_LOT = [
-    "|",
-    ("error_cause", "=like", "unknown_lot:%"),
-    ("error_cause", "=like", "%: unknown_lot:%"),
-]
+UNKNOWN_LOT = [("cause_code", "=", "unknown_lot")]
 
 DASHBOARDS = {
     "planner": "mes_base.group_mes_user",

@@ -44,6 +44,8 @@ class MesErrorCause(models.Model):
     )
     company_id = fields.Many2one(related="backend_id.company_id", store=True, index=True)
     error_code = fields.Char(readonly=True)
+    cause_code = fields.Char(readonly=True, index=True)
+    cause_value = fields.Char("Value at fault", readonly=True)
     severity = fields.Selection(SEVERITIES, required=True, readonly=True, default="error")
     state = fields.Selection(
         [("open", "Open"), ("cleared", "Cleared")],
@@ -121,7 +123,7 @@ class MesErrorCause(models.Model):
         self.env.cr.execute(
             """
             SELECT m.id, m.backend_id, COALESCE(m.error_cause, m.error_code, 'unknown'),
-                   m.error_code, m.create_date, m.error_text
+                   m.error_code, m.cause_code, m.cause_value, m.create_date, m.error_text
               FROM mes_message m
               LEFT JOIN mes_error_cause c ON c.id = m.error_cause_id
              WHERE m.state IN %s
@@ -132,10 +134,19 @@ class MesErrorCause(models.Model):
             (ERROR_STATES,),
         )
         groups = {}
-        for message_id, backend_id, cause, code, created, text in self.env.cr.fetchall():
+        for row in self.env.cr.fetchall():
+            message_id, backend_id, cause, code, cause_code, value, created, text = row
             group = groups.setdefault(
                 (backend_id, cause),
-                {"ids": [], "code": code, "first": created, "last": created, "text": text},
+                {
+                    "ids": [],
+                    "code": code,
+                    "cause_code": cause_code,
+                    "value": value,
+                    "first": created,
+                    "last": created,
+                    "text": text,
+                },
             )
             group["ids"].append(message_id)
             group["last"] = max(group["last"], created)
@@ -151,6 +162,8 @@ class MesErrorCause(models.Model):
                         "name": name,
                         "backend_id": backend_id,
                         "error_code": group["code"],
+                        "cause_code": group["cause_code"],
+                        "cause_value": group["value"],
                         "severity": severity_of(group["code"]),
                         "first_seen": group["first"],
                         "last_seen": group["last"],

@@ -47,8 +47,20 @@ def bring_forward(job):
         job.eta = False
 
 
-def _bounded_cause(cause):
+def bounded_cause(cause):
+    """``cause`` cut to what the cause columns hold."""
+    if not cause or len(cause) <= CAUSE_SIZE:
+        return cause
     return cause[: CAUSE_SIZE - 3] + "..."
+
+
+def cause_name(error_code, cause_code, cause_value):
+    """The cause as people read it (and as messages are grouped by): ``code: value``,
+    after the state's own code when it is another (``waited_too_long: unknown_lot:
+    LOT-7``). Written from the two columns, never read back into them."""
+    parts = [error_code] if error_code and error_code not in ("waiting", cause_code) else []
+    parts += [part for part in (cause_code, cause_value) if part]
+    return bounded_cause(": ".join(parts)) or False
 
 
 class MesMessage(models.Model):
@@ -134,11 +146,25 @@ class MesMessage(models.Model):
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
     error_code = fields.Char(index=True, readonly=True)
-    error_cause = fields.Char(
-        "Cause",
+    cause_code = fields.Char(
         index=True,
         readonly=True,
-        help="Error code and the value at fault: messages with the same cause are cleared by "
+        help="What is at fault, as a code: the error's own, or what a waiting message waits "
+        "for (unknown_lot, missing_sequence, ...).",
+    )
+    cause_value = fields.Char(
+        "Value at fault",
+        readonly=True,
+        help="The MES's value the cause is about: a product code, a lot, an order and the "
+        "sequence numbers it misses.",
+    )
+    error_cause = fields.Char(
+        "Cause",
+        compute="_compute_error_cause",
+        store=True,
+        index=True,
+        readonly=True,
+        help="Cause code and the value at fault: messages with the same cause are cleared by "
         "the same fix (a mapping, a lot), then retried together.",
     )
     error_text = fields.Text("Error", readonly=True)
@@ -242,6 +268,13 @@ class MesMessage(models.Model):
             "reported_resource": data.get("resource") or False,
         }
 
+    @api.depends("error_code", "cause_code", "cause_value")
+    def _compute_error_cause(self):
+        for message in self:
+            message.error_cause = cause_name(
+                message.error_code, message.cause_code, message.cause_value
+            )
+
     @api.depends("message_type", "external_id", "order_ref")
     def _compute_display_name(self):
         labels = dict(self._fields["message_type"]._description_selection(self.env))
@@ -291,7 +324,8 @@ class MesMessage(models.Model):
                 {
                     "state": new_state,
                     "error_code": False,
-                    "error_cause": False,
+                    "cause_code": False,
+                    "cause_value": False,
                     "error_text": False,
                     "waiting_since": False,
                     "attempt_count": 0,
@@ -414,16 +448,16 @@ class MesMessage(models.Model):
                 self.env._("MES messages are created by the MES interface only, not by hand.")
             )
         for vals in vals_list:
-            if len(vals.get("error_cause") or "") > CAUSE_SIZE:
-                vals["error_cause"] = _bounded_cause(vals["error_cause"])
+            if vals.get("cause_value"):
+                vals["cause_value"] = bounded_cause(vals["cause_value"])
         messages = super().create(vals_list)
         if any(vals.get("state") in ERROR_STATES for vals in vals_list):
             self.env["mes.error.cause"]._trigger_sync()
         return messages
 
     def write(self, vals):
-        if len(vals.get("error_cause") or "") > CAUSE_SIZE:
-            vals = dict(vals, error_cause=_bounded_cause(vals["error_cause"]))
+        if vals.get("cause_value"):
+            vals = dict(vals, cause_value=bounded_cause(vals["cause_value"]))
         if vals.get("state") in ERROR_STATES:
             self.env["mes.error.cause"]._trigger_sync()
         if not self.env.su:

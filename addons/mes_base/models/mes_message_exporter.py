@@ -99,7 +99,8 @@ class MesMessage(models.Model):
             {
                 "state": "rejected",
                 "error_code": code,
-                "error_cause": code,
+                "cause_code": code,
+                "cause_value": False,
                 "error_text": str(err),
                 "processed_at": fields.Datetime.now(),
             }

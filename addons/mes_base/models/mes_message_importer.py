@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from psycopg2 import OperationalError
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -38,6 +38,8 @@ OPEN = ("received", "waiting", "error")
 MISSING_SHOWN = 20
 # Seconds between tries of a waiting message: soon at first, then every 10 minutes.
 WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
+# A lane with work and no job for this long is queued again (see _cron_requeue_lanes).
+REQUEUE_AFTER = timedelta(minutes=2)
 
 
 # One model, one file per job (intake, importer, exporter) so that each is found by its
@@ -95,6 +97,51 @@ class MesMessage(models.Model):
             if not eta:
                 bring_forward(job)
 
+    @api.model
+    def _cron_requeue_lanes(self):
+        """Queue a job for each lane that has had work and no job for a while (safety net).
+
+        The intake queues a lane's job in the transaction that stores its messages. A lane
+        job that was already on its way when that transaction looked for it (dispatched,
+        not started) may begin before those messages are committed and finish without
+        seeing them: they are queued here, as are any whose job was lost (deleted by
+        hand, a database restored without its jobs). Lanes with a job queued keep it as
+        it is: a waiting lane's next try is not brought forward.
+        """
+        cutoff = fields.Datetime.now() - REQUEUE_AFTER
+        self.flush_model(["state", "create_date", "next_attempt_at", "order_ref"])
+        self.env.cr.execute(
+            """
+            SELECT CASE WHEN order_ref IS NULL THEN 'm:' || id
+                        ELSE 'o:' || backend_id || ':' || order_ref END AS lane,
+                   min(id)
+              FROM mes_message
+             WHERE direction = 'inbound'
+               AND ((state = 'received' AND create_date < %s)
+                    OR (state = 'waiting' AND next_attempt_at < %s))
+             GROUP BY lane
+            """,
+            (cutoff, cutoff),
+        )
+        heads = dict(self.env.cr.fetchall())
+        if not heads:
+            return 0
+        self.env["queue.job"].flush_model(["identity_key", "state"])
+        self.env.cr.execute(
+            """
+            SELECT identity_key FROM queue_job
+             WHERE identity_key = ANY(%s)
+               AND state IN ('pending', 'enqueued', 'wait_dependencies', 'started')
+            """,
+            ([f"mes-lane:{lane}" for lane in heads],),
+        )
+        queued = {row[0].removeprefix("mes-lane:") for row in self.env.cr.fetchall()}
+        lost = self.sudo().browse([first for lane, first in heads.items() if lane not in queued])
+        if lost:
+            _logger.info("MES: %s lane(s) had work and no job; queued again", len(lost))
+            lost._enqueue_lanes()
+        return len(lost)
+
     def _lane_name(self):
         self.ensure_one()
         return self.env._("order %s", self.order_ref) if self.order_ref else self.display_name
@@ -132,20 +179,36 @@ class MesMessage(models.Model):
             if not head:
                 return applied
             if head.state == "error":
-                self._locate_lane(key)
+                self._locate_lane(key, head)
                 return f"{applied}; stopped at {head.display_name}, in error"
             if done >= limit or time.monotonic() >= deadline:
                 head._enqueue_lanes()
                 return f"{applied}; the rest in a new job"
             result = head._process_one()
             if head.state != "processed":
-                self._locate_lane(key)
+                self._locate_lane(key, head)
                 return f"{applied}; then {head.display_name}: {result}"
             done += 1
 
-    def _locate_lane(self, key):
+    def _locate_lane(self, key, head):
         """The messages held up behind a stopped lane show under their order, product and
-        work center meanwhile (dashboards, the order's reconciliation)."""
+        work center meanwhile (dashboards, the order's reconciliation). One that waited
+        for something of its own before ``head`` came in front of it is held up by
+        ``head`` now: it says nothing of its own until the lane reaches it again."""
+        behind = self.search(
+            [*self._lane_domain(key), ("state", "=", "waiting"), ("id", "!=", head.id)]
+        )
+        behind.write(
+            {
+                "state": "received",
+                "error_code": False,
+                "cause_code": False,
+                "cause_value": False,
+                "error_text": False,
+                "waiting_since": False,
+                "next_attempt_at": False,
+            }
+        )
         held_up = self.search(
             [*self._lane_domain(key), ("state", "=", "received"), ("production_id", "=", False)],
             limit=LANE_LIMIT,
@@ -242,7 +305,7 @@ class MesMessage(models.Model):
             with self.env.cr.savepoint():
                 result = handler(self.with_context(mes_report=APPLYING_MES_REPORT), event)
         except MesWaiting as err:
-            return self._wait(str(err), f"{err.code}: {err.value}" if err.value else err.code)
+            return self._wait(str(err), err.code, err.value)
         except MesDataError as err:
             return self._set_error(err.code, str(err), err.value)
         except (UserError, ValidationError) as err:
@@ -265,7 +328,8 @@ class MesMessage(models.Model):
                 "state": "processed",
                 "processed_at": fields.Datetime.now(),
                 "error_code": False,
-                "error_cause": False,
+                "cause_code": False,
+                "cause_value": False,
                 "error_text": False,
                 "waiting_since": False,
                 "next_attempt_at": False,
@@ -348,11 +412,12 @@ class MesMessage(models.Model):
                 ]
             ).write({"state": "acknowledged", "mes_order_id": self.mes_order_id})
 
-    def _wait(self, reason, cause):
+    def _wait(self, reason, code, value=None):
         """Park the message until what it needs is there, with growing delays, then give up.
 
-        ``cause`` names what is awaited (``unknown_lot: L-7 (RM-1)``): kept when the
-        wait turns into an error, so that one fix (receiving the lot) clears the group.
+        ``code`` and ``value`` name what is awaited (``unknown_lot``, ``L-7 (RM-1)``):
+        kept when the wait turns into an error, so that one fix (receiving the lot)
+        clears the group.
         """
         now = fields.Datetime.now()
         since = self.waiting_since or now
@@ -366,7 +431,8 @@ class MesMessage(models.Model):
                     since=since,
                     reason=reason,
                 ),
-                cause,
+                value,
+                cause_code=code,
             )
         attempts = self.attempt_count + 1
         delay = min(WAIT_DELAYS[min(attempts, len(WAIT_DELAYS)) - 1], timeout.total_seconds())
@@ -377,19 +443,23 @@ class MesMessage(models.Model):
                 "attempt_count": attempts,
                 "next_attempt_at": now + timedelta(seconds=delay),
                 "error_code": "waiting",
-                "error_cause": cause,
+                "cause_code": code,
+                "cause_value": value or False,
                 "error_text": self.env._("Waiting for %s.", reason),
             }
         )
         self._enqueue(eta=delay)
         return f"waiting for {reason}"
 
-    def _set_error(self, code, text, value=None):
+    def _set_error(self, code, text, value=None, cause_code=None):
+        """In error for a person: ``code`` says what happened; ``cause_code`` (when it is
+        another, e.g. what a message waited for too long) and ``value`` what is at fault."""
         self.write(
             {
                 "state": "error",
                 "error_code": code,
-                "error_cause": f"{code}: {value}" if value else code,
+                "cause_code": cause_code or code,
+                "cause_value": value or False,
                 "error_text": text,
                 "next_attempt_at": False,
             }

@@ -13,7 +13,7 @@ from collections import Counter
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from odoo.addons.queue_job.job import identity_exact
 
@@ -25,13 +25,55 @@ from mes_connector.validation import validation_errors
 
 from ..exceptions import MesConcurrentDelivery
 from .mes_event_processor import utc_naive
+from .mes_message import ERROR_STATES, bounded_cause, cause_name
 
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
 # this many per run.
 QUEUE_SLICE = 500
+# Lanes whose jobs an intake request queues itself; more are queued by a job.
+LANES_IN_REQUEST = 4
 MAX_SEQUENCE = 2147483647  # a PostgreSQL integer, as the event schema says
 # What an event id must look like to be a key (the schema's pattern of event_id).
 EVENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+# The columns the intake fills (see _intake_vals and _reported_vals), and with the
+# record's own, those it inserts.
+INSERTED = (
+    "backend_id",
+    "direction",
+    "message_type",
+    "external_id",
+    "payload_format",
+    "order_ref",
+    "mes_order_id",
+    "state",
+    "parent_id",
+    "error_code",
+    "cause_code",
+    "cause_value",
+    "error_text",
+    "payload",
+    "payload_original",
+    "sequence",
+    "occurred_at",
+    "reported_product",
+    "reported_quantity",
+    "reported_uom",
+    "reported_lot",
+    "reported_reason",
+    "reported_minutes",
+    "reported_operation",
+    "reported_resource",
+)
+COLUMNS = (
+    "id",
+    "company_id",
+    "create_uid",
+    "write_uid",
+    "create_date",
+    "write_date",
+    "error_cause",
+    *INSERTED,
+)
 
 
 def _storable(text):
@@ -131,9 +173,8 @@ class MesMessage(models.Model):
             "state": "error" if errors else "received",
             "parent_id": self.env.context.get("mes_parent_id") or False,
             "error_code": error_code if errors else False,
-            "error_cause": (
-                f"{error_code}: {', '.join(sorted({e.field for e in errors}))}" if errors else False
-            ),
+            "cause_code": error_code if errors else False,
+            "cause_value": ", ".join(sorted({e.field for e in errors})) or False,
             "error_text": "\n".join(str(e) for e in errors) or False,
             **_payload_vals(raw, event),
         }
@@ -188,17 +229,7 @@ class MesMessage(models.Model):
         # In the order of the ids: two deliveries sharing events wait for each other on the
         # unique index in the same order, never in a cycle.
         to_create = sorted(new.values(), key=lambda item: item[0]["external_id"] or "")
-        creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
-        try:
-            # A concurrent duplicate is an expected answer here, not an SQL error to log.
-            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
-                messages = creator.create([vals for vals, _errors, _answer in to_create])
-        except pg_errors.UniqueViolation as err:
-            # A concurrent delivery of one of these events committed first: its row is not
-            # visible to this transaction's snapshot, the unique index sees it.
-            raise MesConcurrentDelivery(
-                "another request stored one of these events at the same moment"
-            ) from err
+        messages = self._insert_inbound([vals for vals, _errors, _answer in to_create])
         by_id = {}
         for message, (_vals, errors, answer) in zip(messages, to_create, strict=True):
             by_id[message.external_id] = message
@@ -213,13 +244,117 @@ class MesMessage(models.Model):
             if status == "duplicate":
                 answer["state"] = first.state
         if enqueue:
-            messages.filtered(lambda m: m.state == "received")._enqueue_in_order()
+            received = [
+                message.id
+                for message, (vals, _errors, _answer) in zip(messages, to_create, strict=True)
+                if vals["state"] == "received"
+            ]
+            self.browse(received)._enqueue_in_order()
         return answers
+
+    @api.model
+    def _insert_inbound(self, vals_list):
+        """Insert new inbound messages, in this order, in one statement: their records.
+
+        Written in SQL, not through the ORM: the intake's columns are plain values (no
+        computed field, no translation, no chatter on creation), and an ORM create costs
+        several times the insert itself. A message whose event id another transaction is
+        storing at this moment makes PostgreSQL wait for that transaction; once it has
+        committed, the row it stored is not in this transaction's snapshot and PostgreSQL
+        refuses the insert as a serialization failure: Odoo then runs the request again
+        (the body is kept, see ir_http.py), which finds the event stored, a duplicate.
+        Raw bytes (``payload_raw``, single bodies only) take the ORM's way.
+        """
+        if any("payload_raw" in vals for vals in vals_list):
+            creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
+            try:
+                with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                    return creator.create(vals_list)
+            except pg_errors.UniqueViolation as err:
+                raise MesConcurrentDelivery(
+                    "another request stored one of these events at the same moment"
+                ) from err
+        self.env.cr.execute(
+            "SELECT nextval('mes_message_id_seq') FROM generate_series(1, %s)", (len(vals_list),)
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        now = self.env.cr.now()
+        uid = self.env.uid
+        company = {}
+        rows = []
+        for message_id, vals in zip(ids, vals_list, strict=True):
+            backend_id = vals["backend_id"]
+            if backend_id not in company:
+                company[backend_id] = self.env["mes.backend"].browse(backend_id).company_id.id
+            values = dict(
+                dict.fromkeys(INSERTED),
+                id=message_id,
+                company_id=company[backend_id],
+                create_uid=uid,
+                write_uid=uid,
+                create_date=now,
+                write_date=now,
+            )
+            for column, value in vals.items():
+                if column not in INSERTED:
+                    raise ValueError(f"mes.message: {column} is not stored by the intake")
+                values[column] = None if value is False else value
+            values["cause_value"] = bounded_cause(values["cause_value"])
+            values["error_cause"] = (
+                cause_name(values["error_code"], values["cause_code"], values["cause_value"])
+                or None
+            )
+            rows.append(SQL("(%s)", SQL(", ").join(values[column] for column in COLUMNS)))
+        with self.env.cr.savepoint():
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO mes_message (%s) VALUES %s ON CONFLICT DO NOTHING RETURNING id",
+                    SQL(", ").join(SQL.identifier(column) for column in COLUMNS),
+                    SQL(", ").join(rows),
+                ),
+                log_exceptions=False,
+            )
+            if len(self.env.cr.fetchall()) != len(ids):
+                # Only under a weaker isolation than Odoo's: another transaction's row is
+                # visible but was not found by the duplicate search. Nothing is kept.
+                raise MesConcurrentDelivery(
+                    "another request stored one of these events at the same moment"
+                )
+        # What the ORM holds of the records these rows belong to (a document's events, a
+        # backend's messages) is read again.
+        self.env["mes.backend"].invalidate_model(["message_ids"])
+        self.invalidate_model(["child_ids"])
+        if any(vals["state"] in ERROR_STATES for vals in vals_list):
+            self.env["mes.error.cause"]._trigger_sync()
+        return self.browse(ids)
 
     def _enqueue_in_order(self):
         """Queue the processing of new inbound messages: one job per lane (order), which
-        applies them in the MES's order whatever order they were stored in."""
-        self._enqueue_lanes()
+        applies them in the MES's order whatever order they were stored in.
+
+        A request queues the jobs of a few lanes itself; the lanes of a batch reporting on
+        more orders are queued by one job of their own, so that the MES's answer does not
+        wait for them (stored in the same transaction: none is lost).
+        """
+        for backend in self.backend_id:
+            messages = self.filtered(lambda m, b=backend: m.backend_id == b)
+            if len({message._lane_key() for message in messages}) <= LANES_IN_REQUEST:
+                messages._enqueue_lanes()
+                continue
+            messages.with_user(backend.user_id).with_context(
+                allowed_company_ids=backend.company_id.ids
+            ).with_delay(
+                description=self.env._(
+                    "MES: queue the processing of %s messages received together", len(messages)
+                ),
+                priority=1,
+            )._queue_lanes()
+
+    def _queue_lanes(self):
+        """Queue the lanes of these messages (job, see :meth:`_enqueue_in_order`)."""
+        messages = self.sudo().filtered(lambda m: m.state == "received")
+        messages._enqueue_lanes()
+        return f"{len(messages)} messages queued"
 
     def _refused_as_invalid(self):
         """Refused by the intake for what it held (not cancelled by a person since)."""
@@ -296,7 +431,8 @@ class MesMessage(models.Model):
                 {
                     "state": "error",
                     "error_code": "sequence_exhausted",
-                    "error_cause": f"sequence_exhausted: {full[0]}",
+                    "cause_code": "sequence_exhausted",
+                    "cause_value": full[0],
                     "error_text": self.env._(
                         "ProductionRequestID %(refs)s: the MES already numbered events of these "
                         "orders up to %(max)s; their events cannot be numbered after them.",
@@ -351,7 +487,7 @@ class MesMessage(models.Model):
             order="id",
             limit=QUEUE_SLICE,
         )
-        events._enqueue_in_order()
+        events._enqueue_lanes()
         if len(events) == QUEUE_SLICE:
             self._queue_read_events(events[-1].id)
         return f"{len(events)} events queued"

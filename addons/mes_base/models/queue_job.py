@@ -37,7 +37,8 @@ class QueueJob(models.Model):
                     "state": "error",
                     "next_attempt_at": False,
                     "error_code": "job_failed",
-                    "error_cause": f"job_failed: {job.exc_name or '?'}",
+                    "cause_code": "job_failed",
+                    "cause_value": job.exc_name or "?",
                     "error_text": job.exc_message or job.exc_name,
                 }
             )
@@ -65,7 +66,8 @@ class QueueJob(models.Model):
                         "attempt_count": job.retry,
                         "next_attempt_at": False,
                         "error_code": "job_failed",
-                        "error_cause": f"job_failed: {job.exc_name or '?'}",
+                        "cause_code": "job_failed",
+                        "cause_value": job.exc_name or "?",
                         "error_text": job.exc_message or job.exc_name,
                     }
                 )

@@ -1,10 +1,12 @@
 import json
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..models import mes_backend
 from .access import AccessMatrixMixin, Row
 from .common import INBOUND_KEY, MesCase, recent
 
@@ -435,6 +437,45 @@ class TestKeys(AccessCase):
         )
         self.assertEqual(apikey.user_id, self.backend.user_id)
         self.assertFalse(self.backends["c2"]._check_inbound_key(key))
+
+    def test_a_key_is_derived_once_and_refused_once_expired_or_its_user_archived(self):
+        mes_backend._VERIFIED.clear()
+        real = mes_backend.KEY_CRYPT_CONTEXT
+        derived = []
+
+        def verify(key, stored):
+            derived.append(key)
+            return real.verify(key, stored)
+
+        with patch.object(mes_backend, "KEY_CRYPT_CONTEXT") as context:
+            context.verify.side_effect = verify
+            for _i in range(3):
+                self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))
+            self.assertEqual(derived, [INBOUND_KEY])
+            # A wrong key pays the whole derivation every time.
+            for _i in range(2):
+                self.assertFalse(self.backend._check_inbound_key(INBOUND_KEY[:-1] + "x"))
+            self.assertEqual(len(derived), 3)
+            # Another backend's scope: not its key, whatever was checked before.
+            self.assertFalse(self.backends["c2"]._check_inbound_key(INBOUND_KEY))
+            # Expired: refused at once, although it was checked before.
+            self.env.flush_all()
+            self.env.cr.execute(
+                "UPDATE res_users_apikeys SET expiration_date = now() - interval '1 minute'"
+                " WHERE scope = %s",
+                (f"mes_intake:{self.backend.id}",),
+            )
+            self.assertFalse(self.backend._check_inbound_key(INBOUND_KEY))
+            self.env.cr.execute(
+                "UPDATE res_users_apikeys SET expiration_date = NULL WHERE scope = %s",
+                (f"mes_intake:{self.backend.id}",),
+            )
+            self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))
+            # Its integration user archived: refused.
+            self.backend.user_id.sudo().active = False
+            self.env.flush_all()
+            self.assertFalse(self.backend._check_inbound_key(INBOUND_KEY))
+        self.assertEqual(len(derived), 3)
 
     def test_outbound_key_is_written_not_read_back(self):
         manager = self._env_of("manager", "c1")

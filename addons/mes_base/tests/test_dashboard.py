@@ -104,7 +104,7 @@ class TestPlannerDashboard(DashboardCase):
             [("production_id", "=", first.id), ("direction", "=", "outbound")]
         )
         refused.sudo().write(
-            {"state": "rejected", "error_code": "mes_http_422", "error_cause": "mes_http_422"}
+            {"state": "rejected", "error_code": "mes_http_422", "cause_code": "mes_http_422"}
         )
         # The oldest error is five hours old.
         self.env.cr.execute(
@@ -361,7 +361,8 @@ class TestDashboardAccess(DashboardCase):
                 "message_type": "material_consumed",
                 "state": "error",
                 "error_code": "unmapped_product",
-                "error_cause": "unmapped_product: ELSEWHERE",
+                "cause_code": "unmapped_product",
+                "cause_value": "ELSEWHERE",
             }
         )
         self.assertEqual(self._tile(self._dashboard("planner"), "errors")["value"], before)

@@ -106,7 +106,7 @@ class TestErrorCauses(EventCase):
             [("production_id", "=", production.id), ("direction", "=", "outbound")]
         )
         export.sudo().write(
-            {"state": "rejected", "error_code": "mes_http_422", "error_cause": "mes_http_422"}
+            {"state": "rejected", "error_code": "mes_http_422", "cause_code": "mes_http_422"}
         )
         self.env["mes.error.cause"]._cron_sync()
         self.assertEqual(export.error_cause_id.severity, "critical")
@@ -117,7 +117,7 @@ class TestErrorCauses(EventCase):
             [("production_id", "=", self._confirmed(qty=1).id), ("direction", "=", "outbound")]
         )
         export2.sudo().write(
-            {"state": "rejected", "error_code": "mes_http_500", "error_cause": "mes_http_500"}
+            {"state": "rejected", "error_code": "mes_http_500", "cause_code": "mes_http_500"}
         )
         self.env["mes.error.cause"]._cron_sync()
         self.assertFalse(export2.error_cause_id.activity_ids)

@@ -10,6 +10,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector.exceptions import MesTransientError
 
+from ..models.mes_message_intake import LANES_IN_REQUEST
 from .common import MesCase, at, day, recent
 
 
@@ -217,6 +218,10 @@ class TestMaterial(EventCase):
         self.assertEqual(message.state, "waiting")
         self.assertIn("LOT-LATER", message.error_text)
         self.assertEqual(message.error_cause, "unknown_lot: LOT-LATER (T-HOUS)")
+        self.assertEqual(
+            (message.error_code, message.cause_code, message.cause_value),
+            ("waiting", "unknown_lot", "LOT-LATER (T-HOUS)"),
+        )
         self.assertEqual((message.product_id, message.reported_lot), (self.housing, "LOT-LATER"))
         lot = self.env["stock.lot"].create({"name": "LOT-LATER", "product_id": self.housing.id})
         self.env["stock.quant"]._update_available_quantity(
@@ -225,6 +230,10 @@ class TestMaterial(EventCase):
         with trap_jobs():
             message._process()
         self._assert_processed(message)
+        self.assertEqual(
+            (message.error_code, message.cause_code, message.cause_value, message.error_cause),
+            (False, False, False, False),
+        )
 
     def test_component_outside_bom_is_an_error_unless_accepted(self):
         extra = self.env["product.product"].create(
@@ -647,8 +656,12 @@ class TestOrdering(EventCase):
             # One job per lane: the lane's job, planned for later, is brought forward.
             trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
             trap.perform_enqueued_jobs()
-        self.assertEqual((second | third).mapped("state"), ["waiting", "waiting"])
+        self.assertEqual(second.state, "waiting")
         self.assertEqual(second.error_cause, f"missing_sequence: {production.name} #1")
+        # Number 3 is held up behind number 2 now, and no longer says it misses it.
+        self.assertEqual(
+            (third.state, third.error_cause, third.error_text), ("received", False, False)
+        )
         with trap_jobs() as trap:
             first = self.env["mes.message"].browse(
                 self._intake(production, 1, screws)["message_id"]
@@ -676,6 +689,10 @@ class TestOrdering(EventCase):
         self.assertEqual(late.error_code, "waited_too_long")
         self.assertEqual(
             late.error_cause, f"waited_too_long: missing_sequence: {production.name} #2, 3, 4"
+        )
+        self.assertEqual(
+            (late.cause_code, late.cause_value),
+            ("missing_sequence", f"{production.name} #2, 3, 4"),
         )
         self.assertIn("numbered 2, 3, 4", late.error_text)
 
@@ -858,6 +875,110 @@ class TestLanes(EventCase):
             trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
             trap.perform_enqueued_jobs()
         self._assert_processed(after)
+
+    def test_a_batch_on_many_orders_queues_their_lanes_by_one_job(self):
+        orders = [self._confirmed(qty=1) for _i in range(LANES_IN_REQUEST + 1)]
+        events = [
+            dict(self._event(production, f"MANY-{production.id}"), event_type="order_started")
+            for production in orders
+        ]
+        for event in events:
+            event["data"] = {}
+        messages = self.env["mes.message"]
+        run_lane = messages._run_lane
+        with trap_jobs() as trap:
+            answers = messages._intake_batch(self.backend, events)
+            self.assertEqual({a["status"] for a in answers}, {"accepted"})
+            # The answer waits for one job, not one per order.
+            stored = messages.browse([a["message_id"] for a in answers])
+            self.assertEqual([j.method_name for j in trap.enqueued_jobs], ["_queue_lanes"])
+            self.assertEqual(trap.enqueued_jobs[0].recordset, stored)
+            trap.perform_enqueued_jobs()
+            trap.assert_jobs_count(len(orders), only=run_lane)
+            self.assertEqual(
+                sorted(job.args[0] for job in trap.enqueued_jobs),
+                sorted(message._lane_key() for message in stored),
+            )
+            trap.perform_enqueued_jobs()
+        self._assert_processed(*stored)
+        self.assertEqual({p.state for p in orders}, {"progress"})
+        # As many orders as a request queues itself: their lanes at once.
+        fewer = [self._confirmed(qty=1) for _i in range(LANES_IN_REQUEST)]
+        with trap_jobs() as trap:
+            messages._intake_batch(
+                self.backend,
+                [
+                    dict(self._event(p, f"FEW-{p.id}"), event_type="order_started", data={})
+                    for p in fewer
+                ],
+            )
+            trap.assert_jobs_count(LANES_IN_REQUEST, only=run_lane)
+            self.assertEqual(
+                {j.method_name for j in trap.enqueued_jobs}, {"_run_lane"}, "no job between"
+            )
+
+    def test_a_message_held_up_by_an_earlier_one_stops_saying_what_it_waited_for(self):
+        production = self._confirmed(qty=1)
+        screws = {"product": "T-SCR", "quantity": 1, "uom": "Units"}
+        second = self._store(production, "material_consumed", screws, sequence=2)
+        with trap_jobs():
+            second._process()
+        self.assertEqual(
+            (second.state, second.cause_code, second.cause_value),
+            ("waiting", "missing_sequence", f"{production.name} #1"),
+        )
+        housing = {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "LOT-LATE"}
+        first = self._store(production, "material_consumed", housing, sequence=1)
+        with trap_jobs():
+            first._process()
+        self.assertEqual(
+            (first.state, first.cause_code, first.cause_value, first.error_cause),
+            ("waiting", "unknown_lot", "LOT-LATE (T-HOUS)", "unknown_lot: LOT-LATE (T-HOUS)"),
+        )
+        # Number 1 has come: number 2 waits for nothing of its own, only behind number 1.
+        self.assertEqual(
+            (second.state, second.error_code, second.cause_code, second.error_text),
+            ("received", False, False, False),
+        )
+        self.assertFalse(second.next_attempt_at)
+
+    def test_a_lane_with_work_and_no_job_is_queued_again_by_the_safety_net(self):
+        messages = self.env["mes.message"]
+        jobs = self.env["queue.job"].sudo()
+        # Stored with their jobs trapped: as if each lane's job was lost.
+        lost = self._store(self._confirmed(qty=1), "order_started", {}, sequence=1)
+        fresh = self._store(self._confirmed(qty=1), "order_started", {}, sequence=1)
+        waiting = self._store(self._confirmed(qty=1), "order_started", {}, sequence=2)
+        with trap_jobs():
+            waiting._process()
+        self.assertEqual(waiting.state, "waiting")
+        self.env.flush_all()
+        long_ago = fields.Datetime.now() - timedelta(minutes=3)
+        self.env.cr.execute(
+            "UPDATE mes_message SET create_date = %s WHERE id IN %s",
+            (long_ago, (lost.id, waiting.id)),
+        )
+        # The waiting lane has its next try queued: left as it is.
+        waiting.with_user(self.backend.user_id).sudo()._enqueue(eta=600)
+        lane_job = jobs.search([("identity_key", "=", f"mes-lane:{waiting._lane_key()}")])
+        self.assertEqual(len(lane_job), 1)
+        eta = lane_job.eta
+        self.assertTrue(eta)
+        self.assertEqual(messages._cron_requeue_lanes(), 1)
+        queued = jobs.search([("identity_key", "=", f"mes-lane:{lost._lane_key()}")])
+        self.assertEqual((len(queued), queued.state, queued.eta), (1, "pending", False))
+        self.assertEqual(queued.args, [lost._lane_key()])
+        self.assertFalse(jobs.search([("identity_key", "=", f"mes-lane:{fresh._lane_key()}")]))
+        self.assertEqual(lane_job.eta, eta, "a waiting lane's next try is not brought forward")
+        # Queued once: the next run has nothing to do.
+        self.assertEqual(messages._cron_requeue_lanes(), 0)
+        # Its job lost too, the waiting lane is queued once its next try is past.
+        lane_job.unlink()
+        waiting.sudo().next_attempt_at = long_ago
+        self.assertEqual(messages._cron_requeue_lanes(), 1)
+        self.assertEqual(
+            len(jobs.search([("identity_key", "=", f"mes-lane:{waiting._lane_key()}")])), 1
+        )
 
     def test_a_lane_hands_over_to_a_new_job_after_its_bound(self):
         production = self._confirmed(qty=2)

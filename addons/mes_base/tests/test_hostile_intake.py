@@ -5,8 +5,6 @@ import json
 import time
 from unittest.mock import patch
 
-from psycopg2 import errors as pg_errors
-
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
@@ -392,18 +390,21 @@ class TestRefusedStaysRefused(MesCase):
         production = self._production()
         event = self._event(production, "RACE-1", 5)
         messages = self.env["mes.message"]
+        self.assertEqual(self._store(event)["status"], "accepted")
         before = messages.search_count([])
 
-        def committed_elsewhere(*_args, **_kwargs):
-            # What PostgreSQL says when another transaction stored the same id first.
-            raise pg_errors.UniqueViolation("duplicate key value violates unique constraint")
+        def not_found(*_args, **_kwargs):
+            # What the duplicate search sees while another transaction stores the same
+            # id: nothing (the insert then meets that transaction's row).
+            return messages.browse()
 
-        with patch.object(type(messages), "create", committed_elsewhere):
+        with patch.object(type(messages), "_find_inbound", not_found):
             with self.assertRaises(MesConcurrentDelivery):
                 self._store(event)
             with self.assertRaises(MesConcurrentDelivery):
-                messages._intake_batch(self.backend, [event, dict(event, event_id="RACE-2")])
+                messages._intake_batch(self.backend, [dict(event, event_id="RACE-2"), event])
         self.assertEqual(messages.search_count([]), before)
+        self.assertFalse(messages.search([("external_id", "=", "RACE-2")]))
 
 
 @tagged("post_install", "-at_install")

@@ -74,29 +74,30 @@ def ensure_database(db):
     )
 
 
-def start_odoo(db, port, log):
+def start_odoo(db, port, log, workers=0, load="base,web,queue_job"):
+    """Odoo with queue_job's runner (channel root:4; unless ``load`` leaves queue_job
+    out): threaded, or with ``workers`` processes as in production (then started as
+    ``odoo-bin`` is, see tests/e2e/odoo_server.py)."""
     conf = Path(tempfile.mkstemp(suffix=".conf")[1])
     # Odoo reads no section of a file without [options]: queue_job would run one job
     # at a time.
     conf.write_text("[options]\n[queue_job]\nchannels = root:4\n")
-    process = subprocess.Popen(
-        odoo_command(
-            db,
-            "-c",
-            str(conf),
-            "--http-interface=127.0.0.1",
-            f"--http-port={port}",
-            f"--gevent-port={free_port()}",
-            "--workers=0",
-            "--load=base,web,queue_job",
-            "--max-cron-threads=0",
-            "--log-level=warn",
-            "--limit-time-real=120",
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd="/",
+    command = odoo_command(
+        db,
+        "-c",
+        str(conf),
+        "--http-interface=127.0.0.1",
+        f"--http-port={port}",
+        f"--gevent-port={free_port()}",
+        f"--workers={workers}",
+        f"--load={load}",
+        "--max-cron-threads=0",
+        "--log-level=warn",
+        "--limit-time-real=120",
     )
+    if workers:
+        command[1:3] = [str(REPO / "tests" / "e2e" / "odoo_server.py")]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd="/")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

@@ -20,6 +20,7 @@ Prints, measured one after the other on the same machine and database:
 
 Needs Odoo 18 importable by this Python and PostgreSQL (PGHOST/PGPORT/PGUSER, default
 127.0.0.1:5432 postgres). The database (--db) is created on the first run and kept.
+Odoo runs as odoo.conf has it (2 worker processes; --workers 0: the threaded server).
 Intake is measured with queue_job not loaded (nothing runs meanwhile); posting with
 the job runner (channel root:4).
 """
@@ -42,7 +43,6 @@ from bench_b2mml_intake import (
     Rpc,
     ensure_database,
     free_port,
-    odoo_command,
     setup_plant,
     start_odoo,
 )
@@ -257,6 +257,13 @@ def main():
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--grow", type=int, default=1_000_000, help="message rows, 0: skip")
     parser.add_argument("--skip-intake", action="store_true", help="measure the posting only")
+    parser.add_argument("--server-log", help="keep Odoo's log in this file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="Odoo worker processes, as odoo.conf has them (0: the threaded server)",
+    )
     args = parser.parse_args()
     ensure_database(args.db)
     run = uuid.uuid4().hex[:6].upper()
@@ -270,30 +277,11 @@ def intake(args, run):
     print("1. Intake", flush=True)
     raw_batched, raw_single = raw_inserts(args.db, batches=20, singles=2000)
     port = free_port()
-    with tempfile.TemporaryFile() as log:
+    with server_log(args) as log:
         # queue_job not loaded: jobs are stored, nothing runs while intake is measured.
-        process = subprocess.Popen(
-            odoo_command(
-                args.db,
-                "--http-interface=127.0.0.1",
-                f"--http-port={port}",
-                f"--gevent-port={free_port()}",
-                "--workers=0",
-                "--max-cron-threads=0",
-                "--log-level=warn",
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd="/",
-        )
+        process = start_odoo(args.db, port, log, workers=args.workers, load="base,web")
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(120):
-                try:
-                    if requests.get(f"{url}/web/health", timeout=2).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(1)
             rpc = Rpc(url, args.db)
             backend, key, _component, _names = setup_plant(rpc, run, 1, 1)
             code = rpc("mes.backend", "read", [backend], ["code"])[0]["code"]
@@ -327,6 +315,13 @@ def intake(args, run):
     )
 
 
+def server_log(args):
+    """Where Odoo's log goes: --server-log's file (appended), else nowhere kept."""
+    if args.server_log:
+        return open(args.server_log, "ab")
+    return tempfile.TemporaryFile()
+
+
 def posting(args):
     print(f"2. Posting {args.orders} orders", flush=True)
     # Only this run's work in the queue: no other MES exports the orders, no job left over.
@@ -336,8 +331,8 @@ def posting(args):
         cr.execute("DELETE FROM queue_job WHERE state IN ('pending', 'enqueued', 'started')")
     conn.close()
     port = free_port()
-    with tempfile.TemporaryFile() as log:
-        process = start_odoo(args.db, port, log)
+    with server_log(args) as log:
+        process = start_odoo(args.db, port, log, workers=args.workers)
         try:
             url = f"http://127.0.0.1:{port}"
             rpc = Rpc(url, args.db)

@@ -570,7 +570,7 @@ class MesBackend(models.Model):
             except pg_errors.LockNotAvailable:
                 # Someone reads this feed right now ("Read the feed now"): not an error.
                 _logger.info("MES backend %s: feed being read elsewhere, skipped", backend.code)
-            except MesConcurrentDelivery:
+            except (MesConcurrentDelivery, pg_errors.SerializationFailure):
                 # The same events pushed by the MES at this moment: read again next run.
                 _logger.info(
                     "MES backend %s: feed events stored concurrently, read again", backend.code

@@ -17,8 +17,9 @@ import time
 from datetime import timedelta
 
 from psycopg2 import OperationalError
+from psycopg2 import errors as pg_errors
 
-from odoo import api, fields, models
+from odoo import api, fields, models, modules
 from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -38,8 +39,11 @@ OPEN = ("received", "waiting", "error")
 MISSING_SHOWN = 20
 # Seconds between tries of a waiting message: soon at first, then every 10 minutes.
 WAIT_DELAYS = (10, 30, 60, 120, 300, 600)
+# What PostgreSQL answers when two transactions meet on the same rows.
+CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
 # A lane with work and no job for this long is queued again (see _cron_requeue_lanes).
 REQUEUE_AFTER = timedelta(minutes=2)
+ENDED = ("done", "cancelled")
 
 
 # One model, one file per job (intake, importer, exporter) so that each is found by its
@@ -106,19 +110,25 @@ class MesMessage(models.Model):
         not started) may begin before those messages are committed and finish without
         seeing them: they are queued here, as are any whose job was lost (deleted by
         hand, a database restored without its jobs). Lanes with a job queued keep it as
-        it is: a waiting lane's next try is not brought forward.
+        it is: a waiting lane's next try is not brought forward. Lanes stopped at a
+        message in error wait for a person; a lane whose last job failed too (its head
+        shows the failure, in error).
         """
         cutoff = fields.Datetime.now() - REQUEUE_AFTER
         self.flush_model(["state", "create_date", "next_attempt_at", "order_ref"])
         self.env.cr.execute(
             """
-            SELECT CASE WHEN order_ref IS NULL THEN 'm:' || id
-                        ELSE 'o:' || backend_id || ':' || order_ref END AS lane,
-                   min(id)
-              FROM mes_message
-             WHERE direction = 'inbound'
-               AND ((state = 'received' AND create_date < %s)
-                    OR (state = 'waiting' AND next_attempt_at < %s))
+            SELECT CASE WHEN m.order_ref IS NULL THEN 'm:' || m.id
+                        ELSE 'o:' || m.backend_id || ':' || m.order_ref END AS lane,
+                   min(m.id)
+              FROM mes_message m
+             WHERE m.direction = 'inbound'
+               AND ((m.state = 'received' AND m.create_date < %s)
+                    OR (m.state = 'waiting' AND m.next_attempt_at < %s))
+               AND NOT EXISTS (
+                   SELECT 1 FROM mes_message e
+                    WHERE e.order_ref = m.order_ref AND e.backend_id = m.backend_id
+                      AND e.direction = 'inbound' AND e.state = 'error')
              GROUP BY lane
             """,
             (cutoff, cutoff),
@@ -127,15 +137,24 @@ class MesMessage(models.Model):
         if not heads:
             return 0
         self.env["queue.job"].flush_model(["identity_key", "state"])
+        # The newest job of each lane: queued or running, or failed (for a person).
         self.env.cr.execute(
             """
-            SELECT identity_key FROM queue_job
+            SELECT DISTINCT ON (identity_key) identity_key, state, id FROM queue_job
              WHERE identity_key = ANY(%s)
-               AND state IN ('pending', 'enqueued', 'wait_dependencies', 'started')
+             ORDER BY identity_key, date_created DESC, id DESC
             """,
             ([f"mes-lane:{lane}" for lane in heads],),
         )
-        queued = {row[0].removeprefix("mes-lane:") for row in self.env.cr.fetchall()}
+        newest = {
+            key.removeprefix("mes-lane:"): (state, job_id)
+            for key, state, job_id in self.env.cr.fetchall()
+        }
+        queued = {lane for lane, (state, _j) in newest.items() if state not in ENDED}
+        # A failed job whose failure its head does not show yet (the head was locked by
+        # the failing job itself at that moment): shown now.
+        failed = [job_id for state, job_id in newest.values() if state == "failed"]
+        self.env["queue.job"].sudo().browse(failed)._mes_lane_failed()
         lost = self.sudo().browse([first for lane, first in heads.items() if lane not in queued])
         if lost:
             _logger.info("MES: %s lane(s) had work and no job; queued again", len(lost))
@@ -166,11 +185,28 @@ class MesMessage(models.Model):
             # in superuser mode: messages themselves change only through code like this.
             return self.sudo()._run_lane(key, limit, seconds)
         self = self.with_context(tracking_disable=True)
-        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"mes:lane:{key}",))
-        if not self.env.cr.fetchone()[0]:
+        if not self._take_lane(key):
             raise RetryableJobError(
                 "another job is applying this lane", seconds=2, ignore_retry=True
             )
+        try:
+            return self._apply_lane(key, limit, seconds)
+        except CONFLICTS as err:
+            # Another transaction changed rows this one had read (the stock of a product
+            # other orders consume or make too, ...): this message again in a moment, with
+            # a fresh view of the database. Not a failure, however often it happens.
+            raise RetryableJobError(
+                f"conflict with another transaction ({type(err).__name__}); tried again",
+                seconds=1,
+                ignore_retry=True,
+            ) from err
+
+    def _take_lane(self, key):
+        """Take the lane for this transaction, unless another job has it."""
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"mes:lane:{key}",))
+        return self.env.cr.fetchone()[0]
+
+    def _apply_lane(self, key, limit, seconds):
         deadline = time.monotonic() + seconds
         done = 0
         while True:
@@ -189,6 +225,13 @@ class MesMessage(models.Model):
                 self._locate_lane(key, head)
                 return f"{applied}; then {head.display_name}: {result}"
             done += 1
+            if not modules.module.current_test:
+                # Each message's posting is kept as soon as it is done: the next one
+                # starts from a fresh view of the stock (short transactions meet others
+                # less), and a job stopped later (a conflict, a kill) does not undo it.
+                self.env.cr.commit()
+                if not self._take_lane(key):
+                    return f"{done} message(s) applied; the rest by the job that took the lane"
 
     def _locate_lane(self, key, head):
         """The messages held up behind a stopped lane show under their order, product and
@@ -207,6 +250,7 @@ class MesMessage(models.Model):
                 "error_text": False,
                 "waiting_since": False,
                 "next_attempt_at": False,
+                "attempt_count": 0,
             }
         )
         held_up = self.search(

@@ -1,5 +1,8 @@
 import json
 from datetime import datetime, time, timedelta
+from unittest.mock import patch
+
+from psycopg2 import errors as pg_errors
 
 from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
@@ -979,6 +982,30 @@ class TestLanes(EventCase):
         self.assertEqual(
             len(jobs.search([("identity_key", "=", f"mes-lane:{waiting._lane_key()}")])), 1
         )
+        # A lane stopped at a message in error waits for a person, and so does a lane
+        # whose last job failed: neither is queued again and again.
+        stopped = self._confirmed(qty=1)
+        unknown = {"product": "NOPE", "quantity": 1, "uom": "Units"}
+        in_error = self._store(stopped, "material_consumed", unknown, sequence=1)
+        behind = self._store(stopped, "order_started", {}, sequence=2)
+        with trap_jobs():
+            in_error._process()
+        self.assertEqual((in_error.state, behind.state), ("error", "received"))
+        failing = self._store(self._confirmed(qty=1), "order_started", {}, sequence=1)
+        failing.with_user(self.backend.user_id).sudo()._enqueue()
+        failed_job = jobs.search([("identity_key", "=", f"mes-lane:{failing._lane_key()}")])
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE id = %s", failed_job.ids)
+        self.env.cr.execute(
+            "UPDATE mes_message SET create_date = %s WHERE id IN %s",
+            (long_ago, (behind.id, failing.id)),
+        )
+        before = jobs.search_count([])
+        self.assertEqual(messages._cron_requeue_lanes(), 0)
+        self.assertEqual(jobs.search_count([]), before)
+        # The failure shows on the message the failed job stopped at.
+        self.assertEqual((failing.state, failing.error_code), ("error", "job_failed"))
+        self.assertEqual(behind.state, "received")
 
     def test_a_lane_hands_over_to_a_new_job_after_its_bound(self):
         production = self._confirmed(qty=2)
@@ -1066,6 +1093,25 @@ class TestLanes(EventCase):
             self.assertTrue(caught.exception.ignore_retry)
             other.rollback()
         self.assertEqual(message.state, "received")
+
+    def test_a_lane_meeting_another_transaction_is_tried_again_soon_not_failed(self):
+        production = self._confirmed(qty=2)
+        message = self._store(production, "order_started", {}, sequence=1)
+        processor = type(self.env["mes.event.processor"])
+
+        def conflict(*_args, **_kwargs):
+            raise pg_errors.SerializationFailure("could not serialize access")
+
+        with (
+            patch.object(processor, "_process_order_started", conflict),
+            self.assertRaises(RetryableJobError) as caught,
+        ):
+            self.env["mes.message"]._run_lane(message._lane_key())
+        # Tried again within seconds, never counted as a failed try (a job that fails
+        # its tries would put the message in error).
+        self.assertTrue(caught.exception.ignore_retry)
+        self.assertEqual(caught.exception.seconds, 1)
+        self.assertEqual((message.state, message.error_code), ("received", False))
 
 
 class TestActions(EventCase):

@@ -4,6 +4,14 @@ def migrate(cr, version):
     awaited; ``waited_too_long``: with its own code, then what was awaited)."""
     if not version:
         return
+    # A lane's job commits each message it applies (data/queue_job_data.xml, noupdate).
+    cr.execute(
+        """
+        UPDATE queue_job_function f SET allow_commit = true
+          FROM ir_model m
+         WHERE m.id = f.model_id AND m.model = 'mes.message' AND f.method = '_run_lane'
+        """
+    )
     cr.execute(
         r"""
         UPDATE mes_message
@@ -23,10 +31,20 @@ def migrate(cr, version):
         """
     )
     cr.execute(
-        """
-        UPDATE mes_error_cause c
-           SET cause_code = m.cause_code, cause_value = m.cause_value
-          FROM mes_message m
-         WHERE m.error_cause_id = c.id AND c.cause_code IS NULL
+        r"""
+        UPDATE mes_error_cause
+           SET cause_code = CASE
+                   WHEN error_code = 'waited_too_long'
+                        THEN COALESCE(substring(name from '^[^:]*: ([^:]*)'), error_code)
+                   WHEN error_code = 'waiting'
+                        THEN substring(name from '^([^:]*)')
+                   ELSE error_code
+               END,
+               cause_value = CASE
+                   WHEN error_code = 'waited_too_long'
+                        THEN substring(name from '^[^:]*: [^:]*: (.*)$')
+                   ELSE substring(name from '^[^:]*: (.*)$')
+               END
+         WHERE cause_code IS NULL
         """
     )

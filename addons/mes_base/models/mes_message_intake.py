@@ -516,17 +516,21 @@ class MesMessage(models.Model):
             external_ids = [external_ids]
         if not external_ids:
             return self.browse()
-        # Found by the ids alone first, then kept for this backend: PostgreSQL can only
-        # take the index of the ids for this, whatever its statistics say. (Given the
-        # backend too, with statistics never gathered it scans every message of the
-        # backend, slower and slower as the table grows.)
+        # Each id looked up in the index of the ids, one after the other (OFFSET 0 keeps
+        # the lookup per id), then kept for this backend: whatever the table's statistics
+        # say. Never gathered (autovacuum off), they let PostgreSQL believe a batch's 500
+        # ids match most of a million rows and read them all, or compile the query (JIT)
+        # for longer than the lookups take.
         self.flush_model(["external_id", "backend_id", "direction"])
+        if len(external_ids) > 1:
+            self.env.cr.execute("SET LOCAL jit = off")
         self.env.cr.execute(
             """
-            WITH found AS MATERIALIZED (
-                SELECT id, backend_id, direction FROM mes_message
-                 WHERE external_id = ANY(%s::varchar[]))
-            SELECT id FROM found WHERE backend_id = %s AND direction = 'inbound'
+            SELECT m.id FROM unnest(%s::varchar[]) AS k(external_id)
+             CROSS JOIN LATERAL (
+                   SELECT id, backend_id, direction FROM mes_message
+                    WHERE external_id = k.external_id OFFSET 0) m
+             WHERE m.backend_id = %s AND m.direction = 'inbound'
             """,
             (list(external_ids), backend.id),
         )

@@ -119,7 +119,17 @@ def post(session, url, key, body):
 
 
 def http_intake(url, key, run, batches, singles):
-    """Messages per second stored by the intake: batches of 500, then single events."""
+    """Messages per second stored by the intake: batches of 500, then single events
+    (after a few requests not counted, which every worker process answers once)."""
+
+    def warm_up(number):
+        own = requests.Session()
+        for i in range(5):
+            body = event(f"{run}-W{number}", f"BENCH/{run}/W{number}", i + 1, "order_held", {})
+            post(own, url, key, body)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(warm_up, range(4)))
     session = requests.Session()
     started = time.perf_counter()
     for batch in range(batches):

@@ -6,7 +6,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import new_test_user
+from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -15,6 +15,13 @@ from mes_connector.exceptions import MesTransientError
 
 from ..models.mes_message_intake import LANES_IN_REQUEST
 from .common import MesCase, at, day, recent
+
+
+class TestLaneJobFunction(TransactionCase):
+    def test_a_lanes_job_may_commit_the_messages_it_applies(self):
+        function = self.env.ref("mes_base.job_function_mes_message_run_lane")
+        self.assertEqual((function.method, function.allow_commit), ("_run_lane", True))
+        self.assertEqual(function.channel_id.complete_name, "root.mes.import")
 
 
 class EventCase(MesCase):

@@ -47,7 +47,8 @@ class MesCase(TransactionCase):
         # In production a lane's job commits each message it applies, in a cursor of its
         # own (allow_commit; tests/e2e run it so). A test's data lives only in the test's
         # transaction: here the jobs run in it, and commit nothing (see _apply_lane).
-        cls.env.ref("mes_base.job_function_mes_message_run_lane").allow_commit = False
+        for function in ("run_lane", "process"):
+            cls.env.ref(f"mes_base.job_function_mes_message_{function}").allow_commit = False
         cls.company = cls.env.company
         cls.stock_location = cls.env.ref("stock.warehouse0").lot_stock_id
         cls.uom_unit = cls.env.ref("uom.product_uom_unit")

@@ -19,9 +19,10 @@ from .common import MesCase, at, day, recent
 
 class TestLaneJobFunction(TransactionCase):
     def test_a_lanes_job_may_commit_the_messages_it_applies(self):
-        function = self.env.ref("mes_base.job_function_mes_message_run_lane")
-        self.assertEqual((function.method, function.allow_commit), ("_run_lane", True))
-        self.assertEqual(function.channel_id.complete_name, "root.mes.import")
+        for name, method in (("run_lane", "_run_lane"), ("process", "_process")):
+            function = self.env.ref(f"mes_base.job_function_mes_message_{name}")
+            self.assertEqual((function.method, function.allow_commit), (method, True))
+            self.assertEqual(function.channel_id.complete_name, "root.mes.import")
 
 
 class EventCase(MesCase):

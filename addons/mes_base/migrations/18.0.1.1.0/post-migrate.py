@@ -30,7 +30,8 @@ def migrate(cr, version):
         """
         UPDATE queue_job_function f SET allow_commit = true
           FROM ir_model m
-         WHERE m.id = f.model_id AND m.model = 'mes.message' AND f.method = '_run_lane'
+         WHERE m.id = f.model_id AND m.model = 'mes.message'
+           AND f.method IN ('_run_lane', '_process')
         """
     )
     for table, text in (("mes_message", "error_cause"), ("mes_error_cause", "name")):

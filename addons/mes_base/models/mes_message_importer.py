@@ -13,6 +13,7 @@ Automatic state changes write no chatter: people's actions do.
 
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -44,6 +45,30 @@ CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_erro
 # A lane with work and no job for this long is queued again (see _cron_requeue_lanes).
 REQUEUE_AFTER = timedelta(minutes=2)
 ENDED = ("done", "cancelled")
+
+
+# Set while this thread applies a lane (see ConflictLogFilter).
+_APPLYING = threading.local()
+
+
+class ConflictLogFilter(logging.Filter):
+    """Odoo logs every query PostgreSQL refuses as an ERROR ("bad query"). While a lane
+    is applied, a serialization conflict is expected and handled (the job is tried again
+    a second later): it is logged as INFO there, as an ERROR anywhere else."""
+
+    def filter(self, record):
+        if (
+            getattr(_APPLYING, "lane", None)
+            and record.levelno == logging.ERROR
+            and "could not serialize access" in record.getMessage()
+        ):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            lane = _APPLYING.lane.replace("%", "%%")
+            record.msg = f"MES lane {lane}, tried again: {record.msg}"
+        return True
+
+
+logging.getLogger("odoo.sql_db").addFilter(ConflictLogFilter())
 
 
 # One model, one file per job (intake, importer, exporter) so that each is found by its
@@ -189,6 +214,7 @@ class MesMessage(models.Model):
             raise RetryableJobError(
                 "another job is applying this lane", seconds=2, ignore_retry=True
             )
+        _APPLYING.lane = key
         try:
             return self._apply_lane(key, limit, seconds)
         except CONFLICTS as err:
@@ -200,6 +226,8 @@ class MesMessage(models.Model):
                 seconds=1,
                 ignore_retry=True,
             ) from err
+        finally:
+            _APPLYING.lane = None
 
     def _take_lane(self, key):
         """Take the lane for this transaction, unless another job has it."""

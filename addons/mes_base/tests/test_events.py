@@ -1,4 +1,5 @@
 import json
+import logging
 from datetime import datetime, time, timedelta
 from unittest.mock import patch
 
@@ -13,6 +14,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mes_connector.exceptions import MesTransientError
 
+from ..models import mes_message_importer as importer
 from ..models.mes_message_intake import LANES_IN_REQUEST
 from .common import MesCase, at, day, recent
 
@@ -1120,6 +1122,33 @@ class TestLanes(EventCase):
         self.assertTrue(caught.exception.ignore_retry)
         self.assertEqual(caught.exception.seconds, 1)
         self.assertEqual((message.state, message.error_code), ("received", False))
+        self.assertIsNone(importer._APPLYING.lane)
+
+    def test_a_conflict_while_a_lane_is_applied_is_logged_as_info_elsewhere_as_error(self):
+        sql_log = logging.getLogger("odoo.sql_db")
+        self.assertEqual(sum(isinstance(f, importer.ConflictLogFilter) for f in sql_log.filters), 1)
+
+        def record(error):
+            args = ("SELECT id FROM stock_quant ... FOR NO KEY UPDATE SKIP LOCKED", error)
+            return logging.LogRecord(
+                "odoo.sql_db", logging.ERROR, __file__, 1, "bad query: %s\nERROR: %s", args, None
+            )
+
+        conflict = "could not serialize access due to concurrent update"
+        outside, other, inside = record(conflict), record("division by zero"), record(conflict)
+        log_filter = importer.ConflictLogFilter()
+        self.assertTrue(log_filter.filter(outside))
+        importer._APPLYING.lane = "o:1:WH/MO/%d"
+        try:
+            self.assertTrue(log_filter.filter(other))
+            self.assertTrue(log_filter.filter(inside))
+        finally:
+            importer._APPLYING.lane = None
+        self.assertEqual(
+            [r.levelname for r in (outside, other, inside)], ["ERROR", "ERROR", "INFO"]
+        )
+        self.assertTrue(inside.getMessage().startswith("MES lane o:1:WH/MO/%d, tried again"))
+        self.assertIn(conflict, inside.getMessage())
 
 
 class TestActions(EventCase):

@@ -38,6 +38,16 @@ MESSAGE_TYPE_SELECTION = [
 # A cause is an index key (messages grouped by it, one open mes.error.cause per cause):
 # bounded, whatever length of value the MES put at fault.
 CAUSE_SIZE = 200
+# What a message that is tried again, applied, or held up behind another says of its
+# last error or wait: nothing.
+NO_TROUBLE = {
+    "error_code": False,
+    "cause_code": False,
+    "cause_value": False,
+    "error_text": False,
+    "waiting_since": False,
+    "next_attempt_at": False,
+}
 
 
 def bring_forward(job):
@@ -320,18 +330,7 @@ class MesMessage(models.Model):
             )
         for message in retryable.sudo():
             new_state = "received" if message.direction == "inbound" else "pending"
-            message.write(
-                {
-                    "state": new_state,
-                    "error_code": False,
-                    "cause_code": False,
-                    "cause_value": False,
-                    "error_text": False,
-                    "waiting_since": False,
-                    "attempt_count": 0,
-                    "next_attempt_at": False,
-                }
-            )
+            message.write(dict(NO_TROUBLE, state=new_state, attempt_count=0))
             message.message_post(
                 body=self.env._("Retry requested by %s.", self.env.user.name),
                 author_id=self.env.user.partner_id.id,

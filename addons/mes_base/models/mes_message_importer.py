@@ -26,7 +26,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..exceptions import MesDataError, MesWaiting
-from .mes_message import bring_forward
+from .mes_message import NO_TROUBLE, bring_forward
 from .mrp_production import APPLYING_MES_REPORT
 
 _logger = logging.getLogger(__name__)
@@ -271,18 +271,7 @@ class MesMessage(models.Model):
         behind = self.search(
             [*self._lane_domain(key), ("state", "=", "waiting"), ("id", "!=", head.id)]
         )
-        behind.write(
-            {
-                "state": "received",
-                "error_code": False,
-                "cause_code": False,
-                "cause_value": False,
-                "error_text": False,
-                "waiting_since": False,
-                "next_attempt_at": False,
-                "attempt_count": 0,
-            }
-        )
+        behind.write(dict(NO_TROUBLE, state="received", attempt_count=0))
         held_up = self.search(
             [*self._lane_domain(key), ("state", "=", "received"), ("production_id", "=", False)],
             limit=LANE_LIMIT,
@@ -398,17 +387,12 @@ class MesMessage(models.Model):
                 ),
             )
         self.write(
-            {
-                "state": "processed",
-                "processed_at": fields.Datetime.now(),
-                "error_code": False,
-                "cause_code": False,
-                "cause_value": False,
-                "error_text": False,
-                "waiting_since": False,
-                "next_attempt_at": False,
-                "result_text": result,
-            }
+            dict(
+                NO_TROUBLE,
+                state="processed",
+                processed_at=fields.Datetime.now(),
+                result_text=result,
+            )
         )
         self._acknowledge_order()
         return result

@@ -231,8 +231,8 @@ class MesMessage(models.Model):
         to_create = sorted(new.values(), key=lambda item: item[0]["external_id"] or "")
         messages = self._insert_inbound([vals for vals, _errors, _answer in to_create])
         by_id = {}
-        for message, (_vals, errors, answer) in zip(messages, to_create, strict=True):
-            by_id[message.external_id] = message
+        for message, (vals, errors, answer) in zip(messages, to_create, strict=True):
+            by_id[vals["external_id"]] = message
             answer["message_id"] = message.id
             if errors:
                 answer.update(status="rejected", errors=[e.as_dict() for e in errors])

@@ -34,6 +34,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from statistics import median
 
 import psycopg2
 import requests
@@ -87,7 +88,7 @@ def raw_inserts(db, batches, singles):
                 (f"S-{i}", payload),
             )
             conn.commit()
-        single = singles / (time.perf_counter() - started)
+        single = singles / (time.perf_counter() - started) if singles else None
     finally:
         cr.execute("DROP TABLE bench_raw")
         conn.commit()
@@ -150,7 +151,7 @@ def http_intake(url, key, run, batches, singles):
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(client, range(4)))
-    single = singles / (time.perf_counter() - started)
+    single = singles / (time.perf_counter() - started) if singles else None
     return batched, single
 
 
@@ -267,6 +268,8 @@ def main():
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--grow", type=int, default=1_000_000, help="message rows, 0: skip")
     parser.add_argument("--skip-intake", action="store_true", help="measure the posting only")
+    parser.add_argument("--skip-posting", action="store_true", help="measure the intake only")
+    parser.add_argument("--rounds", type=int, default=3, help="intake rounds (median shown)")
     parser.add_argument("--server-log", help="keep Odoo's log in this file")
     parser.add_argument(
         "--workers",
@@ -280,13 +283,17 @@ def main():
 
     if not args.skip_intake:
         intake(args, run)
-    posting(args)
+    if not args.skip_posting:
+        posting(args)
 
 
 def intake(args, run):
+    """Raw inserts and HTTP intake measured in alternation, round after round, so that
+    each ratio compares figures taken within seconds of each other (the disk and CPU of
+    a shared machine vary more than that between minutes); the median of the rounds."""
     print("1. Intake", flush=True)
-    raw_batched, raw_single = raw_inserts(args.db, batches=20, singles=2000)
     port = free_port()
+    rounds = []
     with server_log(args) as log:
         # queue_job not loaded: jobs are stored, nothing runs while intake is measured.
         process = start_odoo(args.db, port, log, workers=args.workers, load="base,web")
@@ -296,11 +303,27 @@ def intake(args, run):
             backend, key, _component, _names = setup_plant(rpc, run, 1, 1)
             code = rpc("mes.backend", "read", [backend], ["code"])[0]["code"]
             intake = f"{url}/mes/api/v1/{code}/events"
-            batched, single = http_intake(intake, key, run, batches=10, singles=1000)
+            for number in range(args.rounds):
+                raw_batched, raw_single = raw_inserts(args.db, batches=10, singles=500)
+                batched, single = http_intake(intake, key, f"{run}R{number}", 6, 600)
+                rounds.append((raw_batched, batched, raw_single, single))
+                print(
+                    f"   round {number + 1}: batches {batched:,.0f} msg/s vs raw"
+                    f" {raw_batched:,.0f} rows/s ({batched / raw_batched:.0%}); single"
+                    f" {single:,.0f} msg/s vs raw {raw_single:,.0f} rows/s"
+                    f" ({single / raw_single:.0%})",
+                    flush=True,
+                )
             grown = None
             if args.grow:
                 grow(args.db, args.grow)
-                grown, _single = http_intake(intake, key, f"{run}G", batches=10, singles=0)
+                grown_rounds = []
+                for number in range(args.rounds):
+                    raw_batched, _raw_single = raw_inserts(args.db, batches=10, singles=0)
+                    batched, _single = http_intake(intake, key, f"{run}G{number}", 6, 0)
+                    grown_rounds.append((raw_batched, batched))
+                grown = median(batched / raw for raw, batched in grown_rounds)
+                grown_rate = median(batched for _raw, batched in grown_rounds)
         finally:
             process.terminate()
             process.wait(30)
@@ -309,20 +332,19 @@ def intake(args, run):
     with conn, conn.cursor() as cr:
         cr.execute("DELETE FROM queue_job WHERE state = 'pending'")
     conn.close()
+    columns = zip(*rounds, strict=True)
+    raw_batched, batched, raw_single, single = (median(column) for column in columns)
+    batch_ratio = median(b / r for r, b, _rs, _s in rounds)
+    single_ratio = median(s / rs for _r, _b, rs, s in rounds)
+    print(f"   medians of {len(rounds)} rounds:")
     print(f"   raw PostgreSQL, 500-row transactions: {raw_batched:,.0f} rows/s")
-    print(
-        f"   HTTP intake, batches of 500:          {batched:,.0f} msg/s"
-        f" ({batched / raw_batched:.0%})"
-    )
+    print(f"   HTTP intake, batches of 500:          {batched:,.0f} msg/s ({batch_ratio:.0%})")
     if grown:
         print(
-            f"   ... with {args.grow:,} messages held:      {grown:,.0f} msg/s"
-            f" ({grown / raw_batched:.0%})"
+            f"   ... with {args.grow:,} messages held:      {grown_rate:,.0f} msg/s ({grown:.0%})"
         )
     print(f"   raw PostgreSQL, one commit per row:   {raw_single:,.0f} rows/s")
-    print(
-        f"   HTTP intake, single events, 4 clients: {single:,.0f} msg/s ({single / raw_single:.0%})"
-    )
+    print(f"   HTTP intake, single events, 4 clients: {single:,.0f} msg/s ({single_ratio:.0%})")
 
 
 def server_log(args):

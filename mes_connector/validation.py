@@ -15,6 +15,7 @@ from functools import cache
 from importlib import resources
 from itertools import accumulate, islice
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from .exceptions import MessageValidationError
@@ -513,13 +514,54 @@ def _type_validator(name, event_type):
     return _Validator(event_variant(load_schema(name), event_type), format_checker=_format_checker)
 
 
-def _validator_for(message, schema_name):
+def _variant_of(message, schema_name):
+    """The event type whose variant of the schema judges ``message``, or None (the whole
+    schema: no per-type rules, or a type the schema does not know)."""
     event_type = message.get("event_type")
     schema = load_schema(schema_name)
     types = schema.get("properties", {}).get("event_type", {}).get("enum", ())
     if "allOf" in schema and isinstance(event_type, str) and event_type in types:
+        return event_type
+    return None
+
+
+def _validator_for(message, schema_name):
+    event_type = _variant_of(message, schema_name)
+    if event_type:
         return _type_validator(schema_name, event_type)
     return _validator(schema_name)
+
+
+def _is_valid_datetime(value):
+    try:
+        return _is_datetime(value)
+    except ValueError:
+        return False
+
+
+@cache
+def _fast_validator(name, event_type):
+    """The same schema (or one type's variant) compiled by jsonschema-rs: whether a message
+    is valid, about a hundred times faster than jsonschema, without saying why not."""
+    schema = event_variant(load_schema(name), event_type) if event_type else load_schema(name)
+    return jsonschema_rs.validator_for(
+        schema, formats={"date-time": _is_valid_datetime}, validate_formats=True
+    )
+
+
+def _fast_valid(message, schema_name):
+    """Whether the compiled schema finds no fault in ``message`` (checked for values
+    first: no NUL, lone surrogate or number that is not finite).
+
+    Only a yes is taken as the answer; a no, or a value the compiled validator cannot
+    read, sends the message to jsonschema, which names its faults. The compiled one
+    is never laxer where it matters: where the two differ (``$`` before a final line
+    break in a pattern), it is the stricter, and the message is judged by jsonschema.
+    """
+    try:
+        return _fast_validator(schema_name, _variant_of(message, schema_name)).is_valid(message)
+    except Exception:  # any doubt goes to the validator that explains
+        return False
 
 
 def _reason(error):
@@ -605,6 +647,8 @@ def validation_errors(message, schema_name):
     if not isinstance(message, dict):
         return [FieldError("(message)", message, "is not a JSON object")]
     errors, readable = _value_errors(message, "(message)")
+    if not errors and _fast_valid(message, schema_name):
+        return []
     if readable:
         found = {error.field for error in errors}
         for error in _validator_for(message, schema_name).iter_errors(message):

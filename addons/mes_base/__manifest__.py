@@ -1,13 +1,15 @@
 {
     "name": "MES Base",
     "summary": "Connect manufacturing orders to a legacy MES: export, intake, message queue",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",
     "license": "AGPL-3",
     "depends": ["mrp", "queue_job"],
-    "external_dependencies": {"python": ["mes-connector", "requests", "jsonschema"]},
+    "external_dependencies": {
+        "python": ["mes-connector", "requests", "jsonschema", "jsonschema-rs"]
+    },
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",

@@ -109,8 +109,8 @@ class MesIntakeController(http.Controller):
         authorization = headers.get("Authorization", "")
         if not key and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
-        backend = request.env["mes.backend"].sudo().search([("code", "=", backend_code)], limit=1)
-        if backend and backend._check_inbound_key(key):
+        backend = request.env["mes.backend"].sudo()._authenticate(backend_code, key)
+        if backend:
             return backend
         _logger.warning(
             "MES intake: refused a call for backend %r from %s",

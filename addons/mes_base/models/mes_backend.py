@@ -10,6 +10,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 from odoo.addons.base.models.res_users import INDEX_SIZE, KEY_CRYPT_CONTEXT
 
@@ -508,17 +509,39 @@ class MesBackend(models.Model):
     def _check_inbound_key(self, key):
         """True when ``key`` is one of this backend's valid inbound keys."""
         self.ensure_one()
+        return self._key_holder([("b.id", self.id)], key) == self
+
+    @api.model
+    def _authenticate(self, code, key):
+        """The active backend of this intake code whose valid inbound key ``key`` is
+        (one query: the backend, its integration user and the key's hashes), or none."""
+        return self._key_holder([("b.code", code), ("b.active", True)], key)
+
+    @api.model
+    def _key_holder(self, where, key):
+        """The backend matching ``where`` (column, value pairs) that ``key`` opens: its
+        user active, the key unexpired, for this backend's intake scope."""
         if not key or not isinstance(key, str) or len(key) > 256:
-            return False
+            return self.browse()
         self.env.cr.execute(
-            """
-            SELECT k.key FROM res_users_apikeys k JOIN res_users u ON u.id = k.user_id
-             WHERE k.user_id = %s AND k.index = %s AND k.scope = %s AND u.active
-               AND (k.expiration_date IS NULL OR k.expiration_date >= now() at time zone 'utc')
-            """,
-            (self.sudo().user_id.id, key[:INDEX_SIZE], KEY_SCOPE % self.id),
+            SQL(
+                """
+                SELECT b.id, k.key FROM mes_backend b
+                  JOIN res_users u ON u.id = b.user_id AND u.active
+                  JOIN res_users_apikeys k
+                    ON k.user_id = u.id AND k.index = %s AND k.scope = %s || b.id
+                 WHERE %s AND (k.expiration_date IS NULL
+                               OR k.expiration_date >= now() at time zone 'utc')
+                """,
+                key[:INDEX_SIZE],
+                KEY_SCOPE % "",
+                SQL(" AND ").join(SQL("%s = %s", SQL(column), value) for column, value in where),
+            )
         )
-        return any(_verify_key(key, stored) for (stored,) in self.env.cr.fetchall())
+        for backend_id, stored in self.env.cr.fetchall():
+            if _verify_key(key, stored):
+                return self.browse(backend_id)
+        return self.browse()
 
     def _get_client(self):
         self.ensure_one()

@@ -80,17 +80,17 @@ class MesMessage(models.Model):
     _order = "id desc"
     _rec_names_search = ["order_ref", "external_id", "mes_order_id"]
 
-    backend_id = fields.Many2one("mes.backend", required=True, index=True, ondelete="restrict")
-    company_id = fields.Many2one(related="backend_id.company_id", store=True, index=True)
+    # Every index is written by every message stored: a column has its own only where
+    # a lookup needs it. The backend is the first column of the indexes below (init);
+    # company, direction, type and state are a few values each, no index picks among
+    # them (open messages: mes_message_open_idx); columns empty on most messages index
+    # only the others (btree_not_null).
+    backend_id = fields.Many2one("mes.backend", required=True, ondelete="restrict")
+    company_id = fields.Many2one(related="backend_id.company_id", store=True)
     direction = fields.Selection(
-        [("inbound", "MES → Odoo"), ("outbound", "Odoo → MES")], required=True, index=True
+        [("inbound", "MES → Odoo"), ("outbound", "Odoo → MES")], required=True
     )
-    message_type = fields.Selection(
-        MESSAGE_TYPE_SELECTION,
-        "Type",
-        required=True,
-        index=True,
-    )
+    message_type = fields.Selection(MESSAGE_TYPE_SELECTION, "Type", required=True)
     external_id = fields.Char(
         "External id",
         index=True,
@@ -98,9 +98,9 @@ class MesMessage(models.Model):
         help="Inbound: the MES's event id. Outbound: the idempotency key sent to the MES.",
     )
     order_ref = fields.Char("Order reference", index=True)
-    mes_order_id = fields.Char("MES order id", index=True)
+    mes_order_id = fields.Char("MES order id", index="btree_not_null")
     production_id = fields.Many2one(
-        "mrp.production", "Manufacturing order", index=True, ondelete="restrict"
+        "mrp.production", "Manufacturing order", index="btree_not_null", ondelete="restrict"
     )
     sequence = fields.Integer("MES sequence")
     revision = fields.Integer()
@@ -150,14 +150,13 @@ class MesMessage(models.Model):
             ("cancelled", "Cancelled"),
         ],
         required=True,
-        index=True,
         tracking=True,
     )
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
-    error_code = fields.Char(index=True, readonly=True)
+    error_code = fields.Char(index="btree_not_null", readonly=True)
     cause_code = fields.Char(
-        index=True,
+        index="btree_not_null",
         readonly=True,
         help="What is at fault, as a code: the error's own, or what a waiting message waits "
         "for (unknown_lot, missing_sequence, ...).",
@@ -172,7 +171,7 @@ class MesMessage(models.Model):
         "Cause",
         compute="_compute_error_cause",
         store=True,
-        index=True,
+        index="btree_not_null",
         readonly=True,
         help="Cause code and the value at fault: messages with the same cause are cleared by "
         "the same fix (a mapping, a lot), then retried together.",
@@ -191,7 +190,7 @@ class MesMessage(models.Model):
     waiting_since = fields.Datetime(readonly=True, copy=False)
     cancel_reason = fields.Text(readonly=True, copy=False)
     result_text = fields.Char("Result", readonly=True, copy=False)
-    job_uuid = fields.Char(index=True, readonly=True, copy=False)
+    job_uuid = fields.Char(index="btree_not_null", readonly=True, copy=False)
     move_ids = fields.Many2many("stock.move", string="Posted stock moves", readonly=True)
     scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
     productivity_ids = fields.Many2many(

@@ -47,6 +47,11 @@ REQUEUE_AFTER = timedelta(minutes=2)
 ENDED = ("done", "cancelled")
 
 
+def lane_key(backend_id, order_ref, message_id):
+    """The lane of a message: its order's (per backend), else its own."""
+    return f"o:{backend_id}:{order_ref}" if order_ref else f"m:{message_id}"
+
+
 # Set while this thread applies a lane (see ConflictLogFilter).
 _APPLYING = threading.local()
 
@@ -78,9 +83,7 @@ class MesMessage(models.Model):
 
     def _lane_key(self):
         self.ensure_one()
-        if self.order_ref:
-            return f"o:{self.backend_id.id}:{self.order_ref}"
-        return f"m:{self.id}"
+        return lane_key(self.backend_id.id, self.order_ref, self.id)
 
     def _lane_domain(self, key):
         kind, _sep, rest = key.partition(":")
@@ -107,17 +110,28 @@ class MesMessage(models.Model):
         A lane whose job is queued already keeps it; without ``eta`` (new work, a
         person's retry or cancel) a job planned for later is brought forward.
         """
-        keys = {}
-        for message in self:
-            keys.setdefault(message._lane_key(), message)
-        for key, message in keys.items():
-            backend = message.backend_id
+        self._enqueue_lane_keys({message._lane_key(): None for message in self}, eta=eta)
+
+    @api.model
+    def _enqueue_lane_keys(self, keys, eta=None):
+        """Queue the job of each of these lanes, by key (see :meth:`_enqueue_lanes`):
+        nothing of their messages is read, only their keys."""
+        backends = self.env["mes.backend"].sudo()
+        for key in keys:
+            kind, _sep, rest = key.partition(":")
+            if kind == "o":
+                backend_id, _sep, order_ref = rest.partition(":")
+                backend = backends.browse(int(backend_id))
+                name = self.env._("order %s", order_ref)
+            else:
+                message = self.sudo().browse(int(rest))
+                backend, name = message.backend_id, message.display_name
             job = (
                 self.browse()
                 .with_user(backend.user_id)
                 .with_context(allowed_company_ids=backend.company_id.ids)
                 .with_delay(
-                    description=self.env._("MES: apply the messages of %s", message._lane_name()),
+                    description=self.env._("MES: apply the messages of %s", name),
                     identity_key=f"mes-lane:{key}",
                     eta=eta,
                 )

@@ -26,6 +26,7 @@ from mes_connector.validation import validation_errors
 from ..exceptions import MesConcurrentDelivery
 from .mes_event_processor import utc_naive
 from .mes_message import ERROR_STATES, bounded_cause, cause_name
+from .mes_message_importer import lane_key
 
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
 # this many per run.
@@ -74,6 +75,13 @@ COLUMNS = (
     "error_cause",
     *INSERTED,
 )
+
+# Rows given as one JSON array (see _insert_inbound).
+INSERT_ROWS = (
+    "INSERT INTO mes_message ({columns}) SELECT {columns}"
+    " FROM json_populate_recordset(NULL::mes_message, %s)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+).format(columns=", ".join(f'"{column}"' for column in COLUMNS))
 
 
 def _storable(text):
@@ -244,12 +252,12 @@ class MesMessage(models.Model):
             if status == "duplicate":
                 answer["state"] = first.state
         if enqueue:
-            received = [
-                message.id
-                for message, (vals, _errors, _answer) in zip(messages, to_create, strict=True)
-                if vals["state"] == "received"
-            ]
-            self.browse(received)._enqueue_in_order()
+            lanes = {}
+            for message, (vals, _errors, _answer) in zip(messages, to_create, strict=True):
+                if vals["state"] == "received":
+                    key = lane_key(backend.id, vals["order_ref"], message.id)
+                    lanes.setdefault(key, []).append(message.id)
+            self._enqueue_in_order(backend, lanes)
         return answers
 
     @api.model
@@ -279,47 +287,46 @@ class MesMessage(models.Model):
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
         now = self.env.cr.now()
-        uid = self.env.uid
-        company = {}
+        # Each message as its backend's: its company, created by its integration user.
+        owners = {}
         rows = []
         for message_id, vals in zip(ids, vals_list, strict=True):
             backend_id = vals["backend_id"]
-            if backend_id not in company:
-                company[backend_id] = self.env["mes.backend"].browse(backend_id).company_id.id
-            values = dict(
-                dict.fromkeys(INSERTED),
-                id=message_id,
-                company_id=company[backend_id],
-                create_uid=uid,
-                write_uid=uid,
-                create_date=now,
-                write_date=now,
-            )
+            if backend_id not in owners:
+                backend = self.env["mes.backend"].sudo().browse(backend_id)
+                owners[backend_id] = (backend.company_id.id, backend.user_id.id or self.env.uid)
+            company_id, uid = owners[backend_id]
+            row = {
+                "id": message_id,
+                "company_id": company_id,
+                "create_uid": uid,
+                "write_uid": uid,
+                "create_date": now,
+                "write_date": now,
+            }
             for column, value in vals.items():
                 if column not in INSERTED:
                     raise ValueError(f"mes.message: {column} is not stored by the intake")
-                values[column] = None if value is False else value
-            values["cause_value"] = bounded_cause(values["cause_value"])
-            values["error_cause"] = (
-                cause_name(values["error_code"], values["cause_code"], values["cause_value"])
-                or None
+                if value is not False:
+                    row[column] = value
+            row["cause_value"] = bounded_cause(row.get("cause_value"))
+            row["error_cause"] = (
+                cause_name(row.get("error_code"), row.get("cause_code"), row["cause_value"]) or None
             )
-            rows.append(SQL("(%s)", SQL(", ").join(values[column] for column in COLUMNS)))
-        with self.env.cr.savepoint():
-            self.env.cr.execute(
-                SQL(
-                    "INSERT INTO mes_message (%s) VALUES %s ON CONFLICT DO NOTHING RETURNING id",
-                    SQL(", ").join(SQL.identifier(column) for column in COLUMNS),
-                    SQL(", ").join(rows),
-                ),
-                log_exceptions=False,
+            rows.append(row)
+        # The rows as one JSON parameter, read by PostgreSQL into the table's columns:
+        # a statement of one value, not of thousands (a column missing from a row is NULL).
+        self.env.cr.execute(
+            SQL(INSERT_ROWS, json.dumps(rows, default=str)),
+            log_exceptions=False,
+        )
+        if len(self.env.cr.fetchall()) != len(ids):
+            # Only under a weaker isolation than Odoo's: another transaction's row is
+            # visible but was not found by the duplicate search. Nothing is kept (the
+            # request is rolled back).
+            raise MesConcurrentDelivery(
+                "another request stored one of these events at the same moment"
             )
-            if len(self.env.cr.fetchall()) != len(ids):
-                # Only under a weaker isolation than Odoo's: another transaction's row is
-                # visible but was not found by the duplicate search. Nothing is kept.
-                raise MesConcurrentDelivery(
-                    "another request stored one of these events at the same moment"
-                )
         # What the ORM holds of the records these rows belong to (a document's events, a
         # backend's messages) is read again.
         self.env["mes.backend"].invalidate_model(["message_ids"])
@@ -328,30 +335,37 @@ class MesMessage(models.Model):
             self.env["mes.error.cause"]._trigger_sync()
         return self.browse(ids)
 
-    def _enqueue_in_order(self):
-        """Queue the processing of new inbound messages: one job per lane (order), which
-        applies them in the MES's order whatever order they were stored in.
+    @api.model
+    def _enqueue_in_order(self, backend, lanes):
+        """Queue the processing of new inbound messages of ``backend``: one job per lane
+        (order), which applies them in the MES's order whatever order they were stored in.
 
-        A request queues the jobs of a few lanes itself; the lanes of a batch reporting on
-        more orders are queued by one job of their own, so that the MES's answer does not
-        wait for them (stored in the same transaction: none is lost).
+        ``lanes``: the ids of the new messages, by lane key. A request queues the jobs of
+        a few lanes itself; the lanes of a batch reporting on more orders are queued by one
+        job of their own, so that the MES's answer does not wait for them (stored in the
+        same transaction: none is lost).
         """
-        for backend in self.backend_id:
-            messages = self.filtered(lambda m, b=backend: m.backend_id == b)
-            if len({message._lane_key() for message in messages}) <= LANES_IN_REQUEST:
-                messages._enqueue_lanes()
-                continue
-            messages.with_user(backend.user_id).with_context(
-                allowed_company_ids=backend.company_id.ids
-            ).with_delay(
-                description=self.env._(
-                    "MES: queue the processing of %s messages received together", len(messages)
-                ),
-                priority=1,
-            )._queue_lanes()
+        if not lanes:
+            return
+        if len(lanes) <= LANES_IN_REQUEST:
+            self._enqueue_lane_keys(lanes)
+            return
+        messages = self.browse([message_id for ids in lanes.values() for message_id in ids])
+        messages.with_user(backend.user_id).with_context(
+            allowed_company_ids=backend.company_id.ids
+        ).with_delay(
+            description=self.env._(
+                "MES: queue the processing of %s messages received together", len(messages)
+            ),
+            priority=1,
+        )._queue_lanes(sorted(lanes))
 
-    def _queue_lanes(self):
-        """Queue the lanes of these messages (job, see :meth:`_enqueue_in_order`)."""
+    def _queue_lanes(self, keys=None):
+        """Queue these lanes (job, see :meth:`_enqueue_in_order`); without ``keys`` (a job
+        queued by an earlier version), the lanes of these messages still received."""
+        if keys is not None:
+            self._enqueue_lane_keys(keys)
+            return f"{len(keys)} lanes queued"
         messages = self.sudo().filtered(lambda m: m.state == "received")
         messages._enqueue_lanes()
         return f"{len(messages)} messages queued"
@@ -522,8 +536,17 @@ class MesMessage(models.Model):
         # ids match most of a million rows and read them all, or compile the query (JIT)
         # for longer than the lookups take.
         self.flush_model(["external_id", "backend_id", "direction"])
-        if len(external_ids) > 1:
-            self.env.cr.execute("SET LOCAL jit = off")
+        if len(external_ids) == 1:
+            self.env.cr.execute(
+                """
+                SELECT m.id FROM (SELECT id, backend_id, direction FROM mes_message
+                                   WHERE external_id = %s OFFSET 0) m
+                 WHERE m.backend_id = %s AND m.direction = 'inbound'
+                """,
+                (next(iter(external_ids)), backend.id),
+            )
+            return self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        self.env.cr.execute("SET LOCAL jit = off")
         self.env.cr.execute(
             """
             SELECT m.id FROM unnest(%s::varchar[]) AS k(external_id)

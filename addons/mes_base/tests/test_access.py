@@ -477,6 +477,28 @@ class TestKeys(AccessCase):
             self.assertFalse(self.backend._check_inbound_key(INBOUND_KEY))
         self.assertEqual(len(derived), 3)
 
+    def test_the_intake_finds_its_backend_by_code_and_key_in_one_query(self):
+        backends = self.env["mes.backend"].sudo()
+        self.env.flush_all()
+        self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))  # derived once
+        code = self.backend.code
+        with self.assertQueryCount(1):
+            found = backends._authenticate(code, INBOUND_KEY)
+        self.assertEqual(found, self.backend)
+        # Another backend's code with this key, a wrong key, no key: nobody.
+        self.assertFalse(backends._authenticate(self.backends["c2"].code, INBOUND_KEY))
+        self.assertFalse(backends._authenticate(self.backend.code, INBOUND_KEY[:-1] + "x"))
+        self.assertFalse(backends._authenticate(self.backend.code, None))
+        self.assertFalse(backends._authenticate(self.backend.code, "k" * 257))
+        # An archived backend takes nothing, its key still valid for when it comes back.
+        self.backend.sudo().active = False
+        self.env.flush_all()
+        self.assertFalse(backends._authenticate(self.backend.code, INBOUND_KEY))
+        self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))
+        self.backend.sudo().active = True
+        self.env.flush_all()
+        self.assertEqual(backends._authenticate(self.backend.code, INBOUND_KEY), self.backend)
+
     def test_outbound_key_is_written_not_read_back(self):
         manager = self._env_of("manager", "c1")
         backend = manager["mes.backend"].browse(self.backend.id)

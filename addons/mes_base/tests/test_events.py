@@ -915,6 +915,18 @@ class TestLanes(EventCase):
             trap.perform_enqueued_jobs()
         self._assert_processed(*stored)
         self.assertEqual({p.state for p in orders}, {"progress"})
+        # A job queued by the version before (no lane keys): the lanes of its messages
+        # still received.
+        late = self._confirmed(qty=1)
+        event = dict(self._event(late, f"LATE-{late.id}"), event_type="order_started", data={})
+        with trap_jobs() as trap:
+            [answer] = messages._intake_batch(self.backend, [event], enqueue=False)
+            received = messages.browse(answer["message_id"])
+            self.assertEqual(received._queue_lanes(), "1 messages queued")
+            self.assertEqual(
+                [job.args[0] for job in trap.enqueued_jobs], [f"o:{self.backend.id}:{late.name}"]
+            )
+            self.assertEqual((stored | received)._queue_lanes(), "1 messages queued")
         # As many orders as a request queues itself: their lanes at once.
         fewer = [self._confirmed(qty=1) for _i in range(LANES_IN_REQUEST)]
         with trap_jobs() as trap:

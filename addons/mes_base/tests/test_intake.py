@@ -1,6 +1,6 @@
 import json
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import INBOUND_KEY, MesCase, at, odoo_at
 
@@ -80,6 +80,40 @@ class TestIntake(MesCase, HttpCase):
         response = self._post(self._event(production, "IN-4"), code="NOPE")
         self.assertEqual(response.status_code, 401)
         self.assertEqual(self._messages(), before)
+
+    def test_an_archived_backend_refuses_its_own_key(self):
+        production = self._production()
+        self.backend.active = False
+        response = self._post(self._event(production, "IN-ARCH"))
+        self.assertEqual(response.status_code, 401)
+        self.backend.active = True
+        response = self._post(self._event(production, "IN-ARCH"))
+        self.assertEqual(response.status_code, 202, response.text)
+
+    def test_what_the_mes_sent_is_stored_in_every_column_as_sent(self):
+        production = self._production()
+        event = self._event(production, "IN-COLS")
+        event["data"]["lot"] = "LOT-é😀\\u0000\"'"
+        event["data"]["quantity"] = 0.1
+        event["mes_order_id"] = "MES-€-7"
+        bad = dict(self._event(production, "IN-COLS-BAD"), sequence=-1)
+        results = self._post({"events": [event, bad]}).json()["results"]
+        message = self.env["mes.message"].browse(results[0]["message_id"])
+        self.assertEqual(message.reported_lot, "LOT-é😀\\u0000\"'")
+        self.assertEqual(message.reported_quantity, 0.1)
+        self.assertEqual(message.mes_order_id, "MES-€-7")
+        self.assertEqual(message.sequence, event["sequence"])
+        self.assertEqual(str(message.occurred_at), odoo_at(0, "07:30:00"))
+        self.assertEqual(json.loads(message.payload), event)
+        self.assertEqual(message.company_id, self.backend.company_id)
+        self.assertEqual(message.create_uid, self.backend.user_id)
+        self.assertFalse(message.error_cause)
+        refused = self.env["mes.message"].browse(results[1]["message_id"])
+        self.assertEqual(
+            (refused.state, refused.cause_code, refused.cause_value, refused.error_cause),
+            ("error", "invalid_message", "sequence", "invalid_message: sequence"),
+        )
+        self.assertFalse(refused.sequence)
 
     def test_batch_answers_per_event(self):
         production = self._production()
@@ -199,3 +233,37 @@ class TestIntake(MesCase, HttpCase):
         )
         self.assertEqual(sorted(one.mapped("sequence")), [1, 2, 3, 4, 5])
         self.assertEqual(sorted(two.mapped("sequence")), [6, 7, 8, 9, 10])
+
+
+@tagged("post_install", "-at_install")
+class TestMessageIndexes(TransactionCase):
+    def test_the_message_log_keeps_only_the_indexes_its_lookups_use(self):
+        # Every stored message writes each index: none on columns of a few values, none
+        # holding the empty rows of columns most messages leave empty.
+        self.env.cr.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'mes_message'"
+        )
+        indexes = dict(self.env.cr.fetchall())
+        for column in ("backend_id", "company_id", "direction", "message_type", "state"):
+            self.assertNotIn(f"mes_message__{column}_index", indexes)
+        for column in (
+            "mes_order_id",
+            "production_id",
+            "error_code",
+            "cause_code",
+            "error_cause",
+            "job_uuid",
+        ):
+            self.assertTrue(
+                indexes[f"mes_message__{column}_index"].endswith(f"WHERE ({column} IS NOT NULL)"),
+                indexes[f"mes_message__{column}_index"],
+            )
+        # The intake's duplicate search and the lanes keep theirs.
+        for name in (
+            "mes_message__external_id_index",
+            "mes_message_external_id_unique_idx",
+            "mes_message_lane_next_idx",
+            "mes_message_lane_numbers_idx",
+            "mes_message_open_idx",
+        ):
+            self.assertIn(name, indexes)

@@ -76,6 +76,8 @@ COLUMNS = (
     *INSERTED,
 )
 
+# Integer columns among them: a whole number the MES wrote as 1.0 is stored as 1.
+INTEGERS = ("backend_id", "parent_id", "sequence", "reported_operation")
 # Rows given as one JSON array (see _insert_inbound).
 INSERT_ROWS = (
     "INSERT INTO mes_message ({columns}) SELECT {columns}"
@@ -274,7 +276,12 @@ class MesMessage(models.Model):
         Raw bytes (``payload_raw``, single bodies only) take the ORM's way.
         """
         if any("payload_raw" in vals for vals in vals_list):
-            creator = self.sudo().with_context(mail_create_nolog=True, tracking_disable=True)
+            backend = self.env["mes.backend"].sudo().browse(vals_list[0]["backend_id"])
+            creator = (
+                self.with_user(backend.user_id or self.env.user)
+                .sudo()
+                .with_context(mail_create_nolog=True, tracking_disable=True)
+            )
             try:
                 with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                     return creator.create(vals_list)
@@ -307,8 +314,12 @@ class MesMessage(models.Model):
             for column, value in vals.items():
                 if column not in INSERTED:
                     raise ValueError(f"mes.message: {column} is not stored by the intake")
-                if value is not False:
-                    row[column] = value
+                if value is False:
+                    continue
+                if column in INTEGERS and isinstance(value, float):
+                    # 1.0 is an integer to JSON Schema; PostgreSQL reads only 1 as one.
+                    value = int(value)
+                row[column] = value
             row["cause_value"] = bounded_cause(row.get("cause_value"))
             row["error_cause"] = (
                 cause_name(row.get("error_code"), row.get("cause_code"), row["cause_value"]) or None

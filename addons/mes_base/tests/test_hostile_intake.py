@@ -150,6 +150,8 @@ class TestHostileIntake(MesCase, HttpCase):
                 if message.payload_raw:
                     kept = message.with_context(bin_size=False).payload_raw
                 self.assertEqual(kept, body, "kept exactly as received")
+                # Stored by the ORM (raw bytes) or in SQL: the MES's integration user.
+                self.assertEqual(message.create_uid, self.backend.user_id)
 
     def test_multipart_body_is_refused_and_kept(self):
         response = self.url_open(

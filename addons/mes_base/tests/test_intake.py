@@ -114,6 +114,17 @@ class TestIntake(MesCase, HttpCase):
             ("error", "invalid_message", "sequence", "invalid_message: sequence"),
         )
         self.assertFalse(refused.sequence)
+        # Whole numbers written as floats are integers to JSON Schema: stored as such.
+        operation = dict(
+            self._event(production, "IN-COLS-FLOAT"),
+            event_type="operation_progress",
+            sequence=2.0,
+            data={"operation": 10.0, "good_quantity": 1, "uom": "Units"},
+        )
+        [result] = self._post({"events": [operation]}).json()["results"]
+        self.assertEqual(result["status"], "accepted", result)
+        stored = self.env["mes.message"].browse(result["message_id"])
+        self.assertEqual((stored.sequence, stored.reported_operation), (2, 10))
 
     def test_batch_answers_per_event(self):
         production = self._production()

@@ -52,6 +52,15 @@ def lane_key(backend_id, order_ref, message_id):
     return f"o:{backend_id}:{order_ref}" if order_ref else f"m:{message_id}"
 
 
+def parse_lane_key(key):
+    """(backend id, order reference) of an order's lane, or (None, message id)."""
+    kind, _sep, rest = key.partition(":")
+    if kind == "m":
+        return None, int(rest)
+    backend_id, _sep, order_ref = rest.partition(":")
+    return int(backend_id), order_ref
+
+
 # Set while this thread applies a lane (see ConflictLogFilter).
 _APPLYING = threading.local()
 
@@ -86,14 +95,13 @@ class MesMessage(models.Model):
         return lane_key(self.backend_id.id, self.order_ref, self.id)
 
     def _lane_domain(self, key):
-        kind, _sep, rest = key.partition(":")
-        if kind == "m":
-            return [("id", "=", int(rest))]
-        backend_id, _sep, order_ref = rest.partition(":")
+        backend_id, ref = parse_lane_key(key)
+        if backend_id is None:
+            return [("id", "=", ref)]
         return [
-            ("backend_id", "=", int(backend_id)),
+            ("backend_id", "=", backend_id),
             ("direction", "=", "inbound"),
-            ("order_ref", "=", order_ref),
+            ("order_ref", "=", ref),
         ]
 
     def _lane_head(self, key):
@@ -118,13 +126,12 @@ class MesMessage(models.Model):
         nothing of their messages is read, only their keys."""
         backends = self.env["mes.backend"].sudo()
         for key in keys:
-            kind, _sep, rest = key.partition(":")
-            if kind == "o":
-                backend_id, _sep, order_ref = rest.partition(":")
-                backend = backends.browse(int(backend_id))
-                name = self.env._("order %s", order_ref)
+            backend_id, ref = parse_lane_key(key)
+            if backend_id is not None:
+                backend = backends.browse(backend_id)
+                name = self.env._("order %s", ref)
             else:
-                message = self.sudo().browse(int(rest))
+                message = self.sudo().browse(ref)
                 backend, name = message.backend_id, message.display_name
             job = (
                 self.browse()
@@ -199,10 +206,6 @@ class MesMessage(models.Model):
             _logger.info("MES: %s lane(s) had work and no job; queued again", len(lost))
             lost._enqueue_lanes()
         return len(lost)
-
-    def _lane_name(self):
-        self.ensure_one()
-        return self.env._("order %s", self.order_ref) if self.order_ref else self.display_name
 
     def _lane_job(self):
         """The newest job of this message's lane."""

@@ -4,7 +4,10 @@ Prints, measured one after the other on the same machine and database:
 
 1. raw PostgreSQL inserts into a table shaped like the message log (500-row
    transactions, and one commit per row) vs the HTTP intake (batches of 500, and
-   single events from 4 clients), with the ratios; then the same batch intake again
+   single events from 4 clients), with the ratios, and beside them Odoo's own floor:
+   requests the intake refuses at the key check (Odoo's HTTP server, a database
+   transaction, one query), the most single requests Odoo answers; then the same batch
+   intake again
    after the message table has grown to --grow rows, statistics never gathered
    (autovacuum off, as on these machines);
 2. posting N orders directly through the ORM (consume, produce, mark done, in one
@@ -153,6 +156,29 @@ def http_intake(url, key, run, batches, singles):
         list(pool.map(client, range(4)))
     single = singles / (time.perf_counter() - started) if singles else None
     return batched, single
+
+
+def refused_rate(url, requests_count):
+    """Requests per second answered 401 by the intake (a key it does not know), from 4
+    clients: Odoo's HTTP server, the database transaction of a request and the key
+    query, nothing stored. No single event can be taken faster than this."""
+
+    def client(number):
+        own = requests.Session()
+        for _i in range(number, requests_count, 4):
+            response = own.post(
+                url,
+                data="{}",
+                headers={"Content-Type": "application/json", "X-API-Key": "not-a-key"},
+                timeout=60,
+            )
+            if response.status_code != 401:
+                sys.exit(f"a wrong key was answered {response.status_code}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(client, range(4)))
+    return requests_count / (time.perf_counter() - started)
 
 
 def grow(db, rows):
@@ -306,12 +332,14 @@ def intake(args, run):
             for number in range(args.rounds):
                 raw_batched, raw_single = raw_inserts(args.db, batches=10, singles=500)
                 batched, single = http_intake(intake, key, f"{run}R{number}", 6, 600)
-                rounds.append((raw_batched, batched, raw_single, single))
+                floor = refused_rate(intake, 600)
+                rounds.append((raw_batched, batched, raw_single, single, floor))
                 print(
                     f"   round {number + 1}: batches {batched:,.0f} msg/s vs raw"
                     f" {raw_batched:,.0f} rows/s ({batched / raw_batched:.0%}); single"
                     f" {single:,.0f} msg/s vs raw {raw_single:,.0f} rows/s"
-                    f" ({single / raw_single:.0%})",
+                    f" ({single / raw_single:.0%}); refused at the key {floor:,.0f} req/s"
+                    f" ({floor / raw_single:.0%})",
                     flush=True,
                 )
             grown = None
@@ -333,9 +361,10 @@ def intake(args, run):
         cr.execute("DELETE FROM queue_job WHERE state = 'pending'")
     conn.close()
     columns = zip(*rounds, strict=True)
-    raw_batched, batched, raw_single, single = (median(column) for column in columns)
-    batch_ratio = median(b / r for r, b, _rs, _s in rounds)
-    single_ratio = median(s / rs for _r, _b, rs, s in rounds)
+    raw_batched, batched, raw_single, single, floor = (median(column) for column in columns)
+    batch_ratio = median(b / r for r, b, _rs, _s, _f in rounds)
+    single_ratio = median(s / rs for _r, _b, rs, s, _f in rounds)
+    floor_ratio = median(f / rs for _r, _b, rs, _s, f in rounds)
     print(f"   medians of {len(rounds)} rounds:")
     print(f"   raw PostgreSQL, 500-row transactions: {raw_batched:,.0f} rows/s")
     print(f"   HTTP intake, batches of 500:          {batched:,.0f} msg/s ({batch_ratio:.0%})")
@@ -345,6 +374,7 @@ def intake(args, run):
         )
     print(f"   raw PostgreSQL, one commit per row:   {raw_single:,.0f} rows/s")
     print(f"   HTTP intake, single events, 4 clients: {single:,.0f} msg/s ({single_ratio:.0%})")
+    print(f"   Odoo's floor, refused at the key check: {floor:,.0f} req/s ({floor_ratio:.0%})")
 
 
 def server_log(args):

@@ -1,7 +1,7 @@
 {
     "name": "MES Base",
     "summary": "Connect manufacturing orders to a legacy MES: export, intake, message queue",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from odoo import Command, api, models
-from odoo.tools import float_compare, float_is_zero, float_round
+from odoo.tools import float_compare, float_is_zero, float_round, format_datetime
 
 from ..exceptions import MesDataError, MesWaiting
 from ..locking import lock_or_retry
@@ -10,6 +10,14 @@ from ..locking import lock_or_retry
 def utc_naive(text):
     """ISO 8601 with zone (validated by the schema) -> naive UTC, as Odoo stores datetimes."""
     return datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None)
+
+
+def plant_time(env, moment, company, user=None):
+    """``moment`` (naive UTC) as the people of a plant read it: in the time zone of
+    ``user`` (an order's responsible), else of the company, else of whoever writes, with
+    the zone named (a note is read by people of other zones too)."""
+    tz = (user and user.tz) or company.partner_id.tz or env.user.tz or "UTC"
+    return f"{format_datetime(env, moment, tz=tz, dt_format='medium')} ({tz})"
 
 
 class MesEventProcessor(models.AbstractModel):
@@ -207,38 +215,54 @@ class MesEventProcessor(models.AbstractModel):
 
     def _process_order_started(self, message, event):
         production = self._production(message, event)
+        started_at = utc_naive(event["occurred_at"])
         if production.state == "confirmed":
             # The standard way to put an order in progress is to record a quantity being
             # produced; with nothing produced yet, Odoo's own start is the first work order.
             first = production.workorder_ids.filtered(lambda w: w.state in ("ready", "waiting"))
             if first:
                 first[:1].with_context(mes_no_timer=True).button_start()
-        production._message_log(body=self._status_note(message, event, "started"))
+        # The order started when the shop floor started it, not when Odoo heard of it
+        # (Odoo's own start writes the moment it is pressed). force_date: the order
+        # stays planned as it was.
+        production.with_context(force_date=True).write(
+            {"date_start": started_at, "mes_floor_state": "started"}
+        )
+        production._message_log(body=self._status_note(production, event, "started"))
         return self.env._("order %s started", production.name)
 
     def _process_order_held(self, message, event):
         production = self._production(message, event)
         production.workorder_ids.filtered(lambda w: w.state == "progress").button_pending()
         production.mes_hold = True
-        production._message_log(body=self._status_note(message, event, "held"))
+        production._message_log(body=self._status_note(production, event, "held"))
         return self.env._("order %s held", production.name)
 
     def _process_order_resumed(self, message, event):
         production = self._production(message, event)
         production.mes_hold = False
-        production._message_log(body=self._status_note(message, event, "resumed"))
+        production._message_log(body=self._status_note(production, event, "resumed"))
         return self.env._("order %s resumed", production.name)
 
-    def _status_note(self, message, event, what):
+    def _status_note(self, production, event, what):
+        """What the shop floor did to the order, when, as its planner reads it."""
         data = event["data"]
-        details = ", ".join(f"{k}: {data[k]}" for k in ("reason", "operator") if data.get(k))
+        labels = {"reason": self.env._("reason"), "operator": self.env._("operator")}
+        details = ", ".join(f"{labels[k]}: {data[k]}" for k in labels if data.get(k))
         return self.env._(
-            "MES: order %(what)s at %(when)s%(details)s (message %(msg)s).",
-            what=what,
-            when=event["occurred_at"],
+            "The shop floor %(what)s the order on %(when)s%(details)s.",
+            what={
+                "started": self.env._("started"),
+                "held": self.env._("held"),
+                "resumed": self.env._("resumed"),
+            }[what],
+            when=self._plant_time(production, utc_naive(event["occurred_at"])),
             details=f" ({details})" if details else "",
-            msg=message.external_id,
         )
+
+    def _plant_time(self, production, moment):
+        """``moment`` as the people of the order's plant read it (see plant_time)."""
+        return plant_time(self.env, moment, production.company_id, production.user_id)
 
     # Material
 
@@ -500,9 +524,12 @@ class MesEventProcessor(models.AbstractModel):
         self._check_lots(production)
         if not backend.close_on_completion:
             self._produce_started(production)
+            production.mes_floor_state = "completed"
             production._message_log(
                 body=self.env._(
-                    "MES: order finished with %(qty)s %(uom)s; a planner closes it.",
+                    "The shop floor finished the order on %(when)s with %(qty)s %(uom)s; "
+                    "a planner closes it.",
+                    when=self._plant_time(production, utc_naive(event["occurred_at"])),
                     qty=production.qty_producing,
                     uom=production.product_uom_id.name,
                 )
@@ -516,6 +543,12 @@ class MesEventProcessor(models.AbstractModel):
             skip_consumption=True,
             skip_redirection=True,
         ).button_mark_done()
+        # Finished when the shop floor finished it (Odoo writes the moment it posts).
+        finished_at = utc_naive(event["occurred_at"])
+        dates = {"date_finished": finished_at, "mes_floor_state": "completed"}
+        if production.date_start and production.date_start > finished_at:
+            dates["date_start"] = finished_at
+        production.with_context(force_date=True).write(dates)
         production.mes_output_qty = 0.0
         message.move_ids |= (
             before | production.move_raw_ids | production.move_finished_ids

@@ -1,9 +1,13 @@
 import json
 import logging
 
+from lxml import etree
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import float_repr, format_datetime
 
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
 
 from mes_connector.b2mml import production_schedule_to_order
@@ -38,6 +42,19 @@ MESSAGE_TYPE_SELECTION = [
 # A cause is an index key (messages grouped by it, one open mes.error.cause per cause):
 # bounded, whatever length of value the MES put at fault.
 CAUSE_SIZE = 200
+# What an event reports, as columns (filled by the intake, see _reported_vals).
+REPORTED_COLUMNS = (
+    "reported_product",
+    "reported_quantity",
+    "reported_uom",
+    "reported_lot",
+    "reported_reason",
+    "reported_minutes",
+    "reported_operation",
+    "reported_resource",
+)
+# Payloads longer than this are shown as they are (laying them out costs more than it helps).
+READABLE_MAX = 1_000_000
 # What a message that is tried again, applied, or held up behind another says of its
 # last error or wait: nothing.
 NO_TROUBLE = {
@@ -48,6 +65,22 @@ NO_TROUBLE = {
     "waiting_since": False,
     "next_attempt_at": False,
 }
+
+
+def readable(payload, payload_format):
+    """A payload laid out to be read; as it is when it cannot be read (or is huge)."""
+    if not payload or len(payload) > READABLE_MAX:
+        return payload
+    try:
+        if payload_format == "xml":
+            parser = etree.XMLParser(
+                remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=False
+            )
+            root = etree.fromstring(payload.encode(), parser=parser)
+            return etree.tostring(root, pretty_print=True, encoding="unicode")
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except (ValueError, etree.LxmlError):
+        return payload
 
 
 def bring_forward(job):
@@ -152,7 +185,13 @@ class MesMessage(models.Model):
         required=True,
         tracking=True,
     )
-    attempt_count = fields.Integer("Attempts", readonly=True)
+    attempt_count = fields.Integer(
+        "Attempts",
+        readonly=True,
+        aggregator="max",
+        help="How many times Odoo tried to post (inbound) or deliver (outbound) it, people's "
+        "retries included.",
+    )
     next_attempt_at = fields.Datetime(readonly=True)
     error_code = fields.Char(index="btree_not_null", readonly=True)
     cause_code = fields.Char(
@@ -284,6 +323,84 @@ class MesMessage(models.Model):
                 message.error_code, message.cause_code, message.cause_value
             )
 
+    payload_view = fields.Text(
+        "Payload as read",
+        compute="_compute_payload_view",
+        inverse="_inverse_payload_view",
+        help="The payload laid out to be read (JSON indented, XML one element a line); "
+        "what was received is kept as it came.",
+    )
+    payload_original_view = fields.Text("Original as read", compute="_compute_payload_view")
+    summary = fields.Char(
+        "Reported",
+        compute="_compute_summary",
+        help="What the MES reported: quantity and unit, product, lot, operation, work center, "
+        "time and reason.",
+    )
+    status_detail = fields.Char(
+        "Detail",
+        compute="_compute_status_detail",
+        help="What it waits for and when it is tried next, why it failed, or what it posted.",
+    )
+
+    @api.depends("payload", "payload_original", "payload_format")
+    def _compute_payload_view(self):
+        for message in self:
+            message.payload_view = readable(message.payload, message.payload_format)
+            message.payload_original_view = readable(
+                message.payload_original, message.payload_format
+            )
+
+    def _inverse_payload_view(self):
+        for message in self:
+            message.payload = message.payload_view
+
+    @api.depends(*REPORTED_COLUMNS, "product_id", "workcenter_id")
+    def _compute_summary(self):
+        for message in self:
+            product = message.product_id.display_name or message.reported_product
+            parts = []
+            if message.reported_quantity:
+                quantity = float_repr(message.reported_quantity, 6).rstrip("0").rstrip(".")
+                parts.append(" ".join(filter(None, [quantity, message.reported_uom, product])))
+            elif product:
+                parts.append(product)
+            if message.reported_lot:
+                parts.append(self.env._("lot %s", message.reported_lot))
+            if message.reported_operation:
+                parts.append(self.env._("operation %s", message.reported_operation))
+            workcenter = message.workcenter_id.display_name or message.reported_resource
+            if workcenter:
+                parts.append(self.env._("at %s", workcenter))
+            if message.reported_minutes:
+                minutes = float_repr(message.reported_minutes, 2).rstrip("0").rstrip(".")
+                parts.append(self.env._("%s min", minutes))
+            if message.reported_reason:
+                parts.append(self.env._("reason: %s", message.reported_reason))
+            message.summary = ", ".join(parts) or False
+
+    @api.depends("state", "error_text", "next_attempt_at", "result_text", "cancel_reason")
+    @api.depends_context("tz")
+    def _compute_status_detail(self):
+        for message in self:
+            first_line = (message.error_text or "").strip().split("\n")[0]
+            if message.state in ("waiting", "pending") and message.next_attempt_at:
+                next_try = self.env._(
+                    "next try %s", format_datetime(self.env, message.next_attempt_at)
+                )
+                detail = f"{first_line} ({next_try})" if first_line else next_try.capitalize()
+            elif message.state in ERROR_STATES:
+                detail = first_line
+            elif message.state == "cancelled":
+                detail = (message.cancel_reason or "").strip().split("\n")[0]
+            elif message.state == "received":
+                detail = self.env._("In line to be posted")
+            elif message.state == "pending":
+                detail = self.env._("In line to be sent")
+            else:
+                detail = message.result_text
+            message.status_detail = detail or False
+
     @api.depends("message_type", "external_id", "order_ref")
     def _compute_display_name(self):
         labels = dict(self._fields["message_type"]._description_selection(self.env))
@@ -298,18 +415,24 @@ class MesMessage(models.Model):
     # Actions
 
     def action_retry(self):
-        """Run the message again: re-process an inbound one, re-send an outbound one."""
+        """Run the message again: re-process an inbound one, re-send an outbound one (a
+        pending one is sent now instead of at its next planned try). One message is tried
+        at once, and the planner reads how it went; several go to the queue."""
         # A message whose job failed outside its own error handling may still show
         # "received" or "pending": its failed job makes it retryable too.
         retryable = self.filtered(
             lambda m: (
                 m.state in ("error", "failed", "rejected", "waiting")
-                or (m.state in ("received", "pending") and m._job().state == "failed")
+                or (m.direction == "outbound" and m.state == "pending")
+                or (m.state == "received" and m._job().state == "failed")
             )
         )
         if not retryable:
             raise UserError(
-                self.env._("Only messages in error, failed, rejected or waiting can be retried.")
+                self.env._(
+                    "Only messages in error, failed, rejected or waiting, and messages not "
+                    "sent yet, can be retried."
+                )
             )
         self._check_planner()
         invalid = {m: m._payload_errors() for m in retryable}
@@ -328,14 +451,73 @@ class MesMessage(models.Model):
                 )
             )
         for message in retryable.sudo():
-            new_state = "received" if message.direction == "inbound" else "pending"
-            message.write(dict(NO_TROUBLE, state=new_state, attempt_count=0))
+            if message.direction == "inbound":
+                # Attempts go on counting: a person's retry is one more.
+                message.write(dict(NO_TROUBLE, state="received"))
+            elif message.state != "pending":
+                # Outbound: a new delivery job, whose tries are counted afresh.
+                message.write(dict(NO_TROUBLE, state="pending", attempt_count=0))
             message.message_post(
                 body=self.env._("Retry requested by %s.", self.env.user.name),
                 author_id=self.env.user.partner_id.id,
             )
             message._enqueue(now=True)
-        return True
+        if len(retryable) == 1:
+            return retryable._notify_outcome(retryable.sudo()._try_now())
+        return self._notify_outcome(
+            self.env._(
+                "%s messages will be tried again in a moment; each shows how it went.",
+                len(retryable),
+            )
+        )
+
+    def _try_now(self):
+        """Try this one message at once, in the planner's request, as the job would (as
+        the backend's integration user); what happened, as a sentence. A job that holds
+        its lane or order at this moment keeps it: the message is tried by the queue."""
+        self.ensure_one()
+        backend = self.backend_id
+        runner = self.with_user(backend.user_id).with_context(
+            allowed_company_ids=backend.company_id.ids
+        )
+        try:
+            with self.env.cr.savepoint():
+                if self.direction == "inbound":
+                    # This message only (the rest of its order's reports stay with the
+                    # queue), kept when the request ends: no commit of its own.
+                    runner.sudo().with_context(mes_no_commit=True)._run_lane(
+                        self._lane_key(), limit=1
+                    )
+                else:
+                    runner.sudo()._send()
+        except RetryableJobError as err:
+            self.invalidate_recordset()
+            return self.env._("Tried again: %s. The queue tries it again shortly.", err)
+        self.invalidate_recordset()
+        state = dict(self._fields["state"]._description_selection(self.env))[self.state]
+        detail = self.status_detail
+        return self.env._(
+            "Tried again: %(state)s%(detail)s",
+            state=state.lower(),
+            detail=f": {detail}" if detail else ".",
+        )
+
+    def _notify_outcome(self, text):
+        """A notification that says ``text``, and shows the messages as they are now."""
+        done = self.state in ("processed", "acknowledged") if len(self) == 1 else None
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success" if done else "warning" if done is False else "info",
+                "title": self.env._("MES message")
+                if len(self) == 1
+                else self.env._("MES messages"),
+                "message": text,
+                "sticky": done is False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def _payload_errors(self):
         """What is wrong with an inbound JSON event as it is stored now (empty: valid)."""
@@ -458,6 +640,10 @@ class MesMessage(models.Model):
             vals = dict(vals, cause_value=bounded_cause(vals["cause_value"]))
         if vals.get("state") in ERROR_STATES:
             self.env["mes.error.cause"]._trigger_sync()
+        if "payload_view" in vals:
+            # The form's readable payload is the payload itself, as the person edited it.
+            vals = dict(vals)
+            vals["payload"] = vals.pop("payload_view")
         if not self.env.su:
             # Users (and RPC) reach here; internal paths write in superuser mode.
             if set(vals) - {"payload"}:

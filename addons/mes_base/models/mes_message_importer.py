@@ -47,6 +47,16 @@ REQUEUE_AFTER = timedelta(minutes=2)
 ENDED = ("done", "cancelled")
 
 
+def _duration(env, delta):
+    """A duration as people say it: 45 minutes, 3 hours, 2 days."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return env._("%s minutes", minutes)
+    if minutes < 48 * 60:
+        return env._("%s hours", minutes // 60)
+    return env._("%s days", minutes // (24 * 60))
+
+
 def lane_key(backend_id, order_ref, message_id):
     """The lane of a message: its order's (per backend), else its own."""
     return f"o:{backend_id}:{order_ref}" if order_ref else f"m:{message_id}"
@@ -270,7 +280,7 @@ class MesMessage(models.Model):
                 self._locate_lane(key, head)
                 return f"{applied}; then {head.display_name}: {result}"
             done += 1
-            if not modules.module.current_test:
+            if not modules.module.current_test and not self.env.context.get("mes_no_commit"):
                 # Each message's posting is kept as soon as it is done: the next one
                 # starts from a fresh view of the stock (short transactions meet others
                 # less), and a job stopped later (a conflict, a kill) does not undo it.
@@ -288,7 +298,7 @@ class MesMessage(models.Model):
         behind = self.search(
             [*self._lane_domain(key), ("state", "=", "waiting"), ("id", "!=", head.id)]
         )
-        behind.write(dict(NO_TROUBLE, state="received", attempt_count=0))
+        behind.write(dict(NO_TROUBLE, state="received"))
         held_up = self.search(
             [*self._lane_domain(key), ("state", "=", "received"), ("production_id", "=", False)],
             limit=LANE_LIMIT,
@@ -409,6 +419,7 @@ class MesMessage(models.Model):
                 state="processed",
                 processed_at=fields.Datetime.now(),
                 result_text=result,
+                attempt_count=self.attempt_count + 1,
             )
         )
         self._acknowledge_order()
@@ -501,9 +512,9 @@ class MesMessage(models.Model):
             return self._set_error(
                 "waited_too_long",
                 self.env._(
-                    "Waited since %(since)s (UTC) for %(reason)s. Check that it exists in Odoo "
-                    "(or that the MES sent it), then retry, or cancel this message.",
-                    since=since,
+                    "Waited %(how_long)s for %(reason)s. Check that it exists in Odoo (or that "
+                    "the MES sent it), then retry, or cancel this message.",
+                    how_long=_duration(self.env, now - since),
                     reason=reason,
                 ),
                 value,
@@ -537,6 +548,7 @@ class MesMessage(models.Model):
                 "cause_value": value or False,
                 "error_text": text,
                 "next_attempt_at": False,
+                "attempt_count": self.attempt_count + 1,
             }
         )
         return f"error {code}: {text}"

@@ -25,7 +25,7 @@ from mes_connector.validation import validation_errors
 
 from ..exceptions import MesConcurrentDelivery
 from .mes_event_processor import utc_naive
-from .mes_message import ERROR_STATES, bounded_cause, cause_name
+from .mes_message import ERROR_STATES, REPORTED_COLUMNS, bounded_cause, cause_name
 from .mes_message_importer import lane_key
 
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
@@ -56,14 +56,7 @@ INSERTED = (
     "payload_original",
     "sequence",
     "occurred_at",
-    "reported_product",
-    "reported_quantity",
-    "reported_uom",
-    "reported_lot",
-    "reported_reason",
-    "reported_minutes",
-    "reported_operation",
-    "reported_resource",
+    *REPORTED_COLUMNS,
 )
 COLUMNS = (
     "id",
@@ -253,6 +246,13 @@ class MesMessage(models.Model):
             answer.update(status=status, message_id=first.id)
             if status == "duplicate":
                 answer["state"] = first.state
+        refused = [
+            (message, vals["order_ref"])
+            for message, (vals, errors, _answer) in zip(messages, to_create, strict=True)
+            if errors and vals["order_ref"]
+        ]
+        if refused:
+            self._link_refused(backend, refused)
         if enqueue:
             lanes = {}
             for message, (vals, _errors, _answer) in zip(messages, to_create, strict=True):
@@ -261,6 +261,25 @@ class MesMessage(models.Model):
                     lanes.setdefault(key, []).append(message.id)
             self._enqueue_in_order(backend, lanes)
         return answers
+
+    @api.model
+    def _link_refused(self, backend, refused):
+        """Refused events that name an order of this plant show under it (its MES
+        messages, its banner): (message, order reference) pairs."""
+        productions = (
+            self.env["mrp.production"]
+            .sudo()
+            .search(
+                [
+                    ("name", "in", list({ref for _message, ref in refused})),
+                    ("company_id", "=", backend.company_id.id),
+                ]
+            )
+        )
+        by_name = {production.name: production for production in productions}
+        for message, ref in refused:
+            if ref in by_name:
+                message.sudo().production_id = by_name[ref]
 
     @api.model
     def _insert_inbound(self, vals_list):

@@ -3,6 +3,7 @@ from datetime import UTC
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import format_datetime
 
 from mes_connector import MessageValidationError, order_idempotency_key, validate_order
 from mes_connector.b2mml import order_to_production_schedule
@@ -27,6 +28,23 @@ MES_RELEVANT_FIELDS = {
     "workorder_ids",
 }
 EXPORTED_STATES = ("pending", "sent", "acknowledged", "failed", "rejected")
+# Where the order stands with the MES, as a planner reads it: its export, then once the
+# MES has it, what the shop floor reported of its run.
+MES_STATUS = [
+    ("not_sent", "Not sent yet"),
+    ("pending", "Being sent"),
+    ("sent", "Sent, not confirmed"),
+    ("acknowledged", "Taken by the MES"),
+    ("running", "Running on the shop floor"),
+    ("held", "Held on the shop floor"),
+    ("completed", "Finished on the shop floor"),
+    ("rejected", "Refused by the MES"),
+    ("failed", "Not delivered"),
+    ("cancelled", "Cancelled on the MES"),
+]
+OPEN_ORDER_STATES = ("confirmed", "progress", "to_close")
+# Inbound messages of an order that are not posted (yet).
+UNPOSTED = ("received", "waiting", "error")
 # In the context of what applies an MES report: its effects on orders are not changes to
 # send back. An object, not a value: an RPC caller cannot put it in a context.
 APPLYING_MES_REPORT = object()
@@ -90,6 +108,31 @@ class MrpProduction(models.Model):
         "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
     )
     mes_order_id = fields.Char("MES order id", readonly=True, copy=False, index=True)
+    mes_floor_state = fields.Selection(
+        [("started", "Started"), ("completed", "Finished")],
+        "On the shop floor",
+        readonly=True,
+        copy=False,
+        help="What the MES last reported of the order's run.",
+    )
+    mes_status = fields.Selection(
+        MES_STATUS,
+        "MES status",
+        compute="_compute_mes_status",
+        groups="mes_base.group_mes_user",
+        help="Where the order stands with the MES: sent, taken, running, finished, or why not.",
+    )
+    mes_status_reason = fields.Char(
+        "MES status detail", compute="_compute_mes_status", groups="mes_base.group_mes_user"
+    )
+    mes_unposted_count = fields.Integer(
+        "MES reports not posted", compute="_compute_mes_unposted", groups="mes_base.group_mes_user"
+    )
+    mes_unposted_text = fields.Char(
+        "Why MES reports are not posted",
+        compute="_compute_mes_unposted",
+        groups="mes_base.group_mes_user",
+    )
     mes_message_ids = fields.One2many("mes.message", "production_id", "MES messages")
     mes_message_count = fields.Integer(compute="_compute_mes_message_count")
 
@@ -102,6 +145,140 @@ class MrpProduction(models.Model):
         )
         for production in self:
             production.mes_message_count = counts.get(production, 0)
+
+    @api.depends(
+        "mes_state", "mes_floor_state", "mes_hold", "mes_export_error", "state", "company_id"
+    )
+    @api.depends_context("tz")
+    def _compute_mes_status(self):
+        backends = {}
+        for production in self:
+            status, reason = production.mes_state, False
+            if status == "not_sent":
+                company = production.company_id
+                if company not in backends:
+                    backends[company] = production._mes_backend()
+                backend = backends[company]
+                if not backend or production.state not in OPEN_ORDER_STATES:
+                    # Not an order of the MES (another plant, or closed before it ran
+                    # here): nothing to say.
+                    status = False
+                elif production.mes_export_error:
+                    reason = production.mes_export_error
+                elif not production._mes_is_live():
+                    reason = self.env._("Its plant or work centers are not live on the MES yet.")
+                else:
+                    reason = dict(
+                        backend._fields["export_trigger"]._description_selection(self.env)
+                    )[backend.export_trigger]
+                    reason = self.env._("Sent to the MES: %s.", reason.lower())
+            elif status in ("pending", "failed", "rejected", "sent"):
+                reason = production._mes_delivery_reason()
+            elif status == "acknowledged":
+                if production.mes_hold:
+                    status = "held"
+                elif production.mes_floor_state == "completed":
+                    status = "completed"
+                    reason = self.env._(
+                        "Finished on %s.", format_datetime(self.env, production.date_finished)
+                    )
+                elif production.mes_floor_state == "started":
+                    status = "running"
+                    reason = self.env._(
+                        "Started on %s.", format_datetime(self.env, production.date_start)
+                    )
+            production.mes_status = status
+            production.mes_status_reason = reason
+
+    def _mes_delivery_reason(self):
+        """Why the latest revision is where it is, from its message."""
+        message = self._mes_latest_revision()
+        if not message:
+            return False
+        if message.state == "pending":
+            if message.next_attempt_at:
+                return self.env._(
+                    "Not delivered yet, next try on %(when)s: %(why)s",
+                    when=format_datetime(self.env, message.next_attempt_at),
+                    why=(message.error_text or "").splitlines()[0] if message.error_text else "-",
+                )
+            return self.env._(
+                "Waiting for delivery since %s.", format_datetime(self.env, message.create_date)
+            )
+        if message.state == "sent":
+            return self.env._(
+                "Delivered on %s; the MES has not confirmed it yet.",
+                format_datetime(self.env, message.write_date),
+            )
+        return message.error_text and message.error_text.splitlines()[0]
+
+    @api.depends("mes_message_ids.state")
+    @api.depends_context("tz")
+    def _compute_mes_unposted(self):
+        messages = self.env["mes.message"].sudo()
+        open_counts = dict(
+            messages._read_group(
+                [
+                    ("production_id", "in", self.ids),
+                    ("direction", "=", "inbound"),
+                    ("state", "in", UNPOSTED),
+                ],
+                ["production_id"],
+                ["__count"],
+            )
+        )
+        for production in self:
+            count = open_counts.get(production, 0)
+            stopper = production._mes_stopper() if count else messages
+            production.mes_unposted_count = count if stopper else 0
+            production.mes_unposted_text = bool(stopper) and self.env._(
+                "%(count)s MES report(s) of this order are not posted: %(first)s %(state)s since "
+                "%(since)s: %(why)s",
+                count=count,
+                first=stopper.display_name,
+                state=dict(stopper._fields["state"]._description_selection(self.env))[
+                    stopper.state
+                ].lower(),
+                since=format_datetime(self.env, stopper.write_date),
+                why=(stopper.error_text or "").splitlines()[0] if stopper.error_text else "-",
+            )
+
+    def _mes_stopper(self):
+        """The first inbound message of this order that waits or failed: what holds up
+        the order's reports (received ones behind it are simply next in line)."""
+        return self._mes_first_message(
+            "inbound", ("state", "in", ("waiting", "error")), "sequence, occurred_at, id"
+        )
+
+    def _mes_first_message(self, direction, state_condition, order):
+        """The first message of this order in ``direction`` meeting ``state_condition``,
+        in ``order`` (read as the integration boundary: any MRP user's order)."""
+        self.ensure_one()
+        return (
+            self.env["mes.message"]
+            .sudo()
+            .search(
+                [("production_id", "=", self.id), ("direction", "=", direction), state_condition],
+                order=order,
+                limit=1,
+            )
+        )
+
+    def action_view_mes_stopper(self):
+        """Open what holds up this order's MES reports, to fix or retry it."""
+        self.ensure_one()
+        self.env["mes.message"].check_access("read")
+        self.check_access("read")
+        stopper = self._mes_stopper().with_env(self.env)
+        stopper.check_access("read")
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mes.message",
+            "res_id": stopper.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "name": stopper.display_name,
+        }
 
     def action_confirm(self):
         res = super().action_confirm()
@@ -168,6 +345,14 @@ class MrpProduction(models.Model):
         self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
         action["domain"] = [("production_id", "=", self.id)]
+        # In the MES's order (its sequence), as the shop floor ran the order.
+        action["views"] = [
+            (self.env.ref("mes_base.mes_message_view_list_order").id, "list"),
+            (False, "form"),
+            (False, "pivot"),
+            (False, "graph"),
+        ]
+        action["name"] = self.env._("MES messages of %s", self.name)
         action["context"] = {"search_default_group_by_direction": 0}
         return action
 
@@ -280,20 +465,7 @@ class MrpProduction(models.Model):
 
     def _mes_latest_revision(self):
         """The latest outbound revision still standing (not withdrawn by a planner)."""
-        self.ensure_one()
-        return (
-            self.env["mes.message"]
-            .sudo()
-            .search(
-                [
-                    ("production_id", "=", self.id),
-                    ("direction", "=", "outbound"),
-                    ("state", "!=", "cancelled"),
-                ],
-                order="revision desc",
-                limit=1,
-            )
-        )
+        return self._mes_first_message("outbound", ("state", "!=", "cancelled"), "revision desc")
 
     def _mes_revision_withdrawn(self, message):
         """A planner cancelled an outbound revision before the MES took it.

@@ -79,11 +79,9 @@ class QueueJob(models.Model):
                         "attempt_count": job.retry,
                         "next_attempt_at": job.eta,
                         "error_code": "retrying",
-                        "error_text": self.env._(
-                            "Not delivered yet, next try at %(eta)s (UTC): %(why)s",
-                            eta=job.eta,
-                            why=job.result,
-                        ),
+                        # When it is tried next is next_attempt_at, shown in each
+                        # reader's time zone.
+                        "error_text": self.env._("Not delivered yet: %s", job.result),
                     }
                 )
             elif job.state == "done":

@@ -316,6 +316,12 @@ class TestAccessMatrix(AccessCase):
                 PLANNERS,
                 lambda c, e, k: production(e, k).action_view_mes_messages(),
             ),
+            Row(
+                "mrp.production",
+                "action_view_mes_stopper",
+                PLANNERS,
+                lambda c, e, k: production(e, k).action_view_mes_stopper(),
+            ),
             # wizards
             Row(
                 "mes.backend.key.wizard",

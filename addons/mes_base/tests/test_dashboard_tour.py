@@ -60,8 +60,9 @@ class TestDashboardTours(MesCase, HttpCase):
         return f"/odoo/action-{xmlid}"
 
     def test_planner_follows_a_cause_and_retries_the_fixed_error(self):
+        production = self._confirmed()
         message = self._consume(
-            self._confirmed(), {"product": "TOUR-42", "quantity": 2, "uom": "Units"}, "TOUR-EV-1"
+            production, {"product": "TOUR-42", "quantity": 2, "uom": "Units"}, "TOUR-EV-1"
         )
         self.assertEqual(message.error_cause, "unmapped_product: TOUR-42")
         # The integrator maps the code; the planner retries from the dashboard.
@@ -71,12 +72,13 @@ class TestDashboardTours(MesCase, HttpCase):
             "mes_planner_dashboard",
             login="mes_tour_planner",
         )
+        # Tried at once, in the planner's request: posted, as the integration user.
         message.invalidate_recordset()
-        self.assertEqual(message.state, "received")
-        job = message._job()
-        self.assertEqual(job.state, "pending")
-        message._process()
         self.assertEqual(message.state, "processed")
+        self.assertEqual(message.attempt_count, 2)
+        self.assertEqual(message.write_uid, self.backend.user_id)
+        move = production.move_raw_ids.filtered(lambda m: m.product_id == self.screw)
+        self.assertEqual(move.quantity, 2)
 
     def test_warehouse_sees_unknown_lots_and_negative_stock(self):
         self._consume(

@@ -52,13 +52,13 @@ class EventCase(MesCase):
             production.action_confirm()
         return production
 
-    def _send(self, production, event_type, data, sequence=None, order_ref=None):
+    def _send(self, production, event_type, data, sequence=None, order_ref=None, occurred_at=None):
         """Store one event through intake and process it; returns the message."""
-        message = self._store(production, event_type, data, sequence, order_ref)
+        message = self._store(production, event_type, data, sequence, order_ref, occurred_at)
         message._process()
         return message
 
-    def _store(self, production, event_type, data, sequence=None, order_ref=None):
+    def _store(self, production, event_type, data, sequence=None, order_ref=None, occurred_at=None):
         type(self).counter += 1
         ref = order_ref or (production.name if production else None)
         if sequence is None and ref:
@@ -78,7 +78,7 @@ class EventCase(MesCase):
             "event_id": f"T-{self.counter}",
             "event_type": event_type,
             "sequence": sequence or 0,
-            "occurred_at": recent(),
+            "occurred_at": occurred_at or recent(),
             "data": data,
         }
         if production or order_ref:

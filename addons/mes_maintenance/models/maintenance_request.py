@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from odoo.addons.mes_base.models.mes_event_processor import plant_time
+
 
 class MaintenanceRequest(models.Model):
     _inherit = "maintenance.request"
@@ -60,9 +62,9 @@ class MaintenanceRequest(models.Model):
             self.close_date = log.date_end.date()
             self.message_post(
                 body=self.env._(
-                    "The MES reports %(wc)s running again at %(end)s (UTC), after %(hours).2f h.",
+                    "The MES reports %(wc)s running again on %(end)s, after %(hours).2f h.",
                     wc=log.workcenter_id.display_name,
-                    end=log.date_end,
+                    end=plant_time(self.env, log.date_end, log.company_id),
                     hours=vals["duration"],
                 )
             )

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from odoo.addons.mes_base.models.mes_event_processor import plant_time
+
 
 class MrpWorkcenterProductivity(models.Model):
     _inherit = "mrp.workcenter.productivity"
@@ -62,11 +64,13 @@ class MrpWorkcenterProductivity(models.Model):
             "schedule_date": self.date_start,
             "company_id": workcenter.company_id.id or self.company_id.id,
             "description": self.env._(
-                "Reported by the MES: downtime %(ref)s of %(wc)s since %(start)s (UTC), "
+                "Reported by the MES: downtime %(ref)s of %(wc)s since %(start)s, "
                 "reason %(code)s (%(reason)s). %(comment)s",
                 ref=self.mes_downtime_ref,
                 wc=workcenter.display_name,
-                start=self.date_start,
+                start=plant_time(
+                    self.env, self.date_start, workcenter.company_id or self.company_id
+                ),
                 code=self.mes_reason_code,
                 reason=reason,
                 comment=self.description or "",

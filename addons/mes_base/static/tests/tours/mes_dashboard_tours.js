@@ -27,8 +27,12 @@ tours.add("mes_planner_dashboard", {
             run: "click",
         },
         {
-            content: "The message is queued again",
-            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains('Received')",
+            content: "Tried at once: the planner reads how it went",
+            trigger: ".o_notification:contains('Tried again: processed')",
+        },
+        {
+            content: "The message is posted",
+            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains('Processed')",
         },
         {
             content: "Back to the dashboard",

@@ -1,1 +1,1 @@
-from . import intake
+from . import intake, monitoring

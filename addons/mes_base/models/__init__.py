@@ -9,6 +9,7 @@ from . import (
     mes_message_exporter,
     mes_message_importer,
     mes_message_intake,
+    mes_metrics,
     mrp_production,
     mrp_workcenter,
     mrp_workcenter_productivity,

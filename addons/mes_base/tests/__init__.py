@@ -14,6 +14,7 @@ from . import (
     test_export,
     test_hostile_intake,
     test_intake,
+    test_monitoring,
     test_order_status,
     test_processing,
     test_security,

@@ -43,7 +43,7 @@ class MesMetrics(models.AbstractModel):
     @api.model
     def _families(self):
         """(name, type, help, [(labels, value)]) of each metric."""
-        backends = self.env["mes.backend"].search([])
+        backends = self.env["mes.backend"].search([("company_id", "in", self.env.companies.ids)])
         codes = {backend.id: backend.code for backend in backends}
         ids = list(codes)
         now = fields.Datetime.now()

@@ -27,7 +27,13 @@ case "$odoo_version" in
 esac
 
 step "Python dependencies"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements.txt -e ".[test]"
+if [ "${MES_TEST_DEPENDENCIES:-}" = "image" ]; then
+    # The compose file's test image holds them (OCA addons beside the image's Odoo):
+    # this checkout's package only, without fetching anything.
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+else
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements.txt -e ".[test]"
+fi
 
 step "Lint"
 "$PYTHON" -m ruff check .

@@ -358,14 +358,20 @@ class Simulator:
         return response.json()
 
 
+def new_inbound_key(rpc, backend_id):
+    """A new inbound key of the backend, put in use as a manager does: the dialog shows
+    it (it exists in clear only in that answer), then *Use this key*."""
+    action = rpc("mes.backend", "action_generate_inbound_key", [backend_id])
+    rpc("mes.backend.key.wizard", "action_use", [action["res_id"]], context=action["context"])
+    return action["context"]["mes_new_inbound_key"]
+
+
 @pytest.fixture(scope="session")
 def plant(odoo, tmp_path_factory):
     """The demo plant wired to a simulator of its own: returns (rpc, simulator, inbound key)."""
     mes_key = uuid.uuid4().hex
     backend_id = odoo("mes.backend", "search", [("code", "=", "SIM")])[0]
-    action = odoo("mes.backend", "action_generate_inbound_key", [backend_id])
-    # The new key exists in clear only in this answer (the context of the dialog showing it).
-    inbound_key = action["context"]["mes_new_inbound_key"]
+    inbound_key = new_inbound_key(odoo, backend_id)
     simulator = Simulator(odoo.url, "SIM", mes_key, inbound_key, tmp_path_factory.mktemp("sim"))
     # A new MES address takes the key with it (changing the URL alone clears the stored key).
     odoo(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from .conftest import new_inbound_key
+
 CLIENTS = 200
 CODE = f"BURST-{uuid.uuid4().hex[:8]}"
 
@@ -25,8 +27,7 @@ def burst_backend(production):
         "create",
         {"name": "MES of a burst", "code": CODE, "base_url": "http://127.0.0.1:9"},
     )
-    action = production("mes.backend", "action_generate_inbound_key", [backend_id])
-    return backend_id, action["context"]["mes_new_inbound_key"]
+    return backend_id, new_inbound_key(production, backend_id)
 
 
 def _event(number):

@@ -25,7 +25,7 @@ import uuid
 import pytest
 import requests
 
-from .conftest import Simulator, wait_for
+from .conftest import Simulator, new_inbound_key, wait_for
 from .test_shift import (
     SHIFT,
     _assert_reconciled,
@@ -172,9 +172,7 @@ def test_a_shift_delivered_duplicated_shuffled_concurrently_through_crashes_post
     mes_key = uuid.uuid4().hex
     # The MES keeps its events in its feed; the test is the middleware that delivers them.
     feed = Simulator(None, "SIM", mes_key, None, tmp_path_factory.mktemp("chaos")).start()
-    key = rpc("mes.backend", "action_generate_inbound_key", [backend_id])["context"][
-        "mes_new_inbound_key"
-    ]
+    key = new_inbound_key(rpc, backend_id)
     rpc(
         "mes.backend",
         "write",

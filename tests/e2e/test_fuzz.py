@@ -18,6 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from .conftest import new_inbound_key
+
 # A backend of each run's own: duplicates come only from the run itself.
 CODE = f"FUZZ-{uuid.uuid4().hex[:8]}"
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -37,8 +39,7 @@ def fuzz_backend(odoo):
             {"name": "Fuzzed MES", "code": CODE, "base_url": "http://127.0.0.1:9"},
         )
     )
-    action = odoo("mes.backend", "action_generate_inbound_key", [backend_id])
-    return backend_id, action["context"]["mes_new_inbound_key"]
+    return backend_id, new_inbound_key(odoo, backend_id)
 
 
 def _stored(odoo, backend_id):

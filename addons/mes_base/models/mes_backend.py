@@ -4,6 +4,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from psycopg2 import OperationalError
 from psycopg2 import errors as pg_errors
@@ -19,6 +20,7 @@ from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
 from ..exceptions import MesConcurrentDelivery, MesDataError
+from ..wizards.mes_backend_key_wizard import key_digest
 
 _logger = logging.getLogger(__name__)
 
@@ -54,24 +56,31 @@ def _verify_key(key, stored):
 
 class MesBackend(models.Model):
     _name = "mes.backend"
+    _inherit = ["mail.thread"]
     _description = "MES Backend"
     _order = "sequence, id"
 
-    name = fields.Char(required=True)
+    name = fields.Char(required=True, tracking=True)
     code = fields.Char(
         required=True,
         help="Short identifier of this MES; it is part of the intake URL the MES posts to.",
+        tracking=True,
     )
     sequence = fields.Integer(default=10)
-    active = fields.Boolean(default=True)
+    active = fields.Boolean(default=True, tracking=True)
     company_id = fields.Many2one(
-        "res.company", required=True, default=lambda self: self.env.company, index=True
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
+        index=True,
+        tracking=True,
     )
     base_url = fields.Char(
         "MES URL",
         required=True,
         help="Base URL of the MES API, e.g. https://mes.plant.example. Changing it clears the "
         "stored MES API key: type the key again with the new address.",
+        tracking=True,
     )
     # Read only by the code that sends (and Odoo administrators): integrators type a new
     # key into outbound_api_key_input, never see the stored one again.
@@ -84,8 +93,8 @@ class MesBackend(models.Model):
         help="Key Odoo sends to the MES in the Authorization header. Type a new one to replace "
         "it; the stored key is never shown.",
     )
-    outbound_key_hint = fields.Char("MES API key set", readonly=True, copy=False)
-    verify_tls = fields.Boolean("Verify TLS certificate", default=True)
+    outbound_key_hint = fields.Char("MES API key set", readonly=True, copy=False, tracking=True)
+    verify_tls = fields.Boolean("Verify TLS certificate", default=True, tracking=True)
     timeout_connect = fields.Float("Connect timeout (s)", default=5.0)
     timeout_read = fields.Float("Read timeout (s)", default=30.0)
     export_max_retries = fields.Integer(
@@ -94,15 +103,21 @@ class MesBackend(models.Model):
         help="How many times an order export is tried while the MES is unreachable before the "
         "export is marked failed. The delay between attempts is the retry pattern of the "
         "queue job function 'mes.message._send'. 0 means: try forever.",
+        tracking=True,
     )
     inbound_key_hint = fields.Char(
-        "Inbound key", readonly=True, copy=False, help="Last characters of the key the MES uses."
+        "Inbound key",
+        readonly=True,
+        copy=False,
+        help="Last characters of the key the MES uses.",
+        tracking=True,
     )
     inbound_key_overlap_hours = fields.Integer(
         "Key rotation overlap (hours)",
         default=24,
         help="When a new inbound key is made, the previous one keeps working this long, so the "
         "MES can switch without losing a message. 0: the previous key stops at once.",
+        tracking=True,
     )
     inbound_key_count = fields.Integer("Valid inbound keys", compute="_compute_inbound_key_count")
     signature_required = fields.Boolean(
@@ -112,9 +127,10 @@ class MesBackend(models.Model):
         "cannot forge or alter an event, and a captured request cannot be replayed once the "
         "tolerance has passed. Requests without a valid signature are refused (401) and not "
         "stored.",
+        tracking=True,
     )
     signing_secret = fields.Char(groups="base.group_system", copy=False)
-    signing_secret_hint = fields.Char("Signing secret", readonly=True, copy=False)
+    signing_secret_hint = fields.Char("Signing secret", readonly=True, copy=False, tracking=True)
     signature_tolerance = fields.Integer(
         "Signature time tolerance (s)",
         default=signing.DEFAULT_TOLERANCE,
@@ -128,6 +144,7 @@ class MesBackend(models.Model):
             "mes_base.user_mes_integration", raise_if_not_found=False
         ),
         help="MES messages are processed as this user: stock moves and logs show it.",
+        tracking=True,
     )
     payload_format = fields.Selection(
         [("json", "JSON (mes.order/1)"), ("b2mml", "B2MML V0600 ProductionSchedule")],
@@ -136,6 +153,7 @@ class MesBackend(models.Model):
         required=True,
         help="How orders are sent. The MES may report back in JSON or B2MML whatever this is: "
         "the intake reads the format from the Content-Type.",
+        tracking=True,
     )
     # When orders go to the MES
     export_trigger = fields.Selection(
@@ -147,12 +165,14 @@ class MesBackend(models.Model):
         "Send orders",
         default="confirm",
         required=True,
+        tracking=True,
     )
     horizon_days = fields.Integer(
         "Planning horizon (days)",
         default=2,
         help="Confirmed orders that start within this many days are sent by the scheduled "
         "action 'MES: release orders in the planning horizon'.",
+        tracking=True,
     )
     # Policies: how what the MES reports is applied
     consumption_owner = fields.Selection(
@@ -165,29 +185,34 @@ class MesBackend(models.Model):
         help="Who decides what an order consumed. With 'MES', only the consumption the MES "
         "reports is posted; with 'Odoo', the components of the bill of materials are consumed "
         "for the quantity produced when the MES confirms the order.",
+        tracking=True,
     )
     tolerance_over = fields.Float(
         "Over-consumption tolerance (%)",
         default=10.0,
         help="When the MES reports consumption: how much more than the bill of materials "
         "(for the quantity produced) is accepted at completion.",
+        tracking=True,
     )
     tolerance_under = fields.Float(
         "Under-consumption tolerance (%)",
         default=10.0,
         help="When the MES reports consumption: how much less than the bill of materials is "
         "accepted at completion.",
+        tracking=True,
     )
     accept_extra_components = fields.Boolean(
         "Accept components outside the BOM",
         help="A consumption of a product that is not a component of the order is added to the "
         "order instead of being an error.",
+        tracking=True,
     )
     close_on_completion = fields.Boolean(
         "Final confirmation closes the order",
         default=True,
         help="When the MES confirms an order, post it and mark it done. Otherwise the produced "
         "quantity is recorded and a planner closes the order.",
+        tracking=True,
     )
     backorder_policy = fields.Selection(
         [
@@ -197,6 +222,7 @@ class MesBackend(models.Model):
         "When less was produced",
         default="never",
         required=True,
+        tracking=True,
     )
     sequence_numbering = fields.Selection(
         [
@@ -211,17 +237,20 @@ class MesBackend(models.Model):
         "waiting time below becomes an error naming the missing numbers. Not numbered: "
         "events are applied in the order of their numbers where given, else of their time, "
         "as they come.",
+        tracking=True,
     )
     waiting_timeout = fields.Integer(
         "Wait for dependencies (minutes)",
         default=60,
         help="A message that waits for something not there yet (its order, an earlier "
         "event of its order, a lot) becomes an error after this long.",
+        tracking=True,
     )
     # Pull mode
     pull_enabled = fields.Boolean(
         "Pull events",
         help="For an MES that cannot push: a scheduled action reads the MES's event feed.",
+        tracking=True,
     )
     pull_cursor = fields.Integer(
         "Feed position", readonly=True, help="Position of the last event stored from the feed."
@@ -254,8 +283,8 @@ class MesBackend(models.Model):
         help="Each user of this group gets the activity of a new error cause.",
     )
     mapping_ids = fields.One2many("mes.mapping", "backend_id", "Mappings")
-    intake_url = fields.Char(compute="_compute_intake_url")
-    message_ids = fields.One2many("mes.message", "backend_id")
+    intake_url = fields.Char("Intake URL", compute="_compute_intake_url")
+    mes_message_ids = fields.One2many("mes.message", "backend_id", "MES messages")
     message_count = fields.Integer(compute="_compute_message_count")
 
     _sql_constraints = [
@@ -276,6 +305,29 @@ class MesBackend(models.Model):
         )
         for backend in self:
             backend.message_count = counts.get(backend, 0)
+
+    @api.constrains("base_url")
+    def _check_base_url(self):
+        for backend in self:
+            url = urlsplit(backend.base_url or "")
+            if url.scheme not in ("http", "https") or not url.hostname or " " in backend.base_url:
+                raise ValidationError(
+                    self.env._(
+                        "MES URL %(url)r: write the address of the MES's API with http:// or "
+                        "https:// and its host, e.g. https://mes.plant.example or "
+                        "http://10.0.0.5:8070.",
+                        url=backend.base_url,
+                    )
+                )
+            try:
+                url.port  # noqa: B018 - parsing it is the check
+            except ValueError as err:
+                raise ValidationError(
+                    self.env._(
+                        "MES URL %(url)r: the port must be a number from 1 to 65535.",
+                        url=backend.base_url,
+                    )
+                ) from err
 
     @api.constrains("code")
     def _check_code(self):
@@ -366,6 +418,16 @@ class MesBackend(models.Model):
         for backend in self.filtered("outbound_api_key_input"):
             key = backend.outbound_api_key_input.strip()
             backend.sudo().write({"outbound_api_key": key, "outbound_key_hint": "…" + key[-4:]})
+            backend._log_key_event(
+                self.env._("The key Odoo sends to the MES was replaced (…%s).", key[-4:])
+            )
+
+    def _log_key_event(self, text):
+        """A note on the backend of what happened to its keys, by whom: never the key."""
+        self.sudo().message_post(
+            body=self.env._("%(text)s By %(user)s.", text=text, user=self.env.user.name),
+            author_id=self.env.user.partner_id.id,
+        )
 
     def _compute_inbound_key_count(self):
         for backend in self:
@@ -378,41 +440,63 @@ class MesBackend(models.Model):
         self.check_access(operation)
 
     def action_generate_inbound_key(self):
-        """New key for the MES to call Odoo with.
+        """New key for the MES to call Odoo with, shown once: in use once the manager
+        says the MES has it (see mes.backend.key.wizard).
 
         The key exists in clear only in the answer to the manager who asked for it (the
         context of the dialog that shows it): Odoo keeps its hash, nothing else.
         """
-        self.ensure_one()
-        self._check_manager()
-        key = secrets.token_urlsafe(32)
-        self._set_inbound_key(key, overlap_hours=self.inbound_key_overlap_hours)
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("New inbound API key"),
-            "res_model": "mes.backend.key.wizard",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_backend_id": self.id, "mes_new_inbound_key": key},
-        }
+        return self._new_secret_dialog(
+            "inbound_key", "mes_new_inbound_key", self.env._("New inbound API key")
+        )
 
     def action_generate_signing_secret(self):
-        """New secret the MES signs its requests with: shown once, like an inbound key.
+        """New secret the MES signs its requests with: shown once, like an inbound key,
+        and in use once the manager says the MES has it.
 
         Kept readable by the code that checks signatures only (HMAC needs the secret
         itself, not a hash of it)."""
+        return self._new_secret_dialog(
+            "signing_secret", "mes_new_signing_secret", self.env._("New signing secret")
+        )
+
+    def _new_secret_dialog(self, kind, context_key, title):
         self.ensure_one()
         self._check_manager()
-        secret = secrets.token_urlsafe(32)
-        self.sudo().write({"signing_secret": secret, "signing_secret_hint": "…" + secret[-4:]})
+        value = secrets.token_urlsafe(32)
+        wizard = self.env["mes.backend.key.wizard"].create(
+            {"backend_id": self.id, "kind": kind, "digest": key_digest(value)}
+        )
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("New signing secret"),
+            "name": title,
             "res_model": "mes.backend.key.wizard",
+            "res_id": wizard.id,
             "view_mode": "form",
             "target": "new",
-            "context": {"default_backend_id": self.id, "mes_new_signing_secret": secret},
+            "context": {context_key: value},
         }
+
+    def _use_inbound_key(self, key):
+        self._set_inbound_key(key, overlap_hours=self.inbound_key_overlap_hours)
+        self._log_key_event(
+            self.env._(
+                "New inbound key in use (…%(end)s); the previous ones work %(overlap)s more "
+                "hour(s).",
+                end=key[-4:],
+                overlap=self.inbound_key_overlap_hours,
+            )
+        )
+
+    def _use_signing_secret(self, secret):
+        self.sudo().write({"signing_secret": secret, "signing_secret_hint": "…" + secret[-4:]})
+        self._log_key_event(
+            self.env._(
+                "New signing secret in use (…%s): requests signed with the previous one are "
+                "refused.",
+                secret[-4:],
+            )
+        )
 
     def _check_signature(self, timestamp, sent_signature, body):
         """Why a request must be refused for its signature, or None (also when not asked)."""
@@ -434,7 +518,12 @@ class MesBackend(models.Model):
         """End a key rotation now: only the newest inbound key keeps working."""
         self._check_manager()
         for backend in self:
-            backend._inbound_keys()[1:].sudo().unlink()
+            previous = backend._inbound_keys()[1:]
+            previous.sudo().unlink()
+            if previous:
+                backend._log_key_event(
+                    self.env._("%s previous inbound key(s) revoked.", len(previous))
+                )
         return True
 
     def action_test_connection(self):
@@ -442,8 +531,14 @@ class MesBackend(models.Model):
         self._check_manager("read")
         try:
             self._get_client().health()
-        except MesError as err:
-            raise UserError(self.env._("The MES did not answer as expected: %s", err)) from err
+        except (MesError, ValueError) as err:
+            raise UserError(
+                self.env._(
+                    "The MES at %(url)s did not answer as expected: %(err)s",
+                    url=self.base_url,
+                    err=err,
+                )
+            ) from err
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

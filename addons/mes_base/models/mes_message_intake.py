@@ -359,7 +359,7 @@ class MesMessage(models.Model):
             )
         # What the ORM holds of the records these rows belong to (a document's events, a
         # backend's messages) is read again.
-        self.env["mes.backend"].invalidate_model(["message_ids"])
+        self.env["mes.backend"].invalidate_model(["mes_message_ids"])
         self.invalidate_model(["child_ids"])
         if any(vals["state"] in ERROR_STATES for vals in vals_list):
             self.env["mes.error.cause"]._trigger_sync()

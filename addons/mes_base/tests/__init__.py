@@ -7,6 +7,7 @@ if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
 
 from . import (
     test_access,
+    test_backend_admin,
     test_dashboard,
     test_dashboard_tour,
     test_error_cause,

@@ -1,12 +1,13 @@
 import json
 from unittest.mock import patch
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..models import mes_backend
+from ..wizards.mes_backend_key_wizard import key_digest
 from .access import AccessMatrixMixin, Row
 from .common import INBOUND_KEY, MesCase, recent
 
@@ -110,6 +111,18 @@ class TestAccessMatrix(AccessCase):
                 {"backend_id": self.backends[key].id}
             )
             env["mes.backend.key.wizard"].browse(wizard.id).read(["backend_id"])
+
+        def key_wizard_use(case, env, key):
+            # A dialog of the user's own (as the action makes it), its key put in use.
+            value = "k" * 20 + "-access-matrix-key"
+            wizard = (
+                env["mes.backend.key.wizard"]
+                .sudo()
+                .create({"backend_id": self.backends[key].id, "digest": key_digest(value)})
+            )
+            env["mes.backend.key.wizard"].browse(wizard.id).with_context(
+                mes_new_inbound_key=value
+            ).action_use()
 
         def retry(case, env, key):
             with trap_jobs():
@@ -332,6 +345,7 @@ class TestAccessMatrix(AccessCase):
                 ),
             ),
             Row("mes.backend.key.wizard", "read another's", (), key_wizard_read),
+            Row("mes.backend.key.wizard", "action_use", MANAGERS, key_wizard_use),
             Row(
                 "mes.message.cancel.wizard",
                 "action_confirm",
@@ -417,19 +431,30 @@ class TestKeys(AccessCase):
         action = manager["mes.backend"].browse(self.backend.id).action_generate_inbound_key()
         key = action["context"]["mes_new_inbound_key"]
         self.assertEqual(len(key), 43)
-        self.assertNotIn("res_id", action, "no wizard row is written")
         # The dialog shows it (from the action's context) ...
-        wizard = (
-            manager["mes.backend.key.wizard"]
-            .with_context(**action["context"])
-            .new({"backend_id": self.backend.id})
-        )
+        wizard = manager["mes.backend.key.wizard"].with_context(**action["context"])
+        wizard = wizard.browse(action["res_id"])
         self.assertEqual(wizard.key, key)
         # ... and no table holds it in clear: not the wizard, not the backend, not the keys.
         self.env.flush_all()
         for table in ("mes_backend_key_wizard", "mes_backend", "res_users_apikeys"):
             self.env.cr.execute(SQL("SELECT * FROM %s", SQL.identifier(table)))
             self.assertNotIn(key, repr(self.env.cr.fetchall()), table)
+        # Not in use until the manager says the MES has it: closing the dialog loses
+        # nothing, the key in use keeps working.
+        self.assertFalse(self.backend._check_inbound_key(key))
+        self.assertEqual(self.backend.inbound_key_count, 1)
+        # Only the key this dialog made is put in use, once.
+        forged = wizard.with_context(mes_new_inbound_key="a-key-of-my-own-choosing-0123456")
+        with self.assertRaisesRegex(UserError, "not the key this dialog made"):
+            forged.action_use()
+        wizard.action_use()
+        self.backend.invalidate_recordset(["inbound_key_count"])
+        with self.assertRaisesRegex(UserError, "in use already"):
+            wizard.action_use()
+        note = self.backend.message_ids[0]
+        self.assertIn(f"New inbound key in use (…{key[-4:]})", note.body)
+        self.assertNotIn(key, note.body)
         # Rotation: both keys work during the overlap, the old one no more once revoked.
         self.assertTrue(self.backend._check_inbound_key(key))
         self.assertTrue(self.backend._check_inbound_key(INBOUND_KEY))

@@ -217,6 +217,9 @@ class TestHostileIntake(MesCase, HttpCase):
         self.backend.write({"signature_required": True})
         action = self.backend.action_generate_signing_secret()
         secret = action["context"]["mes_new_signing_secret"]
+        self.assertFalse(self.backend.sudo().signing_secret)  # not in use before it is said
+        wizard = self.env["mes.backend.key.wizard"].with_context(**action["context"])
+        wizard.browse(action["res_id"]).action_use()
         self.env.flush_all()
         self.env.cr.execute(
             "SELECT signing_secret FROM mes_backend WHERE id = %s", [self.backend.id]

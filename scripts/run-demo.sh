@@ -32,6 +32,14 @@ if ! psql -d "$DB" -tAc "select 1 from ir_module_module where name='mes_base' an
     (cd / && "${odoo[@]}" -i mes_base,mes_reconciliation,mes_maintenance,mes_quality --stop-after-init --log-level=warn --http-port="$ODOO_PORT")
 fi
 
+# The demo backend calls the simulator where it runs (SIM_PORT); changed as Odoo's
+# superuser, the demo key goes with it.
+SIM_URL="http://127.0.0.1:$SIM_PORT"
+if [ "$(psql -d "$DB" -tAc "select base_url from mes_backend where code='SIM'")" != "$SIM_URL" ]; then
+    echo "env['mes.backend'].sudo().search([('code', '=', 'SIM')]).write({'base_url': '$SIM_URL'}); env.cr.commit()" \
+        | (cd / && "${odoo[@]:0:3}" shell "${odoo[@]:3}" --no-http --log-level=warn) >/dev/null
+fi
+
 # The demo backend talks to the simulator with these demo keys (never use them in production).
 MES_SIMULATOR_API_KEY=demo-odoo-to-mes-key MES_ODOO_API_KEY=demo-mes-to-odoo-key \
     "$PYTHON" -m mes_connector.simulator --port "$SIM_PORT" --db "$STATE_DIR/simulator.sqlite" \

@@ -56,6 +56,21 @@ class TestDashboardTours(MesCase, HttpCase):
             message._process()
         return message
 
+    def _store_event(self, production, data, event_id, sequence=2):
+        """Stored behind the others of its order, not processed."""
+        event = {
+            "schema": "mes.event/1",
+            "event_id": event_id,
+            "event_type": "material_consumed",
+            "order_ref": production.name,
+            "sequence": sequence,
+            "occurred_at": recent(),
+            "data": data,
+        }
+        with trap_jobs():
+            answer = self.env["mes.message"]._intake(self.backend, json.dumps(event), event)
+        return self.env["mes.message"].browse(answer["message_id"])
+
     def _action_url(self, xmlid):
         return f"/odoo/action-{xmlid}"
 
@@ -133,3 +148,26 @@ class TestDashboardTours(MesCase, HttpCase):
         labels = {menu["name"] for menu in menus.values() if isinstance(menu, dict)}
         self.assertIn("Exceptions", labels)
         self.assertNotIn("Integration health", labels)
+
+    def test_planner_sees_what_holds_up_an_order_and_opens_it(self):
+        production = self._confirmed()
+        waiting = self._consume(
+            production,
+            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "TOUR-LOT-7"},
+            "TOUR-ORD-1",
+        )
+        self.assertEqual(waiting.state, "waiting")
+        behind = self._store_event(
+            production, {"product": "T-SCR", "quantity": 4, "uom": "Units"}, "TOUR-ORD-2"
+        )
+        # Its lane's job runs: the head still waits, the report behind it shows under
+        # the order.
+        with trap_jobs():
+            behind._process()
+        self.assertEqual((waiting.state, behind.state), ("waiting", "received"))
+        self.assertEqual(behind.production_id, production)
+        self.start_tour(
+            f"/odoo/action-mrp.mrp_production_action/{production.id}",
+            "mes_planner_order",
+            login="mes_tour_planner",
+        )

@@ -7,6 +7,7 @@ from . import (
     mes_mapping,
     mes_message,
     mes_message_exporter,
+    mes_message_fix,
     mes_message_importer,
     mes_message_intake,
     mes_metrics,

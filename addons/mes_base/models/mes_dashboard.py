@@ -254,7 +254,10 @@ class MesDashboard(models.AbstractModel):
                 ("error_cause", "=", cause or False),
                 ("backend_id", "=", backend.id),
             ]
-            label = cause or self.env._("No cause recorded")
+            # One of its messages says what the cause is, in words, and what fixes it.
+            example = self.env["mes.message"].search(domain, order="id", limit=1)
+            label = example._cause_sentence(example.cause_code, example.cause_value)
+            fix_label, fix_action = example._fix_action()
             rows.append(
                 {
                     "label": label,
@@ -263,6 +266,7 @@ class MesDashboard(models.AbstractModel):
                         {"value": backend.display_name},
                         {"value": count, "action": self._list(label, domain)},
                         {"value": _duration((now - oldest).total_seconds())},
+                        {"value": fix_label, "action": fix_action},
                     ],
                 }
             )
@@ -270,7 +274,12 @@ class MesDashboard(models.AbstractModel):
             "kind": "table",
             "key": "causes",
             "title": self.env._("Errors by cause"),
-            "columns": [self.env._("MES"), self.env._("Messages"), self.env._("Oldest")],
+            "columns": [
+                self.env._("MES"),
+                self.env._("Messages"),
+                self.env._("Oldest"),
+                self.env._("Fix"),
+            ],
             "rows": rows,
             "empty": self.env._("No errors."),
         }

@@ -280,6 +280,16 @@ class MrpProduction(models.Model):
             "name": stopper.display_name,
         }
 
+    def action_fix_mes_stopper(self):
+        """Open the screen that fixes what holds up this order's MES reports."""
+        self.ensure_one()
+        self.env["mes.message"].check_access("read")
+        self.check_access("read")
+        stopper = self._mes_stopper().with_env(self.env)
+        if not stopper:
+            raise UserError(self.env._("Nothing holds up the MES reports of %s.", self.name))
+        return stopper.action_fix()
+
     def action_confirm(self):
         res = super().action_confirm()
         self.filtered(lambda p: p._mes_backend().export_trigger == "confirm")._mes_export()

@@ -112,6 +112,15 @@ class TestAccessMatrix(AccessCase):
             )
             env["mes.backend.key.wizard"].browse(wizard.id).read(["backend_id"])
 
+        def fix_stopper(case, env, key):
+            # Refused, or answered: the screen of the fix, or that nothing holds the order up.
+            try:
+                production(env, key).action_fix_mes_stopper()
+            except AccessError:
+                raise
+            except UserError as err:
+                case.assertIn("Nothing holds up", str(err))
+
         def key_wizard_use(case, env, key):
             # A dialog of the user's own (as the action makes it), its key put in use.
             value = "k" * 20 + "-access-matrix-key"
@@ -328,6 +337,13 @@ class TestAccessMatrix(AccessCase):
                 "action_view_mes_messages",
                 PLANNERS,
                 lambda c, e, k: production(e, k).action_view_mes_messages(),
+            ),
+            Row("mrp.production", "action_fix_mes_stopper", PLANNERS, fix_stopper),
+            Row(
+                "mes.message",
+                "action_fix",
+                PLANNERS,
+                lambda c, e, k: _message(c, e, k).action_fix(),
             ),
             Row(
                 "mrp.production",

@@ -128,10 +128,20 @@ class TestPlannerDashboard(DashboardCase):
         self.assertIn("unmapped_product: MES-X", oldest["note"])
 
         causes = self._section(after, "causes")
-        row = self._row(causes, "unmapped_product: MES-X")
+        row = self._row(causes, "MES product code MES-X is not mapped to a product")
         self.assertEqual(row["cells"][1]["value"], 2)
         self.assertEqual(self.env["mes.message"].search(row["action"]["domain"]), error_a | error_b)
-        self.assertEqual(self._row(causes, "mes_http_422")["cells"][1]["value"], 1)
+        # The fix, one click away: the mapping form with the MES code filled in.
+        fix = row["cells"][3]
+        self.assertEqual(fix["value"], "Map MES-X")
+        self.assertEqual(fix["action"]["res_model"], "mes.mapping")
+        self.assertEqual(
+            {k: fix["action"]["context"][k] for k in ("default_mapping_type", "default_mes_code")},
+            {"default_mapping_type": "product", "default_mes_code": "MES-X"},
+        )
+        refused = self._row(causes, "The MES refused it (HTTP 422)")
+        self.assertEqual(refused["cells"][1]["value"], 1)
+        self.assertEqual(refused["cells"][3]["value"], "Open the report")
 
         by_age = self._section(after, "by_age")
         error_row = self._row(by_age, "Error")
@@ -162,7 +172,8 @@ class TestPlannerDashboard(DashboardCase):
             {"product": "MES-Y", "quantity": 1, "uom": "Units"},
         )
         row = self._row(
-            self._section(self._dashboard("planner"), "causes"), "unmapped_product: MES-Y"
+            self._section(self._dashboard("planner"), "causes"),
+            "MES product code MES-Y is not mapped to a product",
         )
         listed = self.env["mes.message"].with_user(self.planner).search(row["action"]["domain"])
         self.assertEqual(listed, messages)
@@ -172,7 +183,10 @@ class TestPlannerDashboard(DashboardCase):
             trap.perform_enqueued_jobs()
         self._assert_processed(*messages)
         causes = self._section(self._dashboard("planner"), "causes")
-        self.assertNotIn("unmapped_product: MES-Y", [r["label"] for r in causes["rows"]])
+        self.assertNotIn(
+            "MES product code MES-Y is not mapped to a product",
+            [r["label"] for r in causes["rows"]],
+        )
 
 
 class TestWarehouseDashboard(DashboardCase):

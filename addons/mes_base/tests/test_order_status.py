@@ -175,6 +175,17 @@ class TestOrderStatus(EventCase):
         self.assertIn("LOT-LATER", production.mes_unposted_text)
         action = production.action_view_mes_stopper()
         self.assertEqual((action["res_model"], action["res_id"]), ("mes.message", waiting.id))
+        # Fixed in one click: the lot to create, its name and product filled in.
+        fix = production.action_fix_mes_stopper()
+        self.assertEqual(fix["res_model"], "stock.lot")
+        self.assertEqual(
+            (fix["context"]["default_name"], fix["context"]["default_product_id"]),
+            ("LOT-LATER", self.housing.id),
+        )
+        self.assertEqual(
+            waiting._cause_sentence(waiting.cause_code, waiting.cause_value),
+            "Lot LOT-LATER (T-HOUS) is not in Odoo yet",
+        )
         # The lot is received: the reports post and the banner is gone.
         lot = self.env["stock.lot"].create({"name": "LOT-LATER", "product_id": self.housing.id})
         self.env["stock.quant"]._update_available_quantity(
@@ -185,6 +196,8 @@ class TestOrderStatus(EventCase):
         self._assert_processed(waiting, behind)
         production.invalidate_recordset(["mes_unposted_count", "mes_unposted_text"])
         self.assertEqual((production.mes_unposted_count, production.mes_unposted_text), (0, False))
+        with self.assertRaisesRegex(UserError, "Nothing holds up"):
+            production.action_fix_mes_stopper()
 
     def test_only_mes_users_read_the_status(self):
         production = self._exported()
@@ -372,3 +385,16 @@ class TestMessageForm(EventCase):
         self.assertEqual(answer["params"]["type"], "success")
         self.assertTrue(answer["params"]["message"].startswith("Tried again: acknowledged"))
         self.assertEqual(self.simulator.store.order(production.name)["deliveries"], 1)
+
+    def test_causes_read_as_sentences(self):
+        messages = self.env["mes.message"]
+        self.assertEqual(messages._cause_sentence(False, False), "No cause recorded")
+        self.assertEqual(messages._cause_sentence("something_new", "X-1"), "something_new: X-1")
+        self.assertEqual(messages._cause_sentence("something_new", False), "something_new")
+        self.assertEqual(
+            messages._cause_sentence("mes_http_422", False), "The MES refused it (HTTP 422)"
+        )
+        self.assertEqual(
+            messages._cause_sentence("unmapped_workcenter", "ASM9"),
+            "MES resource ASM9 is not mapped to a work center",
+        )

@@ -13,7 +13,8 @@ tours.add("mes_planner_dashboard", {
         },
         {
             content: "Errors are grouped by cause: open the messages of one",
-            trigger: ".o_mes_section_causes a.o_mes_row_link:contains('unmapped_product: TOUR-42')",
+            trigger:
+                ".o_mes_section_causes a.o_mes_row_link:contains('MES product code TOUR-42 is not mapped to a product')",
             run: "click",
         },
         {

@@ -238,9 +238,11 @@ class MesDashboard(models.AbstractModel):
         ]
 
     def _causes_table(self):
-        """Errors grouped by cause: one fix (a mapping, a lot) and one bulk retry per row."""
+        """What stops reports (errors, and waits for something Odoo lacks), grouped by
+        cause: one fix (a mapping, a lot) and one bulk retry per row."""
+        stopped = (*ERROR_STATES, "waiting")
         groups = self.env["mes.message"]._read_group(
-            [("state", "in", ERROR_STATES)],
+            [("state", "in", stopped)],
             ["error_cause", "backend_id"],
             ["__count", "create_date:min"],
             order="__count desc, create_date:min",
@@ -250,7 +252,7 @@ class MesDashboard(models.AbstractModel):
         rows = []
         for cause, backend, count, oldest in groups:
             domain = [
-                ("state", "in", ERROR_STATES),
+                ("state", "in", stopped),
                 ("error_cause", "=", cause or False),
                 ("backend_id", "=", backend.id),
             ]
@@ -273,7 +275,7 @@ class MesDashboard(models.AbstractModel):
         return {
             "kind": "table",
             "key": "causes",
-            "title": self.env._("Errors by cause"),
+            "title": self.env._("Stopped reports by cause"),
             "columns": [
                 self.env._("MES"),
                 self.env._("Messages"),
@@ -281,7 +283,7 @@ class MesDashboard(models.AbstractModel):
                 self.env._("Fix"),
             ],
             "rows": rows,
-            "empty": self.env._("No errors."),
+            "empty": self.env._("No report is stopped."),
         }
 
     def _age_table(self):

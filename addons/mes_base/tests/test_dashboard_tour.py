@@ -149,6 +149,28 @@ class TestDashboardTours(MesCase, HttpCase):
         self.assertIn("Exceptions", labels)
         self.assertNotIn("Integration health", labels)
 
+    def test_planner_fixes_a_missing_lot_from_the_dashboard(self):
+        production = self._confirmed()
+        waiting = self._consume(
+            production,
+            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "TOUR-LOT-5"},
+            "TOUR-FIX-1",
+        )
+        self.assertEqual(waiting.state, "waiting")
+        self.start_tour(
+            self._action_url("mes_base.mes_dashboard_planner_action"),
+            "mes_planner_fixes_a_lot",
+            login="mes_tour_planner",
+        )
+        lot = self.env["stock.lot"].search([("name", "=", "TOUR-LOT-5")])
+        self.assertEqual(lot.product_id, self.housing)
+        # Odoo's own rule: a lot belongs to its product's company (none here: shared).
+        self.assertFalse(lot.company_id)
+        # The lot known, the report posts at its next try (here: now).
+        with trap_jobs():
+            waiting._process()
+        self.assertEqual(waiting.state, "processed", waiting.error_text)
+
     def test_planner_sees_what_holds_up_an_order_and_opens_it(self):
         production = self._confirmed()
         waiting = self._consume(

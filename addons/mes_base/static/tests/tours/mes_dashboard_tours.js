@@ -94,3 +94,34 @@ tours.add("mes_health_dashboard", {
         },
     ],
 });
+
+// A planner fixes, from the dashboard, what an order's report waits for: a lot Odoo
+// does not know yet. One click opens the lot to create, named as the MES named it.
+tours.add("mes_planner_fixes_a_lot", {
+    steps: () => [
+        {
+            content: "The cause reads as a sentence",
+            trigger:
+                ".o_mes_section_causes tr:contains('Lot TOUR-LOT-5 (T-HOUS) is not in Odoo yet')",
+        },
+        {
+            content: "Its fix is one click away",
+            trigger:
+                ".o_mes_section_causes tr:contains('Lot TOUR-LOT-5') a.o_mes_cell_link:contains('Create lot TOUR-LOT-5')",
+            run: "click",
+        },
+        {
+            content: "The lot is filled in as the MES named it",
+            trigger: ".o_form_view .o_field_widget[name=name] input:value(TOUR-LOT-5)",
+        },
+        {
+            content: "Save it",
+            trigger: ".o_form_view .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "Saved",
+            trigger: ".o_form_view .o_form_saved",
+        },
+    ],
+});

@@ -4,6 +4,7 @@ import pytz
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import format_datetime
 
 from .mes_message import ERROR_STATES, OPEN_STATES
 
@@ -65,7 +66,9 @@ class MesDashboard(models.AbstractModel):
                 "warehouse": self.env._("MES stock exceptions"),
                 "health": self.env._("MES integration health"),
             }[name],
-            "generated_at": fields.Datetime.to_string(now),
+            # As the reader reads time (the bars are in the same zone).
+            "generated_at": format_datetime(self.env, now, dt_format="medium"),
+            "timezone": self.env.context.get("tz") or self.env.user.tz or "UTC",
             "sections": getattr(builder, f"_{name}_sections")(),
         }
 
@@ -127,12 +130,12 @@ class MesDashboard(models.AbstractModel):
             return self.env._("over %s h", lower)
         return self.env._("%(lower)s-%(upper)s h", lower=lower, upper=upper)
 
-    def _group_label(self, value):
+    def _group_label(self, value, empty=None):
         if isinstance(value, models.BaseModel):
-            return value.display_name if value else self.env._("None")
-        return value or self.env._("None")
+            return value.display_name if value else (empty or self.env._("None"))
+        return value or (empty or self.env._("None"))
 
-    def _open_matrix(self, title, field, key):
+    def _open_matrix(self, title, field, key, empty=None):
         """Open messages per value of ``field``: to fix, waiting, in progress, in all."""
         columns = [
             (self.env._("To fix"), ERROR_STATES),
@@ -155,7 +158,7 @@ class MesDashboard(models.AbstractModel):
         rows = []
         for value, by_state in sorted(counts.items(), key=lambda item: -sum(item[1].values())):
             filter_value = value.id if isinstance(value, models.BaseModel) else value
-            label = labels.get(value) or self._group_label(value)
+            label = labels.get(value) or self._group_label(value, empty)
             cells = []
             for column, states in columns:
                 domain = [(field, "=", filter_value or False), ("state", "in", states)]
@@ -233,7 +236,12 @@ class MesDashboard(models.AbstractModel):
             self._causes_table(),
             self._age_table(),
             self._open_matrix(self.env._("Open by type"), "message_type", "by_type"),
-            self._open_matrix(self.env._("Open by work center"), "workcenter_id", "by_workcenter"),
+            self._open_matrix(
+                self.env._("Open by work center"),
+                "workcenter_id",
+                "by_workcenter",
+                empty=self.env._("No work center named"),
+            ),
             self._open_matrix(self.env._("Open by MES"), "backend_id", "by_backend"),
         ]
 

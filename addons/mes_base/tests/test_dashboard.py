@@ -72,6 +72,30 @@ class DashboardCase(EventCase):
 
 
 class TestPlannerDashboard(DashboardCase):
+    def test_the_dashboard_reads_in_the_readers_time_zone_and_words(self):
+        self.planner.tz = "America/New_York"
+        production = self._confirmed(qty=1)
+        self._send(
+            production, "material_consumed", {"product": "MES-NOWC", "quantity": 1, "uom": "Units"}
+        )
+        dashboard = self._dashboard("planner")
+        self.assertEqual(dashboard["timezone"], "America/New_York")
+        # Generated now: in New York that is 4 or 5 hours before the UTC clock.
+        # (the minute may have turned since the dashboard was made).
+        now = fields.Datetime.now()
+        hours = {
+            (now - timedelta(hours=offset, minutes=turned)).strftime("%-I:%M")
+            for offset in (4, 5)
+            for turned in (0, 1)
+        }
+        self.assertTrue(
+            any(hour in dashboard["generated_at"] for hour in hours), dashboard["generated_at"]
+        )
+        by_workcenter = self._section(dashboard, "by_workcenter")
+        labels = [row["label"] for row in by_workcenter["rows"]]
+        self.assertIn("No work center named", labels)
+        self.assertNotIn("None", labels)
+
     def test_figures_follow_the_messages(self):
         before = self._dashboard("planner")
         first = self._confirmed(qty=2)

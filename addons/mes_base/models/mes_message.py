@@ -613,6 +613,9 @@ class MesMessage(models.Model):
         self._check_planner()
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Cancel %s with a reason", self.display_name)
+            if len(self) == 1
+            else self.env._("Cancel %s messages with a reason", len(self)),
             "res_model": "mes.message.cancel.wizard",
             "view_mode": "form",
             "target": "new",

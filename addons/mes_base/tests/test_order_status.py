@@ -346,6 +346,11 @@ class TestMessageForm(EventCase):
         message = self.env["mes.message"].browse(answer["message_id"])
         self.assertEqual(message.production_id, production)
         self.assertIn(message, production.mes_message_ids)
+        # Dialogs say what they are about.
+        self.assertEqual(
+            message.action_open_cancel_wizard()["name"],
+            f"Cancel Material consumed {production.name} with a reason",
+        )
         # An order of another company is not this MES's: not linked.
         other_company = self.env["res.company"].create({"name": "Other plant"})
         foreign = (

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -29,8 +30,19 @@ class MesPeriodClose(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
-    date_from = fields.Date("From", required=True, default=lambda self: self._default_date_from())
-    date_to = fields.Date("To", required=True, default=lambda self: self._default_date_to())
+    date_from = fields.Date(
+        "From",
+        required=True,
+        default=lambda self: self._default_date_from(),
+        help="A new month-end proposes last month, the one usually closed: change both "
+        "dates for another period.",
+    )
+    date_to = fields.Date(
+        "To",
+        required=True,
+        default=lambda self: self._default_date_to(),
+        help="A new month-end proposes last month, the one usually closed.",
+    )
     state = fields.Selection(
         [("open", "Open"), ("closed", "Closed")], default="open", required=True, tracking=True
     )
@@ -157,7 +169,20 @@ class MesPeriodClose(models.Model):
                 close.with_company(close.company_id)._productions()
             )
             close._write_checks()
+            close._log_checks(self.env._("Checks run by %s", self.env.user.name))
         return True
+
+    def _log_checks(self, title):
+        """A note of what the checks found, in the period's chatter."""
+        items = "".join(
+            f"<li>{'✔' if check.ok else '✘'} {escape(check.name)}"
+            f"{'' if check.ok else f' ({check.count})'}</li>"
+            for check in self.check_ids
+        )
+        self.sudo().message_post(
+            body=Markup(f"<p>{escape(title)}:</p><ul>{items}</ul>"),
+            author_id=self.env.user.partner_id.id,
+        )
 
     def _checks(self):
         """(code, label, model, domain) of each check: it passes when the domain finds nothing."""
@@ -234,13 +259,25 @@ class MesPeriodClose(models.Model):
             close.action_run_checks()
             failed = close.check_ids.filtered(lambda c: not c.ok)
             if failed:
-                raise UserError(
-                    self.env._(
-                        "%(period)s cannot be closed yet: %(checks)s",
-                        period=close.name,
-                        checks="; ".join(f"{c.name} ({c.count})" for c in failed),
-                    )
+                # Kept (not an error that undoes everything): the period's chatter says
+                # who tried and why it stays open; the user reads it at once.
+                reason = self.env._(
+                    "%(period)s cannot be closed yet: %(checks)s",
+                    period=close.name,
+                    checks="; ".join(f"{c.name} ({c.count})" for c in failed),
                 )
+                close._log_checks(self.env._("Close refused (asked by %s)", self.env.user.name))
+                return {
+                    "type": "ir.actions.client",
+                    "tag": "display_notification",
+                    "params": {
+                        "type": "danger",
+                        "sticky": True,
+                        "title": self.env._("Not closed"),
+                        "message": reason,
+                        "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+                    },
+                }
             close.sudo().write(
                 {
                     "state": "closed",

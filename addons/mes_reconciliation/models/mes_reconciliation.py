@@ -159,6 +159,33 @@ class MesReconciliation(models.Model):
         self.sudo()._recompute()
         return True
 
+    def action_refresh_list(self):
+        """The list's Refresh: the selected orders, or without a selection every order of
+        the user's companies that changed since it was last reconciled (what the
+        scheduled refresh does every 30 minutes), now."""
+        self.check_access("read")
+        if self:
+            self.sudo()._recompute()
+            count = len(self)
+        else:
+            companies = self.env.companies
+            productions = (
+                self.sudo()
+                ._refresh_candidates(limit=5000)
+                .filtered(lambda p: p.company_id in companies)
+            )
+            self.sudo()._refresh_productions(productions)
+            count = len(productions)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("%s order(s) brought up to date.", count),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
     @api.model
     def _refresh_productions(self, productions):
         """Create or bring up to date the reconciliation of each order."""

@@ -3,6 +3,7 @@ from odoo import fields, models
 from .mes_reconciliation import STATUSES
 
 
+# Quantities are in each line's own unit (hours for time): never added up across lines.
 class MesReconciliationLine(models.Model):
     """One thing an order planned, the MES reported and Odoo posted: a component (per lot),
     the output, a by-product, scrap, or the time of a work center.
@@ -50,23 +51,43 @@ class MesReconciliationLine(models.Model):
     lot_name = fields.Char()
     workcenter_id = fields.Many2one("mrp.workcenter", "Work center", index=True)
     uom_id = fields.Many2one("uom.uom", "Unit")
-    planned_qty = fields.Float("Planned", digits="Product Unit of Measure")
-    reported_qty = fields.Float("MES reported", digits="Product Unit of Measure")
+    planned_qty = fields.Float(
+        "Planned",
+        digits="Product Unit of Measure",
+        aggregator=None,
+    )
+    reported_qty = fields.Float(
+        "MES reported",
+        digits="Product Unit of Measure",
+        aggregator=None,
+    )
     pending_qty = fields.Float(
         "Not yet posted",
         digits="Product Unit of Measure",
         help="Part of the reported quantity whose messages are not processed yet.",
+        aggregator=None,
     )
-    posted_qty = fields.Float("Odoo posted", digits="Product Unit of Measure")
+    posted_qty = fields.Float(
+        "Odoo posted",
+        digits="Product Unit of Measure",
+        aggregator=None,
+    )
     unmatched_qty = fields.Float(
         "Posted without MES report",
         digits="Product Unit of Measure",
         help="Posted in Odoo with no MES message behind it on an order whose material the MES "
         "owns: a manual change to check.",
+        aggregator=None,
     )
-    variance_qty = fields.Float("Variance (posted - reported)", digits="Product Unit of Measure")
+    variance_qty = fields.Float(
+        "Variance (posted - reported)",
+        digits="Product Unit of Measure",
+        aggregator=None,
+    )
     usage_variance_qty = fields.Float(
-        "Usage variance (reported - planned)", digits="Product Unit of Measure"
+        "Usage variance (reported - planned)",
+        digits="Product Unit of Measure",
+        aggregator=None,
     )
     unit_cost = fields.Float(digits="Product Price", aggregator=None)
     posted_value = fields.Monetary(currency_field="currency_id")

@@ -80,6 +80,12 @@ class TestReconciliationAccess(AccessCase):
             ),
             Row(
                 "mes.reconciliation",
+                "action_refresh_list",
+                PLANNERS,
+                lambda c, e, k: rec(e, k).action_refresh_list(),
+            ),
+            Row(
+                "mes.reconciliation",
                 "action_view_messages",
                 PLANNERS,
                 lambda c, e, k: rec(e, k).action_view_messages(),

@@ -1,10 +1,11 @@
 import base64
 import io
+from datetime import timedelta
 from unittest.mock import patch
 
 import openpyxl
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 from odoo.tools import mute_logger
@@ -463,8 +464,18 @@ class TestMonthEnd(ReconciliationCase):
             checks["unexplained"].action_open()["domain"]
         )
         self.assertEqual(listed.production_id, production)
-        with self.assertRaises(UserError):
-            close.action_close()
+        # Refused with its reasons, kept in the period's chatter with who asked.
+        answer = close.action_close()
+        self.assertEqual(close.state, "open")
+        self.assertEqual(answer["params"]["type"], "danger")
+        self.assertIn(
+            "cannot be closed yet: No MES message in error (", answer["params"]["message"]
+        )
+        note = close.message_ids[0]
+        self.assertIn(f"Close refused (asked by {self.finance.name})", note.body)
+        self.assertIn("✘ Variances above tolerance and manual postings explained (1)", note.body)
+        self.assertIn(f"Checks run by {self.finance.name}", close.message_ids[1].body)
+        checks = {check.code: check for check in close.check_ids}
         # Finance explains; the planner clears the errors.
         listed.with_user(self.finance).explanation = "Manual scrap after inspection."
         self.assertFalse(checks["exports"].ok)  # the test MES never took the exports
@@ -536,3 +547,25 @@ class TestDigestAndExport(ReconciliationCase):
         self.assertEqual(row["Unit"], "kg")
         self.assertAlmostEqual(row["MES reported"], 1.1)
         self.assertAlmostEqual(row["Usage variance value"], 2.0)
+
+
+class TestFinanceScreens(ReconciliationCase):
+    def test_export_proposes_last_month_and_says_so(self):
+        wizard = self.env["mes.reconciliation.export"].with_user(self.finance).create({})
+        first_of_this_month = fields.Date.today().replace(day=1)
+        self.assertEqual(wizard.date_to, first_of_this_month - timedelta(days=1))
+        self.assertEqual(wizard.date_from, wizard.date_to.replace(day=1))
+        self.assertIn("last month", wizard._fields["date_from"].help)
+
+    def test_refresh_from_the_list_brings_finished_orders_in_now(self):
+        production = self._run_order()
+        self.env["mes.reconciliation"].sudo().search(
+            [("production_id", "=", production.id)]
+        ).unlink()
+        answer = self.env["mes.reconciliation"].with_user(self.finance).action_refresh_list()
+        self.assertRegex(answer["params"]["message"], r"^[1-9]\d* order\(s\) brought up to date\.$")
+        record = self.env["mes.reconciliation"].search([("production_id", "=", production.id)])
+        self.assertEqual(record.status, "balanced")
+        # Quantities of different units are never added up.
+        for name in ("planned_qty", "reported_qty", "posted_qty", "variance_qty"):
+            self.assertIsNone(self.env["mes.reconciliation.line"]._fields[name].aggregator, name)

@@ -13,8 +13,18 @@ class MesReconciliationExport(models.TransientModel):
     _name = "mes.reconciliation.export"
     _description = "Export MES reconciliation to XLSX"
 
-    date_from = fields.Date("From", required=True)
-    date_to = fields.Date("To", required=True)
+    date_from = fields.Date(
+        "From",
+        required=True,
+        default=lambda self: self.env["mes.period.close"]._default_date_from(),
+        help="The first day of last month unless you choose another.",
+    )
+    date_to = fields.Date(
+        "To",
+        required=True,
+        default=lambda self: self.env["mes.period.close"]._default_date_to(),
+        help="The last day of last month unless you choose another.",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )

@@ -286,7 +286,7 @@ def _body_error(reason):
     return MessageValidationError([FieldError("(body)", MISSING, reason)])
 
 
-def _too_deep(text):
+def too_deep(text):
     """Whether arrays and objects nest deeper than MAX_DEPTH in JSON text (not parsed)."""
     brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
     depths = accumulate(map(_NESTING_STEP.__getitem__, brackets))
@@ -363,7 +363,7 @@ def decode_json_body(body, *, check_values=True):
         ) from None
     if not text.strip():
         raise _body_error('is empty: a JSON event or {"events": [...]} is expected')
-    if _too_deep(text):
+    if too_deep(text):
         raise _body_error(f"nests arrays and objects deeper than {MAX_DEPTH} levels")
     try:
         value, odd_numbers = _loads(text)

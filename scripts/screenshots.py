@@ -181,18 +181,42 @@ def run_shift(plant):
     reconciliation = plant(
         "mes.reconciliation", "search", [("production_id", "in", orders[3:])], limit=1
     )
-    return close, reconciliation[0] if reconciliation else None
+    waiting = plant("mes.message", "search", [("external_id", "=", "SHOT-0")], limit=1)
+    return {
+        "close": close,
+        "reconciliation": reconciliation[0] if reconciliation else None,
+        # The order whose reports wait behind a lot Odoo does not know, and that report.
+        "held_up_order": stuck[0],
+        "waiting_message": waiting[0] if waiting else None,
+        "backend": plant.ref("mes_base.backend_simulator"),
+    }
 
 
-def shoot(url, out, close_id, reconciliation_id):
+def shoot(url, out, shift):
     from playwright.sync_api import sync_playwright
 
     screens = list(SCREENS)
-    if reconciliation_id:
+    if shift["reconciliation"]:
         screens.append(
-            ("08-reconciliation-order", f"mes.reconciliation/{reconciliation_id}", ".o_form_view")
+            (
+                "08-reconciliation-order",
+                f"mes.reconciliation/{shift['reconciliation']}",
+                ".o_form_view",
+            )
         )
-    screens.append(("09-month-end", f"mes.period.close/{close_id}", ".o_form_view"))
+    screens.append(("09-month-end", f"mes.period.close/{shift['close']}", ".o_form_view"))
+    screens.append(
+        (
+            "10-order-held-up",
+            f"action-mrp.mrp_production_action/{shift['held_up_order']}",
+            ".o_form_view .alert-warning",
+        )
+    )
+    if shift["waiting_message"]:
+        screens.append(
+            ("11-message-waiting", f"mes.message/{shift['waiting_message']}", ".o_form_view")
+        )
+    screens.append(("12-mes-backend", f"mes.backend/{shift['backend']}", ".o_form_view"))
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -295,8 +319,7 @@ def main():
             [plant.ref("mes_base.backend_simulator")],
             {"base_url": f"http://127.0.0.1:{sim_port}", "outbound_api_key_input": OUTBOUND_KEY},
         )
-        close, reconciliation = run_shift(plant)
-        shoot(url, Path(args.out), close, reconciliation)
+        shoot(url, Path(args.out), run_shift(plant))
     finally:
         for process in (simulator, odoo):
             process.terminate()

@@ -1,10 +1,14 @@
 from datetime import UTC, datetime, timedelta
 
-from odoo import Command, api, models
-from odoo.tools import float_compare, float_is_zero, float_round, format_datetime
+from odoo import Command, api, fields, models
+from odoo.tools import SQL, float_compare, float_is_zero, float_round, format_datetime
 
 from ..exceptions import MesDataError, MesWaiting
 from ..locking import lock_or_retry
+
+# How far an MES time may be from Odoo's clock and still be the order's own.
+CLOCK_SLACK_PAST = timedelta(days=1)
+CLOCK_SLACK_FUTURE = timedelta(minutes=5)
 
 
 def utc_naive(text):
@@ -222,12 +226,10 @@ class MesEventProcessor(models.AbstractModel):
             first = production.workorder_ids.filtered(lambda w: w.state in ("ready", "waiting"))
             if first:
                 first[:1].with_context(mes_no_timer=True).button_start()
+        production.mes_floor_state = "started"
         # The order started when the shop floor started it, not when Odoo heard of it
-        # (Odoo's own start writes the moment it is pressed). force_date: the order
-        # stays planned as it was.
-        production.with_context(force_date=True).write(
-            {"date_start": started_at, "mes_floor_state": "started"}
-        )
+        # (Odoo's own start writes the moment it is pressed).
+        self._set_actual_dates(production, start=started_at)
         production._message_log(body=self._status_note(production, event, "started"))
         return self.env._("order %s started", production.name)
 
@@ -259,6 +261,39 @@ class MesEventProcessor(models.AbstractModel):
             when=self._plant_time(production, utc_naive(event["occurred_at"])),
             details=f" ({details})" if details else "",
         )
+
+    def _set_actual_dates(self, production, start=None, finish=None):
+        """The MES's start and finish as the order's dates, when they are times the order
+        can have run at: after it was created (a day's clock difference allowed), not
+        in the future (a few minutes allowed), the finish after the start. Otherwise
+        Odoo's own times stay (a wrong MES clock does not move the order).
+
+        Written as columns: Odoo's write would also re-date the order's stock moves,
+        done ones included, which are dated when Odoo posted them (as their valuation
+        and accounting are).
+        """
+        earliest = production.create_date - CLOCK_SLACK_PAST
+        latest = fields.Datetime.now() + CLOCK_SLACK_FUTURE
+        dates = {}
+        if start and earliest <= start <= latest:
+            dates["date_start"] = start
+        if finish and earliest <= finish <= latest:
+            dates["date_finished"] = finish
+            if (dates.get("date_start") or production.date_start) > finish:
+                dates["date_start"] = finish
+        if not dates:
+            return
+        production.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE mrp_production SET %s WHERE id = %s",
+                SQL(", ").join(
+                    SQL("%s = %s", SQL.identifier(name), value) for name, value in dates.items()
+                ),
+                production.id,
+            )
+        )
+        production.invalidate_recordset(list(dates))
 
     def _plant_time(self, production, moment):
         """``moment`` as the people of the order's plant read it (see plant_time)."""
@@ -543,12 +578,9 @@ class MesEventProcessor(models.AbstractModel):
             skip_consumption=True,
             skip_redirection=True,
         ).button_mark_done()
+        production.mes_floor_state = "completed"
         # Finished when the shop floor finished it (Odoo writes the moment it posts).
-        finished_at = utc_naive(event["occurred_at"])
-        dates = {"date_finished": finished_at, "mes_floor_state": "completed"}
-        if production.date_start and production.date_start > finished_at:
-            dates["date_start"] = finished_at
-        production.with_context(force_date=True).write(dates)
+        self._set_actual_dates(production, finish=utc_naive(event["occurred_at"]))
         production.mes_output_qty = 0.0
         message.move_ids |= (
             before | production.move_raw_ids | production.move_finished_ids

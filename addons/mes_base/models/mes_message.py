@@ -11,7 +11,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import identity_exact
 
 from mes_connector.b2mml import production_schedule_to_order
-from mes_connector.validation import MISSING, FieldError, validation_errors
+from mes_connector.validation import MISSING, FieldError, too_deep, validation_errors
 
 from ..locking import lock_or_retry
 from .mes_event_processor import utc_naive
@@ -53,14 +53,17 @@ REPORTED_COLUMNS = (
     "reported_operation",
     "reported_resource",
 )
-# Payloads longer than this are shown as they are (laying them out costs more than it helps).
-READABLE_MAX = 1_000_000
+# Payloads longer than this are shown as they are (laying them out costs more than it
+# helps), and so are those the layout would make this many times longer.
+READABLE_MAX = 200_000
+READABLE_GROWTH = 4
 # What a message that is tried again, applied, or held up behind another says of its
 # last error or wait: nothing.
 NO_TROUBLE = {
     "error_code": False,
     "cause_code": False,
     "cause_value": False,
+    "error_cause": False,
     "error_text": False,
     "waiting_since": False,
     "next_attempt_at": False,
@@ -68,7 +71,9 @@ NO_TROUBLE = {
 
 
 def readable(payload, payload_format):
-    """A payload laid out to be read; as it is when it cannot be read (or is huge)."""
+    """A payload laid out to be read; as it is when it cannot be read, is large or
+    nests deep (the intake keeps what the MES sent whatever it holds: laying out a
+    hostile body must cost no more than showing it)."""
     if not payload or len(payload) > READABLE_MAX:
         return payload
     try:
@@ -77,10 +82,14 @@ def readable(payload, payload_format):
                 remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=False
             )
             root = etree.fromstring(payload.encode(), parser=parser)
-            return etree.tostring(root, pretty_print=True, encoding="unicode")
-        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
-    except (ValueError, etree.LxmlError):
+            text = etree.tostring(root, pretty_print=True, encoding="unicode")
+        else:
+            if too_deep(payload):
+                return payload
+            text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError, MemoryError, etree.LxmlError):
         return payload
+    return text if len(text) <= READABLE_GROWTH * len(payload) else payload
 
 
 def bring_forward(job):
@@ -493,6 +502,13 @@ class MesMessage(models.Model):
         except RetryableJobError as err:
             self.invalidate_recordset()
             return self.env._("Tried again: %s. The queue tries it again shortly.", err)
+        except Exception as err:  # pylint: disable=broad-exception-caught
+            # Rolled back to the savepoint: the retry itself (state, note, job) stands.
+            _logger.warning("MES message %s: tried at once, failed: %s", self.id, err)
+            self.invalidate_recordset()
+            return self.env._(
+                "Not tried at once (%s); the queue tries it again shortly.", type(err).__name__
+            )
         self.invalidate_recordset()
         state = dict(self._fields["state"]._description_selection(self.env))[self.state]
         detail = self.status_detail

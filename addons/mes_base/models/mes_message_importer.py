@@ -26,7 +26,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..exceptions import MesDataError, MesWaiting
-from .mes_message import NO_TROUBLE, bring_forward
+from .mes_message import NO_TROUBLE, bounded_cause, bring_forward, cause_name
 from .mrp_production import APPLYING_MES_REPORT
 
 _logger = logging.getLogger(__name__)
@@ -531,6 +531,9 @@ class MesMessage(models.Model):
                 "error_code": "waiting",
                 "cause_code": code,
                 "cause_value": value or False,
+                # Written with its parts, not left to a recompute: the cause groups the
+                # message on the dashboards and in its error cause.
+                "error_cause": cause_name("waiting", code, bounded_cause(value or False)),
                 "error_text": self.env._("Waiting for %s.", reason),
             }
         )
@@ -546,6 +549,7 @@ class MesMessage(models.Model):
                 "error_code": code,
                 "cause_code": cause_code or code,
                 "cause_value": value or False,
+                "error_cause": cause_name(code, cause_code or code, bounded_cause(value or False)),
                 "error_text": text,
                 "next_attempt_at": False,
                 "attempt_count": self.attempt_count + 1,

@@ -3,6 +3,7 @@ import logging
 from odoo import models
 
 from ..locking import try_lock
+from .mes_message import bounded_cause, cause_name
 
 _logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class QueueJob(models.Model):
                     "error_code": "job_failed",
                     "cause_code": "job_failed",
                     "cause_value": job.exc_name or "?",
+                    "error_cause": cause_name(
+                        "job_failed", "job_failed", bounded_cause(job.exc_name or "?")
+                    ),
                     "error_text": job.exc_message or job.exc_name,
                 }
             )
@@ -68,6 +72,9 @@ class QueueJob(models.Model):
                         "error_code": "job_failed",
                         "cause_code": "job_failed",
                         "cause_value": job.exc_name or "?",
+                        "error_cause": cause_name(
+                            "job_failed", "job_failed", bounded_cause(job.exc_name or "?")
+                        ),
                         "error_text": job.exc_message or job.exc_name,
                     }
                 )

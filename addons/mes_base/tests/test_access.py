@@ -468,6 +468,17 @@ class TestKeys(AccessCase):
         self.backend.invalidate_recordset(["inbound_key_count"])
         with self.assertRaisesRegex(UserError, "in use already"):
             wizard.action_use()
+        # Over RPC a manager cannot bring a key of his own choosing.
+        chosen = "a-key-of-my-own-choosing-0123456"
+        with self.assertRaises(AccessError):
+            manager["mes.backend.key.wizard"].create(
+                {"backend_id": self.backend.id, "digest": key_digest(chosen)}
+            )
+        with self.assertRaises(AccessError):
+            wizard.write({"used": False})
+        self.assertFalse(self.backend._check_inbound_key(chosen))
+        with self.assertRaisesRegex(UserError, "at least 32 characters"):
+            self.backend._use_signing_secret("x")
         note = self.backend.message_ids[0]
         self.assertIn(f"New inbound key in use (…{key[-4:]})", note.body)
         self.assertNotIn(key, note.body)

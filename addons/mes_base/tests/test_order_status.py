@@ -1,4 +1,9 @@
 import json
+from datetime import UTC, datetime, timedelta, timezone
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+from psycopg2.errors import QueryCanceled
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user
@@ -8,6 +13,13 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 from ..models.mes_message import readable
 from .common import at, odoo_at, recent
 from .test_events import EventCase
+
+
+def _brussels(moment):
+    """``moment`` on a Brussels clock as Odoo's medium format writes it (9:01:00 AM)."""
+    local = moment.astimezone(ZoneInfo("Europe/Brussels"))
+    hour = local.hour % 12 or 12
+    return rf"{hour}:{local.minute:02d}:{local.second:02d}\s{'AM' if local.hour < 12 else 'PM'}"
 
 
 class TestOrderStatus(EventCase):
@@ -46,15 +58,19 @@ class TestOrderStatus(EventCase):
             (production.mes_status, production.mes_status_reason), ("acknowledged", False)
         )
 
+        # The shop floor started it 90 minutes ago and finished it 30 minutes ago (the
+        # MES writes its own zone: +01:00); Odoo hears of both now.
+        now = datetime.now(UTC).replace(microsecond=0)
+        started, finished = now - timedelta(minutes=90), now - timedelta(minutes=30)
         self._assert_processed(
-            self._send(production, "order_started", {}, occurred_at=at(0, "08:01:00", "Z"))
+            self._send(production, "order_started", {}, occurred_at=started.isoformat())
         )
         self.assertEqual(production.mes_floor_state, "started")
         self.assertEqual(production.mes_status, "running")
         # The MES's start is the order's start, not the moment Odoo posted it.
-        self.assertEqual(str(production.date_start), odoo_at(0, "08:01:00"))
-        # Read in Brussels: 08:01 UTC is 09:01 (winter) or 10:01 (summer) there.
-        self.assertRegex(production.mes_status_reason, r"^Started on .*, (9|10):01:00\sAM\.$")
+        self.assertEqual(production.date_start, started.replace(tzinfo=None))
+        # Read in Brussels, never the UTC figure.
+        self.assertRegex(production.mes_status_reason, rf"^Started on .*, {_brussels(started)}\.$")
 
         self._consume(production, self.housing, 1, lot="LOT-A")
         self._consume(production, self.screw, 4)
@@ -63,17 +79,45 @@ class TestOrderStatus(EventCase):
                 production,
                 "order_completed",
                 {"quantity": 1, "uom": "Units"},
-                occurred_at=at(0, "10:31:00", "+01:00"),
+                occurred_at=finished.astimezone(timezone(timedelta(hours=1))).isoformat(),
             )
         )
         self.assertEqual(production.state, "done")
         self.assertEqual(
             (production.mes_floor_state, production.mes_status), ("completed", "completed")
         )
-        self.assertEqual(str(production.date_start), odoo_at(0, "08:01:00"))
-        self.assertEqual(str(production.date_finished), odoo_at(0, "09:31:00"))
-        # Read in Brussels: 09:31 UTC is 10:31 or 11:31 there, never the UTC figure.
-        self.assertRegex(production.mes_status_reason, r"^Finished on .*, (10|11):31:00\sAM\.$")
+        self.assertEqual(production.date_start, started.replace(tzinfo=None))
+        self.assertEqual(production.date_finished, finished.replace(tzinfo=None))
+        self.assertRegex(
+            production.mes_status_reason, rf"^Finished on .*, {_brussels(finished)}\.$"
+        )
+        # The stock moves keep the moment Odoo posted them (their valuation's): not
+        # re-dated to the MES's times.
+        done = production.move_raw_ids | production.move_finished_ids
+        self.assertTrue(all(move.date > finished.replace(tzinfo=None) for move in done))
+
+    def test_mes_times_an_order_cannot_have_run_at_are_not_taken(self):
+        production = self._exported()
+        planned = production.date_start
+        # A wrong MES clock: years back, or hours ahead.
+        self._send(production, "order_started", {}, occurred_at="2001-01-01T08:00:00Z")
+        self.assertEqual(production.mes_status, "running")
+        # Odoo's own start stays: the moment it posted the start, not 2001.
+        self.assertGreaterEqual(production.date_start, min(planned, production.create_date))
+        ahead = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
+        self._consume(production, self.housing, 1, lot="LOT-A")
+        self._consume(production, self.screw, 4)
+        self._assert_processed(
+            self._send(
+                production,
+                "order_completed",
+                {"quantity": 1, "uom": "Units"},
+                occurred_at=ahead.isoformat(),
+            )
+        )
+        self.assertEqual(production.state, "done")
+        self.assertLess(production.date_finished, ahead.replace(tzinfo=None))
+        self.assertGreaterEqual(production.date_finished, production.date_start)
 
     def test_status_tells_why_an_order_is_not_delivered(self):
         self.simulator.down = True
@@ -262,6 +306,10 @@ class TestMessageList(EventCase):
         production = self._confirmed(qty=1)
         message = self._consume(production, extra, 1)
         self.assertEqual((message.state, message.attempt_count), ("error", 1))
+        # The cause is stored with its parts, as the dashboards and error causes group it.
+        self.env.flush_all()
+        self.env.cr.execute("SELECT error_cause FROM mes_message WHERE id = %s", [message.id])
+        self.assertEqual(self.env.cr.fetchone()[0], "component_not_in_order: T-GLUE2")
         self.assertIn("T-GLUE2", message.status_detail)
         for tries in (2, 3):
             with trap_jobs():
@@ -327,6 +375,11 @@ class TestMessageForm(EventCase):
         self.assertNotIn("root:", readable(entity, "xml"))
         huge = '{"a": "' + "x" * 1_000_001 + '"}'
         self.assertIs(readable(huge, "json"), huge)
+        # Hostile bodies the intake keeps as they came: shown as they came.
+        deep = "[" * 20000 + "]" * 20000
+        self.assertIs(readable(deep, "json"), deep)
+        nested = "[" * 60 + ",".join(["[1]"] * 20000) + "]" * 60
+        self.assertIs(readable(nested, "json"), nested, "laid out it would be 60 times longer")
         self.assertFalse(message.browse().payload_view)
 
     def test_a_refused_event_shows_under_its_order(self):
@@ -366,6 +419,31 @@ class TestMessageForm(EventCase):
             )
         self.assertEqual(answer["status"], "rejected")
         self.assertFalse(self.env["mes.message"].browse(answer["message_id"]).production_id)
+
+    def test_a_retry_that_fails_unexpectedly_is_kept_for_the_queue(self):
+        extra = self.env["product.product"].create(
+            {"name": "Glue", "default_code": "T-GLUE3", "is_storable": True}
+        )
+        message = self._consume(self._confirmed(qty=1), extra, 1)
+        self.assertEqual(message.state, "error")
+        self.backend.accept_extra_components = True
+        with (
+            patch.object(
+                type(self.env["mes.event.processor"]),
+                "_process_material_consumed",
+                side_effect=QueryCanceled("canceling statement due to statement timeout"),
+            ),
+            trap_jobs() as trap,
+        ):
+            answer = message.action_retry()
+            trap.assert_jobs_count(1, only=self.env["mes.message"]._run_lane)
+        self.assertEqual(
+            answer["params"]["message"],
+            "Not tried at once (QueryCanceled); the queue tries it again shortly.",
+        )
+        # The retry stands: received again, its job queued, the person's note kept.
+        self.assertEqual(message.state, "received")
+        self.assertIn("Retry requested by", message.message_ids[0].body)
 
     def test_a_pending_export_is_sent_now_and_says_how_it_went(self):
         self.simulator.down = True

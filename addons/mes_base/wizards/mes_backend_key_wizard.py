@@ -2,7 +2,7 @@ import hashlib
 import hmac
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 
 def key_digest(key):
@@ -34,6 +34,19 @@ class MesBackendKeyWizard(models.TransientModel):
     key = fields.Char(compute="_compute_key")
     secret = fields.Char("Signing secret", compute="_compute_key")
     intake_url = fields.Char(related="backend_id.intake_url")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # What a dialog puts in use is made by Odoo only (see mes.backend._new_secret_dialog):
+        # over RPC a manager could otherwise bring a key of his own choosing.
+        if not self.env.su and any({"digest", "used", "kind"} & set(vals) for vals in vals_list):
+            raise AccessError(self.env._("A key dialog is made by Odoo, with the key it shows."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            raise AccessError(self.env._("A key dialog cannot be changed."))
+        return super().write(vals)
 
     @api.depends_context("mes_new_inbound_key", "mes_new_signing_secret")
     def _compute_key(self):

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .mes_reconciliation import STATUSES
 
@@ -46,6 +46,15 @@ class MesReconciliationLine(models.Model):
     product_id = fields.Many2one("product.product", index=True)
     mes_code = fields.Char(
         "MES code", help="What the MES called it, when Odoo could not tell which product it is."
+    )
+    item = fields.Char(
+        "Item",
+        compute="_compute_item",
+        store=True,
+        help="What the line is about: the product, the work center (time), or the MES's code.",
+    )
+    production_state = fields.Selection(
+        related="reconciliation_id.production_id.state", string="Order status"
     )
     lot_id = fields.Many2one("stock.lot")
     lot_name = fields.Char()
@@ -101,6 +110,16 @@ class MesReconciliationLine(models.Model):
         "logs are shown, not reconciled.",
     )
     unmatched = fields.Boolean(index=True)
+
+    @api.depends("product_id", "workcenter_id", "mes_code")
+    def _compute_item(self):
+        for line in self:
+            line.item = (
+                line.product_id.display_name
+                or line.workcenter_id.display_name
+                or line.mes_code
+                or False
+            )
 
     def init(self):
         self.env.cr.execute(

@@ -569,3 +569,19 @@ class TestFinanceScreens(ReconciliationCase):
         # Quantities of different units are never added up.
         for name in ("planned_qty", "reported_qty", "posted_qty", "variance_qty"):
             self.assertIsNone(self.env["mes.reconciliation.line"]._fields[name].aggregator, name)
+
+    def test_analysis_names_each_line_and_keeps_to_finished_orders(self):
+        production = self._run_order()
+        record = self._reconcile(production)
+        time = record.line_ids.filtered(lambda line: line.kind == "time")
+        self.assertTrue(time)
+        self.assertEqual(set(time.mapped("item")), set(time.workcenter_id.mapped("display_name")))
+        component = record.line_ids.filtered(lambda line: line.kind == "component")[:1]
+        self.assertEqual(component.item, component.product_id.display_name)
+        action = self.env.ref("mes_reconciliation.mes_reconciliation_line_action")
+        self.assertEqual(action.context, "{'search_default_finished': 1}")
+        running = self._confirmed(qty=1)
+        lines = self.env["mes.reconciliation.line"].search(
+            [("production_state", "=", "done"), ("production_id", "in", (production | running).ids)]
+        )
+        self.assertEqual(lines.production_id, production)

@@ -171,6 +171,16 @@ class TestDashboardTours(MesCase, HttpCase):
             waiting._process()
         self.assertEqual(waiting.state, "processed", waiting.error_text)
 
+    def test_integrator_is_refused_an_address_odoo_cannot_call(self):
+        url = self.backend.base_url
+        self.start_tour(
+            f"/odoo/action-mes_base.mes_backend_action/{self.backend.id}",
+            "mes_integrator_bad_url",
+            login="mes_tour_integrator",
+        )
+        self.backend.invalidate_recordset(["base_url"])
+        self.assertEqual(self.backend.base_url, url)
+
     def test_planner_sees_what_holds_up_an_order_and_opens_it(self):
         production = self._confirmed()
         waiting = self._consume(

@@ -125,3 +125,38 @@ tours.add("mes_planner_fixes_a_lot", {
         },
     ],
 });
+
+// An integrator types an MES address Odoo cannot call: refused with a sentence.
+tours.add("mes_integrator_bad_url", {
+    steps: () => [
+        {
+            content: "Type an address without a scheme",
+            trigger: ".o_form_view .o_field_widget[name=base_url] input",
+            run: "edit 127.0.0.1:8602",
+        },
+        {
+            content: "Save",
+            trigger: ".o_form_view .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "Refused, saying what to write",
+            trigger:
+                ".modal:contains(\"MES URL '127.0.0.1:8602': write the address of the MES's API with http:// or https://\")",
+        },
+        {
+            content: "Close the message",
+            trigger: ".modal .modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "Discard the change",
+            trigger: ".o_form_view .o_form_button_cancel",
+            run: "click",
+        },
+        {
+            content: "The stored address is unchanged",
+            trigger: ".o_form_view .o_field_widget[name=base_url] input:value(http://127.0.0.1)",
+        },
+    ],
+});

@@ -828,7 +828,7 @@ class MesEventProcessor(models.AbstractModel):
         return self.env._(
             "%(wc)s down since %(start)s: %(reason)s",
             wc=workcenter.name,
-            start=log.date_start,
+            start=plant_time(self.env, log.date_start, workcenter.company_id or message.company_id),
             reason=loss.name,
         )
 
@@ -851,10 +851,12 @@ class MesEventProcessor(models.AbstractModel):
             raise MesDataError(
                 "downtime_closed",
                 self.env._(
-                    "data.downtime_id: downtime %(id)r of %(wc)s already ended at %(end)s.",
+                    "data.downtime_id: downtime %(id)r of %(wc)s already ended on %(end)s.",
                     id=data["downtime_id"],
                     wc=workcenter.name,
-                    end=log.date_end,
+                    end=plant_time(
+                        self.env, log.date_end, workcenter.company_id or message.company_id
+                    ),
                 ),
             )
         end = utc_naive(data["ended_at"])
@@ -862,9 +864,11 @@ class MesEventProcessor(models.AbstractModel):
             raise MesDataError(
                 "downtime_end_before_start",
                 self.env._(
-                    "data.ended_at: %(end)s is before the downtime's start %(start)s.",
+                    "data.ended_at: %(end)s is before the downtime's start, %(start)s.",
                     end=data["ended_at"],
-                    start=log.date_start,
+                    start=plant_time(
+                        self.env, log.date_start, workcenter.company_id or message.company_id
+                    ),
                 ),
             )
         if data.get("reason"):
@@ -875,9 +879,9 @@ class MesEventProcessor(models.AbstractModel):
         log.date_end = end
         message.productivity_ids |= log
         return self.env._(
-            "%(wc)s ran again at %(end)s after %(minutes).1f min",
+            "%(wc)s ran again on %(end)s after %(minutes).1f min",
             wc=workcenter.name,
-            end=end,
+            end=plant_time(self.env, end, workcenter.company_id or message.company_id),
             minutes=log.duration,
         )
 

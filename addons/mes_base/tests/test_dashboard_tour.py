@@ -56,6 +56,17 @@ class TestDashboardTours(MesCase, HttpCase):
             message._process()
         return message
 
+    def _waiting_for_lot(self, lot, event_id):
+        """A confirmed order whose report of a housing of ``lot`` waits for the lot."""
+        production = self._confirmed()
+        waiting = self._consume(
+            production,
+            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": lot},
+            event_id,
+        )
+        self.assertEqual(waiting.state, "waiting")
+        return production, waiting
+
     def _store_event(self, production, data, event_id, sequence=2):
         """Stored behind the others of its order, not processed."""
         event = {
@@ -150,13 +161,7 @@ class TestDashboardTours(MesCase, HttpCase):
         self.assertNotIn("Integration health", labels)
 
     def test_planner_fixes_a_missing_lot_from_the_dashboard(self):
-        production = self._confirmed()
-        waiting = self._consume(
-            production,
-            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "TOUR-LOT-5"},
-            "TOUR-FIX-1",
-        )
-        self.assertEqual(waiting.state, "waiting")
+        _production, waiting = self._waiting_for_lot("TOUR-LOT-5", "TOUR-FIX-1")
         self.start_tour(
             self._action_url("mes_base.mes_dashboard_planner_action"),
             "mes_planner_fixes_a_lot",
@@ -182,13 +187,7 @@ class TestDashboardTours(MesCase, HttpCase):
         self.assertEqual(self.backend.base_url, url)
 
     def test_planner_sees_what_holds_up_an_order_and_opens_it(self):
-        production = self._confirmed()
-        waiting = self._consume(
-            production,
-            {"product": "T-HOUS", "quantity": 1, "uom": "Units", "lot": "TOUR-LOT-7"},
-            "TOUR-ORD-1",
-        )
-        self.assertEqual(waiting.state, "waiting")
+        production, waiting = self._waiting_for_lot("TOUR-LOT-7", "TOUR-ORD-1")
         behind = self._store_event(
             production, {"product": "T-SCR", "quantity": 4, "uom": "Units"}, "TOUR-ORD-2"
         )

@@ -42,6 +42,19 @@ class TestOrderStatus(EventCase):
         self.assertEqual(production.mes_state, "acknowledged")
         return production
 
+    def _finish(self, production, occurred_at):
+        """The MES consumes the order's components and completes it at ``occurred_at``."""
+        self._consume(production, self.housing, 1, lot="LOT-A")
+        self._consume(production, self.screw, 4)
+        self._assert_processed(
+            self._send(
+                production,
+                "order_completed",
+                {"quantity": 1, "uom": "Units"},
+                occurred_at=occurred_at,
+            )
+        )
+
     def test_status_follows_the_export_then_the_shop_floor(self):
         production = self.env["mrp.production"].create(
             {"product_id": self.pump.id, "product_qty": 1, "bom_id": self.bom.id}
@@ -72,16 +85,7 @@ class TestOrderStatus(EventCase):
         # Read in Brussels, never the UTC figure.
         self.assertRegex(production.mes_status_reason, rf"^Started on .*, {_brussels(started)}\.$")
 
-        self._consume(production, self.housing, 1, lot="LOT-A")
-        self._consume(production, self.screw, 4)
-        self._assert_processed(
-            self._send(
-                production,
-                "order_completed",
-                {"quantity": 1, "uom": "Units"},
-                occurred_at=finished.astimezone(timezone(timedelta(hours=1))).isoformat(),
-            )
-        )
+        self._finish(production, finished.astimezone(timezone(timedelta(hours=1))).isoformat())
         self.assertEqual(production.state, "done")
         self.assertEqual(
             (production.mes_floor_state, production.mes_status), ("completed", "completed")
@@ -105,16 +109,7 @@ class TestOrderStatus(EventCase):
         # Odoo's own start stays: the moment it posted the start, not 2001.
         self.assertGreaterEqual(production.date_start, min(planned, production.create_date))
         ahead = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
-        self._consume(production, self.housing, 1, lot="LOT-A")
-        self._consume(production, self.screw, 4)
-        self._assert_processed(
-            self._send(
-                production,
-                "order_completed",
-                {"quantity": 1, "uom": "Units"},
-                occurred_at=ahead.isoformat(),
-            )
-        )
+        self._finish(production, ahead.isoformat())
         self.assertEqual(production.state, "done")
         self.assertLess(production.date_finished, ahead.replace(tzinfo=None))
         self.assertGreaterEqual(production.date_finished, production.date_start)

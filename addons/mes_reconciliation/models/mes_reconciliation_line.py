@@ -48,7 +48,6 @@ class MesReconciliationLine(models.Model):
         "MES code", help="What the MES called it, when Odoo could not tell which product it is."
     )
     item = fields.Char(
-        "Item",
         compute="_compute_item",
         store=True,
         help="What the line is about: the product, the work center (time), or the MES's code.",

@@ -612,7 +612,27 @@ class _Computation:
             self._report(message)
         self._report_completion()
         self._posted()
-        return [self._line(key, bucket) for key, bucket in sorted(self.buckets.items(), key=str)]
+        # A lot-tracked product reads as one line (planned, reported, posted, usage and
+        # values) with its lots below it as a breakdown (what was reported and posted
+        # of each lot): one usage variance per product, not one per lot.
+        groups = {}
+        for (kind, product_id, code, lot, workcenter_id), bucket in self.buckets.items():
+            groups.setdefault((kind, product_id, code, workcenter_id), {})[lot] = bucket
+        lines = []
+        for (kind, product_id, code, workcenter_id), by_lot in sorted(groups.items(), key=str):
+            lots = sorted(lot for lot in by_lot if lot)
+            if not lots:
+                lines.append(self._line((kind, product_id, code, "", workcenter_id), by_lot[""]))
+                continue
+            total = {
+                name: sum(bucket[name] for bucket in by_lot.values())
+                for name in ("planned", "reported", "posted", "pending", "unmatched")
+            }
+            lines.append(self._line((kind, product_id, code, "", workcenter_id), total))
+            for lot in lots:
+                key = (kind, product_id, code, lot, workcenter_id)
+                lines.append(self._line(key, by_lot[lot], lot_detail=True))
+        return lines
 
     def _unit_cost(self, kind, product, workcenter):
         if kind == "time":
@@ -622,7 +642,9 @@ class _Computation:
             return value / quantity
         return product.with_company(self.company).standard_price if product else 0.0
 
-    def _line(self, key, bucket):
+    def _line(self, key, bucket, lot_detail=False):
+        """The values of one line; ``lot_detail``: one lot of a product's line, whose
+        values (usage, cost) are the product line's, not added again."""
         kind, product_id, code, lot_name, workcenter_id = key
         product = self.env["product.product"].browse(product_id)
         workcenter = self.env["mrp.workcenter"].browse(workcenter_id)
@@ -649,7 +671,7 @@ class _Computation:
             # expected durations when the order was closed) have nothing to be compared to.
             unmatched = 0.0
         variance = qty(posted - reported) if mes_reported else 0.0
-        usage = qty(reported - planned) if mes_reported else 0.0
+        usage = qty(reported - planned) if mes_reported and not lot_detail else 0.0
         unit_cost = self._unit_cost(kind, product, workcenter)
         currency = self.company.currency_id
         variance_value = currency.round(variance * unit_cost)
@@ -682,10 +704,11 @@ class _Computation:
             "variance_qty": variance,
             "usage_variance_qty": usage,
             "unit_cost": unit_cost,
-            "posted_value": currency.round(posted * unit_cost),
-            "variance_value": variance_value,
+            "posted_value": 0.0 if lot_detail else currency.round(posted * unit_cost),
+            "variance_value": 0.0 if lot_detail else variance_value,
             "usage_variance_value": currency.round(usage * unit_cost),
             "status": status,
+            "lot_detail": lot_detail,
             "unmatched": not float_is_zero(unmatched, precision_rounding=rounding),
             "mes_reported": mes_reported,
         }

@@ -55,6 +55,12 @@ class MesReconciliationLine(models.Model):
     production_state = fields.Selection(
         related="reconciliation_id.production_id.state", string="Order status"
     )
+    lot_detail = fields.Boolean(
+        "Lot of the line above",
+        help="One lot of a lot-tracked product: what was reported and posted of that lot. "
+        "The product's own line, above it, carries the planned quantity, the usage variance "
+        "and the values.",
+    )
     lot_id = fields.Many2one("stock.lot")
     lot_name = fields.Char()
     workcenter_id = fields.Many2one("mrp.workcenter", "Work center", index=True)

@@ -146,21 +146,16 @@ class TestOrderReconciliation(ReconciliationCase):
         tz = company_tz(self.company, self.env.user)
         self.assertEqual(record.date, local_date(production.date_finished, tz))
         self.assertEqual(record.warehouse_id, self.env.ref("stock.warehouse0"))
-        # The BOM's quantity sits on the line without lot; lots carry what was reported.
-        self.assertLine(self._line(record, "component", self.housing), 5, 0, 0, 0, -5, "balanced")
+        # A lot-tracked component reads as one line (planned 5, reported and posted 5,
+        # no usage variance, its value) with its lots below it as a breakdown.
+        housing = self._line(record, "component", self.housing)
+        self.assertLine(housing, 5, 5, 5, 0, 0, "balanced", unit_cost=10, posted_value=50)
+        self.assertFalse(housing.lot_detail)
+        lot_a = self._line(record, "component", self.housing, "LOT-A")
+        self.assertLine(lot_a, 0, 3, 3, 0, 0, "balanced", posted_value=0, variance_value=0)
+        self.assertTrue(lot_a.lot_detail)
         self.assertLine(
-            self._line(record, "component", self.housing, "LOT-A"),
-            0,
-            3,
-            3,
-            0,
-            3,
-            "balanced",
-            unit_cost=10,
-            posted_value=30,
-        )
-        self.assertLine(
-            self._line(record, "component", self.housing, "LOT-B"), 0, 2, 2, 0, 2, "balanced"
+            self._line(record, "component", self.housing, "LOT-B"), 0, 2, 2, 0, 0, "balanced"
         )
         self.assertLine(
             self._line(record, "component", self.screw),
@@ -187,7 +182,7 @@ class TestOrderReconciliation(ReconciliationCase):
         )
         self.assertEqual(self._line(record, "component", self.resin).uom_id, self.kg)
         self.assertLine(
-            self._line(record, "scrap", self.housing, "LOT-B"),
+            self._line(record, "scrap", self.housing),
             0,
             1,
             1,
@@ -195,6 +190,16 @@ class TestOrderReconciliation(ReconciliationCase):
             1,
             "balanced",
             usage_variance_value=10,
+        )
+        self.assertLine(
+            self._line(record, "scrap", self.housing, "LOT-B"),
+            0,
+            1,
+            1,
+            0,
+            0,
+            "balanced",
+            usage_variance_value=0,
         )
         self.assertLine(self._line(record, "output", self.pump), 5, 5, 5, 0, 0, "balanced")
         self.assertEqual(record.variance_value, 0)

@@ -51,7 +51,8 @@ class MesReconciliationExport(models.TransientModel):
         ("Order", lambda line: line.production_id.name),
         ("Kind", "kind"),
         ("Product", lambda line: line.product_id.display_name or line.mes_code or ""),
-        ("Lot", lambda line: line.lot_name or ""),
+        # A lot's line details the product's line above it (whose values hold the lot's).
+        ("Lot", lambda line: f"  of which lot {line.lot_name}" if line.lot_detail else ""),
         ("Work center", lambda line: line.workcenter_id.name or ""),
         ("Unit", lambda line: line.uom_id.name or ""),
         ("Planned", "planned_qty"),

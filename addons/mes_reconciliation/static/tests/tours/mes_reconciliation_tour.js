@@ -35,3 +35,28 @@ registry.category("web_tour.tours").add("mes_reconciliation_explain", {
         },
     ],
 });
+
+// Finance reads a lot-tracked component's usage variance on one line, its lots below.
+registry.category("web_tour.tours").add("mes_reconciliation_lots", {
+    steps: () => [
+        {
+            content: "The component's own line carries its usage variance",
+            trigger:
+                ".o_form_view div[name=line_ids] .o_data_row:contains('Housing'):not(:contains('LOT-')) td[name=usage_variance_qty]:contains('1.00')",
+        },
+        {
+            content: "Its value, once",
+            trigger:
+                ".o_form_view div[name=line_ids] .o_data_row:contains('Housing'):not(:contains('LOT-')) td[name=usage_variance_value]:contains('10.00')",
+        },
+        {
+            content: "Its lots read as a breakdown: what each reported and posted, no usage of their own",
+            trigger:
+                ".o_form_view div[name=line_ids] .o_data_row:contains('LOT-A'):contains('4.00') td[name=usage_variance_qty]:not(:contains('.'))",
+        },
+        {
+            trigger:
+                ".o_form_view div[name=line_ids] .o_data_row:contains('LOT-B'):contains('2.00') td[name=usage_variance_value]:not(:contains('.'))",
+        },
+    ],
+});

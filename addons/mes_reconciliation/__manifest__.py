@@ -1,7 +1,7 @@
 {
     "name": "MES Reconciliation",
     "summary": "Prove before close that what the MES reported is what Odoo posted",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",

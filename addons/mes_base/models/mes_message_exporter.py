@@ -29,6 +29,22 @@ class MesMessage(models.Model):
         if self.message_type != "order_export":
             # Other outbound messages (added by other addons): _send_<type>.
             return getattr(self, f"_send_{self.message_type}")()
+        production = self.production_id
+        if production.state == "done" and self.order_action == "create":
+            # Finished in Odoo before the MES took it (closed by hand while the MES was
+            # away, or by data loaded with a module): the MES has nothing left to run.
+            self.write(
+                {
+                    "state": "cancelled",
+                    "cancel_reason": self.env._(
+                        "Not sent: %s was finished in Odoo before the MES took it.",
+                        production.name,
+                    ),
+                    "processed_at": fields.Datetime.now(),
+                }
+            )
+            production.sudo().mes_state = "not_sent"
+            return "not sent: the order was finished in Odoo first"
         earlier = self.search(
             [
                 ("production_id", "=", self.production_id.id),

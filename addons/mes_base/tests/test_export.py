@@ -520,3 +520,26 @@ class TestAccessAndCancelPaths(MesCase):
         held = self.simulator.store.order(production.name)
         self.assertEqual((held["status"], held["revision"]), ("cancelled", 2))
         self.assertEqual(production.mes_state, "cancelled")
+
+
+class TestFinishedBeforeTheMesTookIt(MesCase):
+    def test_an_order_finished_in_odoo_first_is_not_sent(self):
+        production = self._production(qty=1)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            export = production.mes_message_ids
+            self.assertEqual(export.state, "pending")
+            # Closed by hand while the MES was away.
+            production.action_assign()
+            production.qty_producing = 1
+            production.move_raw_ids.picked = True
+            production.with_context(skip_consumption=True, skip_backorder=True).button_mark_done()
+            self.assertEqual(production.state, "done")
+            trap.perform_enqueued_jobs()
+        self.assertEqual(export.state, "cancelled")
+        self.assertEqual(
+            export.cancel_reason,
+            f"Not sent: {production.name} was finished in Odoo before the MES took it.",
+        )
+        self.assertEqual(production.mes_state, "not_sent")
+        self.assertIsNone(self.simulator.store.order(production.name))

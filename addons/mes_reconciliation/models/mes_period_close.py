@@ -157,7 +157,9 @@ class MesPeriodClose(models.Model):
         return productions.filtered(
             lambda p: (
                 p.mes_state not in (False, "not_sent")
-                or self.env["mes.message"].search_count([("production_id", "=", p.id)], limit=1)
+                or self.env["mes.message"].search_count(
+                    [("production_id", "=", p.id), ("direction", "=", "inbound")], limit=1
+                )
             )
         )
 

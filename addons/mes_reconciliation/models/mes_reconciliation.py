@@ -242,7 +242,8 @@ class MesReconciliation(models.Model):
               FROM mrp_production p
               LEFT JOIN mes_reconciliation r ON r.production_id = p.id
              WHERE (p.mes_state IS NOT NULL AND p.mes_state != 'not_sent'
-                    OR EXISTS (SELECT 1 FROM mes_message m WHERE m.production_id = p.id))
+                    OR EXISTS (SELECT 1 FROM mes_message m
+                                WHERE m.production_id = p.id AND m.direction = 'inbound'))
                AND (r.id IS NULL
                     OR p.write_date > r.computed_at - %(margin)s
                     OR EXISTS (SELECT 1 FROM mes_message m

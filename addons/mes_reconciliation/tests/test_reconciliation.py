@@ -590,3 +590,17 @@ class TestFinanceScreens(ReconciliationCase):
             [("production_state", "=", "done"), ("production_id", "in", (production | running).ids)]
         )
         self.assertEqual(lines.production_id, production)
+
+    def test_orders_the_mes_never_had_are_not_reconciled(self):
+        production = self._confirmed(qty=1)
+        production.sudo().mes_state = "not_sent"  # as when its export was not sent
+        production.action_assign()
+        production.qty_producing = 1
+        production.move_raw_ids.picked = True
+        production.with_context(skip_consumption=True, skip_backorder=True).button_mark_done()
+        self.assertEqual(production.state, "done")
+        self.assertIn(production.mes_message_ids.direction, ("outbound", False))
+        candidates = self.env["mes.reconciliation"]._refresh_candidates(limit=100000)
+        self.assertNotIn(production, candidates)
+        reported = self._run_order()
+        self.assertIn(reported, self.env["mes.reconciliation"]._refresh_candidates(limit=100000))

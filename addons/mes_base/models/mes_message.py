@@ -70,6 +70,11 @@ NO_TROUBLE = {
 }
 
 
+def first_line(text):
+    """The first line of a text (an error, a reason): what a list or a banner shows."""
+    return (text or "").strip().split("\n")[0]
+
+
 def readable(payload, payload_format):
     """A payload laid out to be read; as it is when it cannot be read, is large or
     nests deep (the intake keeps what the MES sent whatever it holds: laying out a
@@ -392,16 +397,16 @@ class MesMessage(models.Model):
     @api.depends_context("tz")
     def _compute_status_detail(self):
         for message in self:
-            first_line = (message.error_text or "").strip().split("\n")[0]
+            error = first_line(message.error_text)
             if message.state in ("waiting", "pending") and message.next_attempt_at:
                 next_try = self.env._(
                     "next try %s", format_datetime(self.env, message.next_attempt_at)
                 )
-                detail = f"{first_line} ({next_try})" if first_line else next_try.capitalize()
+                detail = f"{error} ({next_try})" if error else next_try.capitalize()
             elif message.state in ERROR_STATES:
-                detail = first_line
+                detail = error
             elif message.state == "cancelled":
-                detail = (message.cancel_reason or "").strip().split("\n")[0]
+                detail = first_line(message.cancel_reason)
             elif message.state == "received":
                 detail = self.env._("In line to be posted")
             elif message.state == "pending":

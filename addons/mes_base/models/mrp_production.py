@@ -14,6 +14,8 @@ from mes_connector.messages import (
     Product,
 )
 
+from .mes_message import first_line
+
 # Fields whose change after export changes what the MES must do.
 MES_RELEVANT_FIELDS = {
     "product_id",
@@ -123,7 +125,9 @@ class MrpProduction(models.Model):
         help="Where the order stands with the MES: sent, taken, running, finished, or why not.",
     )
     mes_status_reason = fields.Char(
-        "MES status detail", compute="_compute_mes_status", groups="mes_base.group_mes_user"
+        "MES status detail",
+        compute="_compute_mes_status_reason",
+        groups="mes_base.group_mes_user",
     )
     mes_unposted_count = fields.Integer(
         "MES reports not posted", compute="_compute_mes_unposted", groups="mes_base.group_mes_user"
@@ -146,48 +150,55 @@ class MrpProduction(models.Model):
         for production in self:
             production.mes_message_count = counts.get(production, 0)
 
-    @api.depends(
-        "mes_state", "mes_floor_state", "mes_hold", "mes_export_error", "state", "company_id"
-    )
-    @api.depends_context("tz")
+    @api.depends("mes_state", "mes_floor_state", "mes_hold", "state", "company_id")
     def _compute_mes_status(self):
         backends = {}
         for production in self:
-            status, reason = production.mes_state, False
+            status = production.mes_state
             if status == "not_sent":
                 company = production.company_id
                 if company not in backends:
                     backends[company] = production._mes_backend()
-                backend = backends[company]
-                if not backend or production.state not in OPEN_ORDER_STATES:
+                if not backends[company] or production.state not in OPEN_ORDER_STATES:
                     # Not an order of the MES (another plant, or closed before it ran
                     # here): nothing to say.
                     status = False
-                elif production.mes_export_error:
-                    reason = production.mes_export_error
-                elif not production._mes_is_live():
-                    reason = self.env._("Its plant or work centers are not live on the MES yet.")
-                else:
-                    reason = dict(
-                        backend._fields["export_trigger"]._description_selection(self.env)
-                    )[backend.export_trigger]
-                    reason = self.env._("Sent to the MES: %s.", reason.lower())
-            elif status in ("pending", "failed", "rejected", "sent"):
-                reason = production._mes_delivery_reason()
             elif status == "acknowledged":
                 if production.mes_hold:
                     status = "held"
                 elif production.mes_floor_state == "completed":
                     status = "completed"
-                    reason = self.env._(
-                        "Finished on %s.", format_datetime(self.env, production.date_finished)
-                    )
                 elif production.mes_floor_state == "started":
                     status = "running"
-                    reason = self.env._(
-                        "Started on %s.", format_datetime(self.env, production.date_start)
-                    )
             production.mes_status = status
+
+    # Apart from the status (lists show it): reads the latest revision, forms only.
+    @api.depends("mes_status", "mes_export_error", "date_start", "date_finished")
+    @api.depends_context("tz")
+    def _compute_mes_status_reason(self):
+        for production in self:
+            status, reason = production.mes_status, False
+            if status == "not_sent":
+                backend = production._mes_backend()
+                if production.mes_export_error:
+                    reason = production.mes_export_error
+                elif not production._mes_is_live():
+                    reason = self.env._("Its plant or work centers are not live on the MES yet.")
+                else:
+                    trigger = dict(
+                        backend._fields["export_trigger"]._description_selection(self.env)
+                    )[backend.export_trigger]
+                    reason = self.env._("Sent to the MES: %s.", trigger.lower())
+            elif status in ("pending", "failed", "rejected", "sent"):
+                reason = production._mes_delivery_reason()
+            elif status == "completed":
+                reason = self.env._(
+                    "Finished on %s.", format_datetime(self.env, production.date_finished)
+                )
+            elif status == "running":
+                reason = self.env._(
+                    "Started on %s.", format_datetime(self.env, production.date_start)
+                )
             production.mes_status_reason = reason
 
     def _mes_delivery_reason(self):
@@ -200,7 +211,7 @@ class MrpProduction(models.Model):
                 return self.env._(
                     "Not delivered yet, next try on %(when)s: %(why)s",
                     when=format_datetime(self.env, message.next_attempt_at),
-                    why=(message.error_text or "").splitlines()[0] if message.error_text else "-",
+                    why=first_line(message.error_text) or "-",
                 )
             return self.env._(
                 "Waiting for delivery since %s.", format_datetime(self.env, message.create_date)
@@ -210,7 +221,7 @@ class MrpProduction(models.Model):
                 "Delivered on %s; the MES has not confirmed it yet.",
                 format_datetime(self.env, message.write_date),
             )
-        return message.error_text and message.error_text.splitlines()[0]
+        return first_line(message.error_text) or False
 
     @api.depends("mes_message_ids.state")
     @api.depends_context("tz")
@@ -240,7 +251,7 @@ class MrpProduction(models.Model):
                     stopper.state
                 ].lower(),
                 since=format_datetime(self.env, stopper.write_date),
-                why=(stopper.error_text or "").splitlines()[0] if stopper.error_text else "-",
+                why=first_line(stopper.error_text) or "-",
             )
 
     def _mes_stopper(self):
@@ -264,13 +275,18 @@ class MrpProduction(models.Model):
             )
         )
 
-    def action_view_mes_stopper(self):
-        """Open what holds up this order's MES reports, to fix or retry it."""
+    def _mes_stopper_for_user(self):
+        """What holds up this order's reports, as this user may read it (or nothing)."""
         self.ensure_one()
         self.env["mes.message"].check_access("read")
         self.check_access("read")
         stopper = self._mes_stopper().with_env(self.env)
         stopper.check_access("read")
+        return stopper
+
+    def action_view_mes_stopper(self):
+        """Open what holds up this order's MES reports, to fix or retry it."""
+        stopper = self._mes_stopper_for_user()
         return {
             "type": "ir.actions.act_window",
             "res_model": "mes.message",
@@ -282,10 +298,7 @@ class MrpProduction(models.Model):
 
     def action_fix_mes_stopper(self):
         """Open the screen that fixes what holds up this order's MES reports."""
-        self.ensure_one()
-        self.env["mes.message"].check_access("read")
-        self.check_access("read")
-        stopper = self._mes_stopper().with_env(self.env)
+        stopper = self._mes_stopper_for_user()
         if not stopper:
             raise UserError(self.env._("Nothing holds up the MES reports of %s.", self.name))
         return stopper.action_fix()

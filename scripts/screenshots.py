@@ -53,6 +53,11 @@ SCREENS = [
         "action-mes_base.mes_dashboard_health_action",
         ".o_mes_section_traffic",
     ),
+    (
+        "03b-shop-floor",
+        "action-mes_base.mes_dashboard_shopfloor_action",
+        ".o_mes_section_availability",
+    ),
     ("04-error-causes", "action-mes_base.mes_error_cause_action", ".o_list_view"),
     ("05-messages", "action-mes_base.mes_message_action", ".o_list_view"),
     ("06-reconciliation", "action-mes_reconciliation.mes_reconciliation_action", ".o_list_view"),
@@ -235,7 +240,43 @@ def shoot(url, out, shift):
             file = out / f"{name}.png"
             page.screenshot(path=str(file), full_page=True)
             print(file)
+        for name, steps in clicks(shift):
+            for path, selector in steps:
+                if path:
+                    page.goto(f"{url}/odoo/{path}")
+                page.wait_for_selector(selector, timeout=30000)
+                page.click(selector)
+            page.wait_for_selector(".modal .o_form_view, .o_form_view", timeout=30000)
+            page.wait_for_timeout(800)
+            file = out / f"{name}.png"
+            page.screenshot(path=str(file), full_page=True)
+            print(file)
         browser.close()
+
+
+def clicks(shift):
+    """Screens reached by clicks: (name, [(path to open or None, element to click)])."""
+    return [
+        (
+            "13-mapping-from-dashboard",
+            [
+                (
+                    "action-mes_base.mes_dashboard_planner_action",
+                    ".o_mes_section_causes a.o_mes_cell_link:has-text('Map MES-4711')",
+                )
+            ],
+        ),
+        (
+            "14-new-inbound-key",
+            [
+                (
+                    f"mes.backend/{shift['backend']}",
+                    "button[name=action_generate_inbound_key]",
+                ),
+                (None, ".modal-footer .btn-primary"),
+            ],
+        ),
+    ]
 
 
 def main():

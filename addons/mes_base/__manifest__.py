@@ -1,7 +1,7 @@
 {
     "name": "MES Base",
     "summary": "Connect manufacturing orders to a legacy MES: export, intake, message queue",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.4.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",
@@ -16,6 +16,7 @@
         "data/queue_job_data.xml",
         "data/mes_integration_user.xml",
         "data/ir_cron.xml",
+        "data/mail_activity_type.xml",
         "views/mes_backend_views.xml",
         "views/mes_mapping_views.xml",
         "views/mes_message_views.xml",

@@ -2,6 +2,7 @@ from . import (
     ir_http,
     mes_backend,
     mes_dashboard,
+    mes_dashboard_shop_floor,
     mes_error_cause,
     mes_event_processor,
     mes_mapping,
@@ -17,5 +18,6 @@ from . import (
     mrp_workorder,
     queue_job,
     stock_move_line,
+    stock_scrap,
     stock_warehouse,
 )

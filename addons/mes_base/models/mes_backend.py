@@ -54,6 +54,16 @@ def _verify_key(key, stored):
     return True
 
 
+def is_mes_user_of(user, company):
+    """Whether ``user`` is a person (not a portal user) who works with the MES in ``company``."""
+    return (
+        user.active
+        and not user.share
+        and company in user.company_ids
+        and user.has_group("mes_base.group_mes_user")
+    )
+
+
 class MesBackend(models.Model):
     _name = "mes.backend"
     _inherit = ["mail.thread"]
@@ -373,6 +383,12 @@ class MesBackend(models.Model):
                         backend.signature_tolerance,
                     )
                 )
+
+    def _responsible_users(self, company):
+        """The people this MES's exceptions in ``company`` are for: its responsible users and
+        group, those of them who are MES users of that company."""
+        users = self.notify_user_ids | self.notify_group_id.users
+        return users.filtered(lambda user: is_mes_user_of(user, company))
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -1,10 +1,10 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytz
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
-from odoo.tools import format_datetime
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL, format_date, format_datetime
 
 from .mes_message import ERROR_STATES, OPEN_STATES
 
@@ -17,8 +17,14 @@ UNKNOWN_LOT = [("cause_code", "=", "unknown_lot")]
 DASHBOARDS = {
     "planner": "mes_base.group_mes_user",
     "warehouse": "mes_base.group_mes_user",
+    "shopfloor": "mes_base.group_mes_user",
     "health": "mes_base.group_mes_manager",
 }
+# The periods a reader may look back over, and the bars' step in each.
+PERIODS = {"1d": (1, "hour"), "7d": (7, "day"), "30d": (30, "day")}
+FILTERS = ("period", "company_ids", "backend_ids")
+# Dashboards with figures over a period (the others count what is open now).
+PERIODIC = ("planner", "shopfloor", "health")
 
 
 def _duration(seconds):
@@ -49,7 +55,10 @@ class MesDashboard(models.AbstractModel):
     _description = "MES dashboards"
 
     @api.model
-    def get_dashboard(self, name):
+    def get_dashboard(self, name, filters=None):
+        """One dashboard, for ``filters``: ``period`` (``1d``, ``7d`` or ``30d``, what the
+        bars and pictures look back over), ``company_ids`` (plants, among the user's active
+        companies) and ``backend_ids`` (MES). Open counts are of now, whatever the period."""
         group = DASHBOARDS.get(name)
         if not group:
             raise AccessError(self.env._("There is no MES dashboard %r.", name))
@@ -58,19 +67,167 @@ class MesDashboard(models.AbstractModel):
                 self.env._("The %(name)s dashboard is for %(group)s.", name=name, group=group)
             )
         now = fields.Datetime.now()
-        builder = self.with_context(mes_dashboard_now=now)
+        chosen = self._read_filters(filters)
+        builder = self.with_context(
+            mes_dashboard_now=now,
+            mes_dashboard_filters=chosen,
+            # A plant chosen: what is counted in SQL follows it too.
+            allowed_company_ids=list(chosen["company_ids"] or self.env.companies.ids),
+        )
         return {
             "name": name,
             "title": {
                 "planner": self.env._("MES exceptions"),
                 "warehouse": self.env._("MES stock exceptions"),
+                "shopfloor": self.env._("Shop floor as the MES reports it"),
                 "health": self.env._("MES integration health"),
             }[name],
             # As the reader reads time (the bars are in the same zone).
             "generated_at": format_datetime(self.env, now, dt_format="medium"),
-            "timezone": self.env.context.get("tz") or self.env.user.tz or "UTC",
+            "timezone": self._tz().zone,
+            "filters": dict(self._filter_choices(chosen), periodic=name in PERIODIC),
             "sections": getattr(builder, f"_{name}_sections")(),
         }
+
+    # Filters
+
+    def _read_filters(self, filters):
+        """The reader's filters, checked: a clear error names the filter and the value."""
+        if filters is None:
+            filters = {}
+        if not isinstance(filters, dict):
+            raise UserError(self.env._("filters: expected an object, got %r.", filters))
+        unknown = sorted(set(filters) - set(FILTERS), key=str)
+        if unknown:
+            raise UserError(
+                self.env._(
+                    "filters.%(name)s: there is no such filter (filters are %(known)s).",
+                    name=unknown[0],
+                    known=", ".join(FILTERS),
+                )
+            )
+        period = filters.get("period") or "1d"
+        if period not in PERIODS:
+            raise UserError(
+                self.env._(
+                    "filters.period: %(value)r is not a period (%(known)s).",
+                    value=period,
+                    known=", ".join(PERIODS),
+                )
+            )
+        company_ids = self._filter_ids(filters, "company_ids", self.env.companies)
+        backend_ids = self._filter_ids(
+            filters, "backend_ids", self.env["mes.backend"].search([]), self.env._("MES")
+        )
+        return {"period": period, "company_ids": company_ids, "backend_ids": backend_ids}
+
+    def _filter_ids(self, filters, name, allowed, what=None):
+        ids = filters.get(name) or []
+        if not isinstance(ids, list | tuple) or len(ids) > 1000:
+            raise UserError(self.env._("filters.%(name)s: expected a list of ids.", name=name))
+        for value in ids:
+            if not isinstance(value, int) or isinstance(value, bool) or value not in allowed.ids:
+                raise UserError(
+                    self.env._(
+                        "filters.%(name)s: %(value)r is not one of your %(what)s.",
+                        name=name,
+                        value=value,
+                        what=what or allowed._description,
+                    )
+                )
+        return tuple(sorted(set(ids)))
+
+    def _filter_choices(self, chosen):
+        labels = self._period_labels()
+        return {
+            **{
+                key: list(value) if isinstance(value, tuple) else value
+                for key, value in chosen.items()
+            },
+            "periods": [{"key": key, "label": labels[key]} for key in PERIODS],
+            # Offered only where there is a choice.
+            "companies": [
+                {"id": company.id, "name": company.name} for company in self.env.companies
+            ]
+            if len(self.env.companies) > 1
+            else [],
+            "backends": [
+                {"id": backend.id, "name": backend.display_name}
+                for backend in self.env["mes.backend"].search([], limit=100)
+            ],
+        }
+
+    def _filters(self):
+        return self.env.context.get("mes_dashboard_filters") or {
+            "period": "1d",
+            "company_ids": (),
+            "backend_ids": (),
+        }
+
+    def _scope_fields(self):
+        """Per model the fields that name its plant and its MES, to apply the filters."""
+        return {
+            "mes.message": ("company_id", "backend_id"),
+            "mes.backend": ("company_id", "id"),
+            "queue.job": ("company_id", None),
+            "stock.quant": ("company_id", None),
+            "stock.scrap": ("company_id", "mes_message_ids.backend_id"),
+            "mrp.workcenter": ("company_id", None),
+            "mrp.workcenter.productivity": ("company_id", "mes_backend_id"),
+        }
+
+    def _scope(self, model):
+        """The filters as a domain on ``model``."""
+        filters = self._filters()
+        company_field, backend_field = self._scope_fields().get(model, (None, None))
+        domain = []
+        if filters["company_ids"] and company_field:
+            domain.append((company_field, "in", list(filters["company_ids"])))
+        if filters["backend_ids"] and backend_field:
+            domain.append((backend_field, "in", list(filters["backend_ids"])))
+        return domain
+
+    def _group(self, domain, groupby, aggregates, model="mes.message", **kwargs):
+        return self.env[model]._read_group(
+            [*self._scope(model), *domain], groupby, aggregates, **kwargs
+        )
+
+    def _search(self, domain, model="mes.message", **kwargs):
+        return self.env[model].search([*self._scope(model), *domain], **kwargs)
+
+    def _backend_sql(self, column="backend_id"):
+        """The MES filter for a query on mes_message."""
+        backend_ids = self._filters()["backend_ids"]
+        if not backend_ids:
+            return SQL("TRUE")
+        return SQL("%s IN %s", SQL.identifier(column), tuple(backend_ids))
+
+    def _tz(self):
+        return pytz.timezone(self.env.context.get("tz") or self.env.user.tz or "UTC")
+
+    def _period(self):
+        """The period's steps, oldest first: [(start, end, label)] in UTC, labelled and cut
+        as the reader lives them (hours, or days from the reader's midnight)."""
+        days, step = PERIODS[self._filters()["period"]]
+        now = self._now()
+        tz = self._tz()
+        if step == "hour":
+            first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+            bounds = [first + timedelta(hours=index) for index in range(25)]
+            labels = [pytz.utc.localize(bound).astimezone(tz).strftime("%H:%M") for bound in bounds]
+        else:
+            today = pytz.utc.localize(now).astimezone(tz).date()
+            dates = [today - timedelta(days=days - 1 - index) for index in range(days + 1)]
+            bounds = [
+                tz.localize(datetime.combine(day, time.min))
+                .astimezone(pytz.utc)
+                .replace(tzinfo=None)
+                for day in dates
+            ]
+            labels = [format_date(self.env, day, date_format="EEE d") for day in dates]
+        return [
+            (bounds[index], bounds[index + 1], labels[index]) for index in range(len(bounds) - 1)
+        ]
 
     # Building blocks
 
@@ -87,7 +244,7 @@ class MesDashboard(models.AbstractModel):
             "name": title,
             "res_model": model,
             "views": [[False, "list"], [False, "form"]],
-            "domain": domain,
+            "domain": [*self._scope(model), *domain],
             "context": context or {},
             "target": "current",
         }
@@ -103,7 +260,7 @@ class MesDashboard(models.AbstractModel):
         }
 
     def _count(self, domain, model="mes.message"):
-        return self.env[model].search_count(domain)
+        return self.env[model].search_count([*self._scope(model), *domain])
 
     def _tile(
         self, key, label, domain, level="danger", note=None, model="mes.message", idle="success"
@@ -144,9 +301,7 @@ class MesDashboard(models.AbstractModel):
             (self.env._("Open"), OPEN_STATES),
         ]
         counts = {}
-        groups = self.env["mes.message"]._read_group(
-            [("state", "in", OPEN_STATES)], [field, "state"], ["__count"]
-        )
+        groups = self._group([("state", "in", OPEN_STATES)], [field, "state"], ["__count"])
         for value, state, count in groups:
             counts.setdefault(value, {})[state] = count
         field_def = self.env["mes.message"]._fields[field]
@@ -182,9 +337,8 @@ class MesDashboard(models.AbstractModel):
     # Planner
 
     def _planner_sections(self):
-        message = self.env["mes.message"]
-        oldest = message.search([("state", "=", "error")], order="create_date, id", limit=1)
-        waiting_longest = message.search(
+        oldest = self._search([("state", "=", "error")], order="create_date, id", limit=1)
+        waiting_longest = self._search(
             [("state", "=", "waiting")], order="waiting_since, id", limit=1
         )
         now = self._now()
@@ -226,7 +380,10 @@ class MesDashboard(models.AbstractModel):
                 "key": "oldest_error",
                 "label": self.env._("Oldest open error"),
                 "value": _duration((now - oldest.create_date).total_seconds()) if oldest else "-",
-                "note": f"{oldest.display_name}: {oldest.error_cause or ''}" if oldest else "",
+                "note": f"{oldest.display_name}: "
+                f"{oldest._cause_sentence(oldest.cause_code, oldest.cause_value)}"
+                if oldest
+                else "",
                 "level": "danger" if oldest else "success",
                 "action": self._record(oldest) if oldest else False,
             },
@@ -249,7 +406,7 @@ class MesDashboard(models.AbstractModel):
         """What stops reports (errors, and waits for something Odoo lacks), grouped by
         cause: one fix (a mapping, a lot) and one bulk retry per row."""
         stopped = (*ERROR_STATES, "waiting")
-        groups = self.env["mes.message"]._read_group(
+        groups = self._group(
             [("state", "in", stopped)],
             ["error_cause", "backend_id"],
             ["__count", "create_date:min"],
@@ -265,7 +422,7 @@ class MesDashboard(models.AbstractModel):
                 ("backend_id", "=", backend.id),
             ]
             # One of its messages says what the cause is, in words, and what fixes it.
-            example = self.env["mes.message"].search(domain, order="id", limit=1)
+            example = self._search(domain, order="id", limit=1)
             label = example._cause_sentence(example.cause_code, example.cause_value)
             fix_label, fix_action = example._fix_action()
             rows.append(
@@ -284,6 +441,7 @@ class MesDashboard(models.AbstractModel):
             "kind": "table",
             "key": "causes",
             "title": self.env._("Stopped reports by cause"),
+            "wide": True,
             "columns": [
                 self.env._("MES"),
                 self.env._("Messages"),
@@ -299,7 +457,7 @@ class MesDashboard(models.AbstractModel):
         counts = {}
         for lower, upper in AGE_BUCKETS:
             domain = [("state", "in", OPEN_STATES), *self._age_domain(lower, upper)]
-            for state, count in self.env["mes.message"]._read_group(domain, ["state"], ["__count"]):
+            for state, count in self._group(domain, ["state"], ["__count"]):
                 counts[state, lower] = count
         rows = []
         for state in OPEN_STATES:
@@ -310,6 +468,8 @@ class MesDashboard(models.AbstractModel):
                 title = f"{states[state]}, {self._age_label(lower, upper)}"
                 cells.append({"value": count, "action": count and self._list(title, domain)})
             total = sum(cell["value"] for cell in cells)
+            if not total:
+                continue  # a row of zeros says nothing
             cells.append(
                 {
                     "value": total,
@@ -324,6 +484,7 @@ class MesDashboard(models.AbstractModel):
             "columns": [self._age_label(lower, upper) for lower, upper in AGE_BUCKETS]
             + [self.env._("All")],
             "rows": rows,
+            "empty": self.env._("Nothing open."),
         }
 
     # Warehouse
@@ -377,7 +538,7 @@ class MesDashboard(models.AbstractModel):
         types = dict(
             self.env["mes.message"]._fields["message_type"]._description_selection(self.env)
         )
-        groups = self.env["mes.message"]._read_group(
+        groups = self._group(
             [*unposted, ("message_type", "in", UNPOSTED_TYPES)],
             ["message_type", "product_id", "reported_product", "reported_uom"],
             ["__count", "reported_quantity:sum"],
@@ -425,7 +586,7 @@ class MesDashboard(models.AbstractModel):
         }
 
     def _unknown_lots_table(self, unposted):
-        groups = self.env["mes.message"]._read_group(
+        groups = self._group(
             [*unposted, *UNKNOWN_LOT],
             ["reported_lot", "product_id"],
             ["__count", "create_date:min"],
@@ -523,7 +684,9 @@ class MesDashboard(models.AbstractModel):
 
     def _health_sections(self):
         since_hour = self._ago(1)
-        median, p95, posted = self._time_to_post(self._ago(24))
+        since = fields.Datetime.to_string(self._period()[0][0])
+        median, p95, posted = self._time_to_post(since)
+        period = self._period_label().lower()
         failed_jobs = [("model_name", "=", "mes.message"), ("state", "=", "failed")]
         tiles = [
             self._tile(
@@ -549,20 +712,20 @@ class MesDashboard(models.AbstractModel):
             ),
             {
                 "key": "time_to_post",
-                "label": self.env._("Received to posted (median, 24 h)"),
+                "label": self.env._("Received to posted (median, %s)", period),
                 "value": _duration(median) if posted else "-",
                 "note": (
                     self.env._("95%% within %(p95)s, %(n)s posted", p95=_duration(p95), n=posted)
                     if posted
-                    else self.env._("nothing posted in 24 h")
+                    else self.env._("nothing posted in the %s", period)
                 ),
                 "level": "info",
                 "action": self._list(
-                    self.env._("Posted in the last 24 h"),
+                    self.env._("Posted, %s", period),
                     [
                         ("direction", "=", "inbound"),
                         ("state", "=", "processed"),
-                        ("processed_at", ">=", self._ago(24)),
+                        ("processed_at", ">=", since),
                     ],
                 ),
             },
@@ -583,7 +746,8 @@ class MesDashboard(models.AbstractModel):
     def _time_to_post(self, since):
         self.env["mes.message"].flush_model()
         self.env.cr.execute(
-            """
+            SQL(
+                """
             SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s),
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY s),
                    count(*)
@@ -592,9 +756,13 @@ class MesDashboard(models.AbstractModel):
                      WHERE processed_at >= %s
                        AND direction = 'inbound'
                        AND state = 'processed'
-                       AND company_id IN %s) AS posted
+                       AND company_id IN %s
+                       AND %s) AS posted
             """,
-            (since, tuple(self.env.companies.ids)),
+                since,
+                tuple(self.env.companies.ids),
+                self._backend_sql(),
+            )
         )
         median, p95, count = self.env.cr.fetchone()
         return median or 0, p95 or 0, count
@@ -604,7 +772,7 @@ class MesDashboard(models.AbstractModel):
         domain = [("backend_id", "=", backend.id), ("direction", "=", direction)]
         if states:
             domain.append(("state", "in", states))
-        last = self.env["mes.message"].search(domain, order="create_date desc, id desc", limit=1)
+        last = self._search(domain, order="create_date desc, id desc", limit=1)
         return last.create_date
 
     def _backends_table(self):
@@ -618,17 +786,15 @@ class MesDashboard(models.AbstractModel):
             )
 
         open_counts = dict(
-            self.env["mes.message"]._read_group(
+            self._group(
                 [("state", "in", ("received", "waiting", "pending"))], ["backend_id"], ["__count"]
             )
         )
         error_counts = dict(
-            self.env["mes.message"]._read_group(
-                [("state", "in", ERROR_STATES)], ["backend_id"], ["__count"]
-            )
+            self._group([("state", "in", ERROR_STATES)], ["backend_id"], ["__count"])
         )
         rows = []
-        for backend in self.env["mes.backend"].search([], limit=50):
+        for backend in self._search([], "mes.backend", limit=50):
             backlog = [
                 ("backend_id", "=", backend.id),
                 ("state", "in", ("received", "waiting", "pending")),
@@ -678,42 +844,68 @@ class MesDashboard(models.AbstractModel):
         }
 
     def _traffic_bars(self):
-        """Messages per hour, both ways, for the last 24 hours (hours in the user's zone)."""
+        """Messages per hour or day of the period, both ways, and those of them in error
+        now (steps in the reader's zone)."""
+        steps = self._period()
         self.env["mes.message"].flush_model()
-        now = self._now()
-        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
         self.env.cr.execute(
-            """
-            SELECT date_trunc('hour', create_date) AS hour, direction, count(*)
+            SQL(
+                """
+            SELECT width_bucket(create_date, %s::timestamp[]) AS step, direction,
+                   count(*), count(*) FILTER (WHERE state IN %s)
               FROM mes_message
-             WHERE create_date >= %s AND company_id IN %s
+             WHERE create_date >= %s AND create_date < %s AND company_id IN %s AND %s
              GROUP BY 1, 2
             """,
-            (start, tuple(self.env.companies.ids)),
-        )
-        counts = {(hour, direction): count for hour, direction, count in self.env.cr.fetchall()}
-        tz = pytz.timezone(self.env.user.tz or "UTC")
-        points = []
-        for index in range(24):
-            hour = start + timedelta(hours=index)
-            values = [counts.get((hour, "inbound"), 0), counts.get((hour, "outbound"), 0)]
-            local = pytz.utc.localize(hour).astimezone(tz)
-            domain = [
-                ("create_date", ">=", fields.Datetime.to_string(hour)),
-                ("create_date", "<", fields.Datetime.to_string(hour + timedelta(hours=1))),
-            ]
-            points.append(
-                {
-                    "label": local.strftime("%H:00"),
-                    "values": values,
-                    "action": sum(values)
-                    and self._list(self.env._("Messages %s", local.strftime("%H:00")), domain),
-                }
+                [start for start, _end, _label in steps] + [steps[-1][1]],
+                ERROR_STATES,
+                steps[0][0],
+                steps[-1][1],
+                tuple(self.env.companies.ids),
+                self._backend_sql(),
             )
+        )
+        counts = {}
+        for step, direction, count, errors in self.env.cr.fetchall():
+            counts[step - 1, direction] = count
+            counts[step - 1, "error"] = counts.get((step - 1, "error"), 0) + errors
+        series = [
+            (self.env._("MES → Odoo"), [("direction", "=", "inbound")], "inbound"),
+            (self.env._("Odoo → MES"), [("direction", "=", "outbound")], "outbound"),
+            (self.env._("Of these, in error now"), [("state", "in", ERROR_STATES)], "error"),
+        ]
+        points = []
+        for index, (start, end, label) in enumerate(steps):
+            when = [
+                ("create_date", ">=", fields.Datetime.to_string(start)),
+                ("create_date", "<", fields.Datetime.to_string(end)),
+            ]
+            bars = []
+            for name, domain, key in series:
+                value = counts.get((index, key), 0)
+                bars.append(
+                    {
+                        "value": value,
+                        "action": value and self._list(f"{name}, {label}", [*domain, *when]),
+                    }
+                )
+            points.append({"label": label, "bars": bars})
         return {
             "kind": "bars",
             "key": "traffic",
-            "title": self.env._("Messages per hour, last 24 hours"),
-            "series": [self.env._("MES → Odoo"), self.env._("Odoo → MES")],
+            "title": self.env._("Messages, %s", self._period_label().lower()),
+            "wide": True,
+            "series": [name for name, _domain, _key in series],
+            "levels": ["info", "success", "danger"],
             "points": points,
         }
+
+    def _period_labels(self):
+        return {
+            "1d": self.env._("Last 24 hours"),
+            "7d": self.env._("Last 7 days"),
+            "30d": self.env._("Last 30 days"),
+        }
+
+    def _period_label(self):
+        return self._period_labels()[self._filters()["period"]]

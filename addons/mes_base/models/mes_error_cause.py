@@ -191,15 +191,7 @@ class MesErrorCause(models.Model):
 
     def _responsible_users(self):
         self.ensure_one()
-        backend = self.backend_id
-        users = backend.notify_user_ids | backend.notify_group_id.users
-        return users.filtered(
-            lambda u: (
-                not u.share
-                and self.company_id in u.company_ids
-                and u.has_group("mes_base.group_mes_user")
-            )
-        )
+        return self.backend_id._responsible_users(self.company_id)
 
     def _notify(self):
         """One activity per responsible user, if the cause is severe enough for the backend."""

@@ -22,6 +22,10 @@ INBOUND_STATES = ("received", "waiting", "processed", "error", "cancelled")
 OUTBOUND_STATES = ("pending", "acknowledged", "rejected", "failed", "cancelled")
 OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
 ERROR_STATES = ("error", "failed", "rejected")
+# What holds up an order's reports (those received behind it are next in line).
+STOPPING_STATES = ("waiting", "error")
+# An order's reports not posted yet.
+UNPOSTED_STATES = ("received", *STOPPING_STATES)
 MESSAGE_TYPE_SELECTION = [
     ("order_export", "Order export"),
     ("b2mml_document", "B2MML document"),
@@ -657,6 +661,7 @@ class MesMessage(models.Model):
         messages = super().create(vals_list)
         if any(vals.get("state") in ERROR_STATES for vals in vals_list):
             self.env["mes.error.cause"]._trigger_sync()
+        messages._check_orders_held_up()
         return messages
 
     def write(self, vals):
@@ -689,7 +694,29 @@ class MesMessage(models.Model):
                     author_id=self.env.user.partner_id.id,
                 )
             return super(MesMessage, self.sudo()).write(vals)
-        return super().write(vals)
+        follow = "state" in vals or "production_id" in vals
+        stopped_before = follow and self.filtered(
+            lambda m: m.state in STOPPING_STATES and m.production_id
+        )
+        result = super().write(vals)
+        if follow:
+            self._check_orders_held_up(stopped_before)
+        return result
+
+    def _check_orders_held_up(self, stopped_before=None):
+        """A report of an order stops, or one that stopped goes on, or the last one of a
+        held-up order is posted: the order's activity follows. Reports received and posted
+        in their turn on an order that nothing held up change nothing."""
+        reports = self.filtered(lambda m: m.direction == "inbound" and m.production_id)
+        changed = reports.filtered(lambda m: m.state in STOPPING_STATES)
+        if stopped_before:
+            changed |= stopped_before.filtered(lambda m: m.state not in STOPPING_STATES)
+        # People told an order is held up hear when its last report is posted.
+        changed |= reports.filtered(
+            lambda m: m.state not in UNPOSTED_STATES and m.production_id.sudo().mes_held_up
+        )
+        if changed:
+            changed.production_id._mes_check_held_up()
 
     def _check_correction(self, payload):
         """Values derived from a corrected payload; a clear error if it may not be applied."""

@@ -1,4 +1,5 @@
 import json
+import logging
 from datetime import UTC
 
 from odoo import api, fields, models
@@ -14,7 +15,10 @@ from mes_connector.messages import (
     Product,
 )
 
-from .mes_message import first_line
+from .mes_backend import is_mes_user_of
+from .mes_message import STOPPING_STATES, UNPOSTED_STATES, first_line
+
+_logger = logging.getLogger(__name__)
 
 # Fields whose change after export changes what the MES must do.
 MES_RELEVANT_FIELDS = {
@@ -46,7 +50,6 @@ MES_STATUS = [
 ]
 OPEN_ORDER_STATES = ("confirmed", "progress", "to_close")
 # Inbound messages of an order that are not posted (yet).
-UNPOSTED = ("received", "waiting", "error")
 # In the context of what applies an MES report: its effects on orders are not changes to
 # send back. An object, not a value: an RPC caller cannot put it in a context.
 APPLYING_MES_REPORT = object()
@@ -110,6 +113,14 @@ class MrpProduction(models.Model):
         "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
     )
     mes_order_id = fields.Char("MES order id", readonly=True, copy=False, index=True)
+    mes_held_up = fields.Boolean(
+        "MES reports held up",
+        readonly=True,
+        copy=False,
+        groups="mes_base.group_mes_user",
+        help="Something held up this order's MES reports and its people were told: they are "
+        "told again when all of them are posted.",
+    )
     mes_floor_state = fields.Selection(
         [("started", "Started"), ("completed", "Finished")],
         "On the shop floor",
@@ -232,7 +243,7 @@ class MrpProduction(models.Model):
                 [
                     ("production_id", "in", self.ids),
                     ("direction", "=", "inbound"),
-                    ("state", "in", UNPOSTED),
+                    ("state", "in", UNPOSTED_STATES),
                 ],
                 ["production_id"],
                 ["__count"],
@@ -258,7 +269,7 @@ class MrpProduction(models.Model):
         """The first inbound message of this order that waits or failed: what holds up
         the order's reports (received ones behind it are simply next in line)."""
         return self._mes_first_message(
-            "inbound", ("state", "in", ("waiting", "error")), "sequence, occurred_at, id"
+            "inbound", ("state", "in", STOPPING_STATES), "sequence, occurred_at, id"
         )
 
     def _mes_first_message(self, direction, state_condition, order):
@@ -302,6 +313,92 @@ class MrpProduction(models.Model):
         if not stopper:
             raise UserError(self.env._("Nothing holds up the MES reports of %s.", self.name))
         return stopper.action_fix()
+
+    # An activity while the order's reports are held up
+
+    def _mes_check_held_up(self):
+        """Note orders whose MES reports stopped or went on; their activity is put right
+        once, when the change is flushed (at the end of the report's savepoint, or at
+        commit)."""
+        pending = self.env.cr.precommit.data.setdefault("mes_base.held_up_productions", set())
+        if not pending:
+            self.env.cr.precommit.add(self.sudo()._mes_held_up_at_commit)
+        pending.update(self.ids)
+
+    def _mes_held_up_at_commit(self):
+        ids = self.env.cr.precommit.data.pop("mes_base.held_up_productions", set())
+        productions = self.browse(ids).exists()
+        try:
+            with self.env.cr.savepoint():
+                productions._mes_sync_held_up_activity()
+        except Exception:
+            # Telling people must never cost the reports it tells about: what was posted
+            # is committed all the same; the next change of these orders tries again.
+            _logger.exception("Could not update the MES activities of orders %s", ids)
+
+    def _mes_sync_held_up_activity(self):
+        """One activity per responsible person while something holds up the order's MES
+        reports, saying what and how to fix it; marked done when nothing does any more."""
+        activity_type = self.env.ref("mes_base.mail_activity_type_mes_held_up", False)
+        if not activity_type:
+            return
+        for production in self:
+            stopper = production._mes_stopper()
+            if production.state == "cancel":
+                stopper = stopper.browse()
+            current = production.activity_ids.filtered(
+                lambda activity: activity.activity_type_id == activity_type
+            )
+            if not stopper:
+                if production.state != "cancel" and stopper.search_count(
+                    [
+                        ("production_id", "=", production.id),
+                        ("direction", "=", "inbound"),
+                        ("state", "in", UNPOSTED_STATES),
+                    ],
+                    limit=1,
+                ):
+                    continue  # on their way, nothing stops them: done when they are posted
+                current.action_feedback(
+                    feedback=self.env._("Its MES reports are posted: nothing holds them up.")
+                )
+                production.mes_held_up = False
+                continue
+            production.mes_held_up = True
+            summary = self.env._(
+                "MES reports held up: %s",
+                stopper._cause_sentence(stopper.cause_code, stopper.cause_value),
+            )
+            note = self.env._(
+                "%(report)s is %(state)s: %(why)s. The order's banner says what to do.",
+                report=stopper.display_name,
+                state=dict(stopper._fields["state"]._description_selection(self.env))[
+                    stopper.state
+                ].lower(),
+                why=(first_line(stopper.error_text) or "-").rstrip("."),
+            )
+            if current:
+                # Still held up, perhaps by something else now: say what.
+                current.filtered(
+                    lambda activity, summary=summary: activity.summary != summary
+                ).write({"summary": summary, "note": note})
+                continue
+            for user in production._mes_held_up_users():
+                production.activity_schedule(
+                    activity_type_id=activity_type.id,
+                    summary=summary,
+                    note=note,
+                    user_id=user.id,
+                )
+
+    def _mes_held_up_users(self):
+        """Whom to tell: the order's responsible if he works with the MES, else the MES's
+        responsible people."""
+        self.ensure_one()
+        if self.user_id and is_mes_user_of(self.user_id, self.company_id):
+            return self.user_id
+        backend = self.mes_backend_id or self._mes_backend()
+        return backend._responsible_users(self.company_id)
 
     def action_confirm(self):
         res = super().action_confirm()

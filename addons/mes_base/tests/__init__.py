@@ -9,6 +9,7 @@ from . import (
     test_access,
     test_backend_admin,
     test_dashboard,
+    test_dashboard_shop_floor,
     test_dashboard_tour,
     test_error_cause,
     test_events,

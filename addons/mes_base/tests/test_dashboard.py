@@ -53,11 +53,13 @@ class DashboardCase(EventCase):
                         )
             elif section["kind"] == "bars":
                 for point in section["points"]:
-                    yield (
-                        f"{section['key']}/{point['label']}",
-                        sum(point["values"]),
-                        point["action"],
-                    )
+                    for index, bar in enumerate(point["bars"]):
+                        where = f"{section['key']}/{point['label']}/{index}"
+                        yield where, bar["value"], bar["action"]
+            elif section["kind"] == "pareto":
+                # The bar is a time or a quantity; the count beside it is what the list holds.
+                for row in section["rows"]:
+                    yield f"{section['key']}/{row['label']}", row["count"], row["action"]
 
     def assertFiguresOpenWhatTheyCount(self, dashboard, user):
         """A figure and the list it opens agree, for the user who sees the dashboard."""
@@ -149,7 +151,10 @@ class TestPlannerDashboard(DashboardCase):
         oldest = self._tile(after, "oldest_error")
         self.assertEqual(oldest["action"]["res_id"], error_a.id)
         self.assertTrue(oldest["value"].startswith("5 h"), oldest["value"])
-        self.assertIn("unmapped_product: MES-X", oldest["note"])
+        self.assertEqual(
+            oldest["note"],
+            f"{error_a.display_name}: MES product code MES-X is not mapped to a product",
+        )
 
         causes = self._section(after, "causes")
         row = self._row(causes, "MES product code MES-X is not mapped to a product")
@@ -328,7 +333,7 @@ class TestHealthDashboard(DashboardCase):
             [("direction", "=", "inbound"), ("create_date", ">=", start)]
         )
         self.assertGreaterEqual(inbound, 3)
-        self.assertEqual(sum(p["values"][0] for p in traffic["points"]), inbound)
+        self.assertEqual(sum(p["bars"][0]["value"] for p in traffic["points"]), inbound)
         self.assertFiguresOpenWhatTheyCount(dashboard, self.integrator)
 
     def test_pull_backend_shows_its_last_read_and_error(self):
@@ -353,14 +358,15 @@ class TestHealthDashboard(DashboardCase):
 @tagged("post_install", "-at_install")  # menus of addons installed after this one load too
 class TestDashboardAccess(DashboardCase):
     def test_each_dashboard_only_for_its_group(self):
-        for name in ("planner", "warehouse", "health"):
+        for name in ("planner", "warehouse", "shopfloor", "health"):
             with self.assertRaises(AccessError):
                 self._dashboard(name, self.storekeeper)
         self._dashboard("planner", self.planner)
         self._dashboard("warehouse", self.planner)
+        self._dashboard("shopfloor", self.planner)
         with self.assertRaises(AccessError):
             self._dashboard("health", self.planner)
-        for name in ("planner", "warehouse", "health"):
+        for name in ("planner", "warehouse", "shopfloor", "health"):
             self._dashboard(name, self.integrator)
         with self.assertRaises(AccessError):
             self._dashboard("no_such_board", self.integrator)
@@ -369,6 +375,7 @@ class TestDashboardAccess(DashboardCase):
         menus = {
             "planner": self.env.ref("mes_base.mes_dashboard_planner_menu"),
             "warehouse": self.env.ref("mes_base.mes_dashboard_warehouse_menu"),
+            "shopfloor": self.env.ref("mes_base.mes_dashboard_shopfloor_menu"),
             "health": self.env.ref("mes_base.mes_dashboard_health_menu"),
         }
 
@@ -377,8 +384,8 @@ class TestDashboardAccess(DashboardCase):
             return {name for name, menu in menus.items() if menu.id in ids}
 
         self.assertEqual(visible(self.storekeeper), set())
-        self.assertEqual(visible(self.planner), {"planner", "warehouse"})
-        self.assertEqual(visible(self.integrator), {"planner", "warehouse", "health"})
+        self.assertEqual(visible(self.planner), {"planner", "warehouse", "shopfloor"})
+        self.assertEqual(visible(self.integrator), {"planner", "warehouse", "shopfloor", "health"})
 
     def test_other_company_is_not_counted(self):
         other = self.env["res.company"].create({"name": "Other plant"})

@@ -238,6 +238,84 @@ class TestOrderStatus(EventCase):
         with self.assertRaisesRegex(UserError, "Nothing holds up"):
             production.action_fix_mes_stopper()
 
+    def _held_up_activities(self, production):
+        kind = self.env.ref("mes_base.mail_activity_type_mes_held_up")
+        return production.activity_ids.filtered(lambda a: a.activity_type_id == kind)
+
+    def test_the_orders_responsible_gets_an_activity_while_its_reports_are_held_up(self):
+        planner = new_test_user(
+            self.env, "held-planner", groups="mrp.group_mrp_user,mes_base.group_mes_user"
+        )
+        production = self._exported(qty=2)
+        production.user_id = planner
+        self.env.cr.precommit.run()
+        # Reports posted in their turn change nothing: no order is even looked at.
+        self._assert_processed(self._consume(production, self.screw, 1))
+        self.assertNotIn("mes_base.held_up_productions", self.env.cr.precommit.data)
+        waiting = self._consume(production, self.housing, 1, lot="LOT-HELD")
+        behind = self._send(
+            production, "material_consumed", {"product": "MES-Q", "quantity": 3, "uom": "Units"}
+        )
+        self.assertEqual((waiting.state, behind.state), ("waiting", "received"))
+        self.env.cr.precommit.run()
+        activity = self._held_up_activities(production)
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, planner)
+        self.assertEqual(
+            activity.summary, "MES reports held up: Lot LOT-HELD (T-HOUS) is not in Odoo yet"
+        )
+        self.assertIn(f"{waiting.display_name} is waiting: ", str(activity.note))
+        self.assertIn(
+            "Waiting for lot LOT-HELD of [T-HOUS] Housing to be received in Odoo. The "
+            "order's banner says what to do.",
+            str(activity.note),
+        )
+        # The lot arrives: the report behind it fails on its own cause; the same activity says so.
+        lot = self.env["stock.lot"].create({"name": "LOT-HELD", "product_id": self.housing.id})
+        self.env["stock.quant"]._update_available_quantity(
+            self.housing, self.stock_location, 1, lot_id=lot
+        )
+        with trap_jobs():
+            waiting._process()
+        self.assertEqual((waiting.state, behind.state), ("processed", "error"))
+        self.env.cr.precommit.run()
+        self.assertEqual(self._held_up_activities(production), activity)
+        self.assertEqual(
+            activity.summary,
+            "MES reports held up: MES product code MES-Q is not mapped to a product",
+        )
+        # Mapped and retried: nothing holds them up, the activity is done and says why.
+        self._map("product", "MES-Q", product_id=self.screw)
+        with trap_jobs() as trap:
+            behind.action_retry()
+            trap.perform_enqueued_jobs()
+        self._assert_processed(behind)
+        self.env.cr.precommit.run()
+        self.assertFalse(self._held_up_activities(production))
+        self.assertFalse(activity.exists())
+        done = production.message_ids.filtered(lambda m: "nothing holds them up" in str(m.body))
+        self.assertEqual(len(done), 1)
+        self.assertIn("MES reports held up", str(done.body))
+
+    def test_without_an_mes_responsible_the_mes_people_get_the_activity(self):
+        clerk = new_test_user(self.env, "held-clerk", groups="mrp.group_mrp_user")
+        lead = new_test_user(
+            self.env, "held-lead", groups="mrp.group_mrp_user,mes_base.group_mes_user"
+        )
+        production = self._exported(qty=1)
+        production.user_id = clerk  # not an MES user: he could not fix it
+        self.backend.notify_user_ids = False
+        self.backend.notify_group_id = False
+        self._consume(production, self.housing, 1, lot="LOT-NOBODY")
+        self.env.cr.precommit.run()
+        self.assertFalse(self._held_up_activities(production))  # nobody to tell
+        self.backend.notify_user_ids = lead
+        other = self._exported(qty=1)
+        other.user_id = clerk
+        self._consume(other, self.housing, 1, lot="LOT-SOMEBODY")
+        self.env.cr.precommit.run()
+        self.assertEqual(self._held_up_activities(other).user_id, lead)
+
     def test_only_mes_users_read_the_status(self):
         production = self._exported()
         planner = new_test_user(

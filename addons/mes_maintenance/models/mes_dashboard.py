@@ -4,6 +4,9 @@ from odoo import models
 class MesDashboard(models.AbstractModel):
     _inherit = "mes.dashboard"
 
+    def _scope_fields(self):
+        return {**super()._scope_fields(), "maintenance.request": ("company_id", None)}
+
     def _planner_sections(self):
         sections = super()._planner_sections()
         tiles = [

@@ -1,8 +1,15 @@
-from odoo import models
+from odoo import fields, models
 
 
 class MesDashboard(models.AbstractModel):
     _inherit = "mes.dashboard"
+
+    def _scope_fields(self):
+        return {
+            **super()._scope_fields(),
+            "qc.inspection": ("company_id", "mes_message_id.backend_id"),
+            "mes.quality.hold": ("company_id", "backend_id"),
+        }
 
     def _warehouse_sections(self):
         sections = super()._warehouse_sections()
@@ -24,11 +31,11 @@ class MesDashboard(models.AbstractModel):
         sections[0]["tiles"].append(
             self._tile(
                 "failed_inspections",
-                self.env._("MES quality results failed (7 days)"),
+                self.env._("MES quality results failed, %s", self._period_label().lower()),
                 [
                     ("mes_message_id", "!=", False),
                     ("state", "=", "failed"),
-                    ("date", ">=", self._ago(24 * 7)),
+                    ("date", ">=", fields.Datetime.to_string(self._period()[0][0])),
                 ],
                 level="warning",
                 model="qc.inspection",

@@ -270,8 +270,96 @@ def fill(cr, env, n_messages, n_orders):
         (min(parts.ids), min(workcenters.ids)),
     )
     print(f"  reconciliations and their lines in {time.perf_counter() - t0:.1f} s", flush=True)
+    fill_shop_floor(cr, env, backend, workcenters, parts, n_messages // 20)
     cr.execute("ANALYZE")
     cr.commit()
+
+
+def fill_shop_floor(cr, env, backend, workcenters, parts, n_stops):
+    """MES downtime (``n_stops`` over 90 days, 5 minutes to 2 hours, three reasons) and
+    as many MES scrap orders (three reasons), for the shop-floor dashboard."""
+    t0 = time.perf_counter()
+    losses = env["mrp.workcenter.productivity.loss"].search(
+        [("loss_type", "=", "availability")], limit=3
+    )
+    template = env["mrp.workcenter.productivity"].create(
+        {
+            "workcenter_id": workcenters[0].id,
+            "loss_id": losses[0].id,
+            "date_start": "2000-01-01 00:00:00",
+            "date_end": "2000-01-01 00:05:00",
+            "mes_backend_id": backend.id,
+            "mes_downtime_ref": "BENCH-DT-0",
+        }
+    )
+    env.flush_all()
+    skip = {"id", "workcenter_id", "loss_id", "date_start", "date_end", "mes_downtime_ref"}
+    cols = columns(cr, "mrp_workcenter_productivity", skip)
+    cr.execute(
+        f"""
+        INSERT INTO mrp_workcenter_productivity (
+            workcenter_id, loss_id, date_start, date_end, mes_downtime_ref, {", ".join(cols)})
+        SELECT (%(wcs)s)[1 + g %% 5], (%(losses)s)[1 + g %% %(n_losses)s], at,
+               at + (5 + g %% 115) * interval '1 minute', 'BENCH-DT-' || g, {", ".join(cols)}
+          FROM mrp_workcenter_productivity,
+               generate_series(1, %(n)s) AS g,
+               LATERAL (SELECT now() at time zone 'UTC'
+                               - (g::float / %(n)s) * interval '90 days' AS at) t
+         WHERE id = %(template)s
+        """,
+        {
+            "wcs": workcenters.ids,
+            "losses": losses.ids,
+            "n_losses": len(losses),
+            "n": n_stops,
+            "template": template.id,
+        },
+    )
+    tags = env["stock.scrap.reason.tag"].create(
+        [{"name": f"Bench scrap reason {i}"} for i in range(1, 4)]
+    )
+    env["stock.quant"]._update_available_quantity(
+        parts[0], env.ref("stock.warehouse0").lot_stock_id, 10
+    )
+    scrap = env["stock.scrap"].create(
+        {"product_id": parts[0].id, "scrap_qty": 1, "scrap_reason_tag_ids": tags[:1].ids}
+    )
+    scrap.do_scrap()
+    env.flush_all()
+    skip = {"id", "name", "date_done", "scrap_qty"}
+    cols = columns(cr, "stock_scrap", skip)
+    cr.execute(
+        f"""
+        INSERT INTO stock_scrap (name, date_done, scrap_qty, {", ".join(cols)})
+        SELECT 'BENCH-SP-' || g,
+               now() at time zone 'UTC' - (g::float / %(n)s) * interval '90 days',
+               1 + g %% 4, {", ".join(cols)}
+          FROM stock_scrap, generate_series(1, %(n)s) AS g
+         WHERE id = %(template)s
+        RETURNING id
+        """,
+        {"n": n_stops, "template": scrap.id},
+    )
+    scrap_ids = [row[0] for row in cr.fetchall()]
+    cr.execute(
+        """
+        INSERT INTO stock_scrap_stock_scrap_reason_tag_rel
+               (stock_scrap_id, stock_scrap_reason_tag_id)
+        SELECT s, (%s)[1 + s %% 3] FROM unnest(%s) AS s
+        """,
+        (tags.ids, scrap_ids),
+    )
+    cr.execute(
+        """
+        INSERT INTO mes_message_stock_scrap_rel (stock_scrap_id, mes_message_id)
+        SELECT s, (SELECT min(id) FROM mes_message) FROM unnest(%s) AS s
+        """,
+        (scrap_ids,),
+    )
+    print(
+        f"  {n_stops} MES stops and {n_stops} MES scrap orders in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
 
 
 def timed(fn, repeat):
@@ -296,8 +384,18 @@ def measure(env, repeat):
         print(f"  {name:<58} {seconds * 1000:8.1f} ms  {status}", flush=True)
 
     print("Dashboards (whole answer of get_dashboard):")
-    for name in ("planner", "warehouse", "health"):
+    for name in ("planner", "warehouse", "shopfloor", "health"):
         add(f"dashboard {name}", lambda name=name: board.get_dashboard(name))
+    backend = env["mes.backend"].search([("code", "=", "BENCH")])
+    for name, period in (("shopfloor", "7d"), ("shopfloor", "30d"), ("health", "30d")):
+        add(
+            f"dashboard {name}, {period}",
+            lambda name=name, period=period: board.get_dashboard(name, {"period": period}),
+        )
+    add(
+        "dashboard planner, one MES",
+        lambda: board.get_dashboard("planner", {"backend_ids": backend.ids}),
+    )
     print("Sections:")
     sections = board.with_context(mes_dashboard_now=__import__("odoo").fields.Datetime.now())
     for method in (

@@ -105,7 +105,7 @@ class MesDashboard(models.AbstractModel):
                 "value": totals[record.id],
                 "display": _duration(totals[record.id]),
                 "count": counts[record.id],
-                "count_label": self.env._("%s stops", counts[record.id]),
+                "count_label": self._stops(counts[record.id]),
                 "action": self._list(
                     f"{title}: {record.display_name}",
                     [*self._downtime_domain(start, end), (column, "=", record.id)],
@@ -120,6 +120,9 @@ class MesDashboard(models.AbstractModel):
             rows,
             self.env._("The MES reported no downtime in the period."),
         )
+
+    def _stops(self, count):
+        return self.env._("1 stop") if count == 1 else self.env._("%s stops", count)
 
     def _pareto(self, key, title, rows, empty, cumulative=True):
         """Rows largest first, each with its share and the running share of the whole."""
@@ -294,7 +297,9 @@ class MesDashboard(models.AbstractModel):
                     "value": quantity,
                     "display": f"{quantity:g} {uom.name}",
                     "count": count,
-                    "count_label": self.env._("%s scrap orders", count),
+                    "count_label": self.env._("1 scrap order")
+                    if count == 1
+                    else self.env._("%s scrap orders", count),
                     "action": self._list(
                         self.env._("Scrap: %s", label),
                         [
@@ -343,7 +348,7 @@ class MesDashboard(models.AbstractModel):
                 "key": "downtime",
                 "label": self.env._("Downtime"),
                 "value": _duration(lost) if downtime else "0",
-                "note": self.env._("%s stops", len(downtime)),
+                "note": self._stops(len(downtime)),
                 "level": "warning" if downtime else "success",
                 "action": downtime and downtime_list,
             },

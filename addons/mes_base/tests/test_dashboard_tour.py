@@ -1,5 +1,7 @@
 import json
+from datetime import timedelta
 
+from odoo import fields
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -200,5 +202,33 @@ class TestDashboardTours(MesCase, HttpCase):
         self.start_tour(
             f"/odoo/action-mrp.mrp_production_action/{production.id}",
             "mes_planner_order",
+            login="mes_tour_planner",
+        )
+
+    def test_planner_reads_the_shop_floor_and_opens_a_stop(self):
+        oven = self.env["mrp.workcenter"].create(
+            {"name": "Tour Oven", "resource_calendar_id": False}
+        )
+        breakdown = self.env["mrp.workcenter.productivity.loss"].create(
+            {
+                "name": "Breakdown (tour)",
+                "loss_id": self.env.ref("mrp.block_reason1").loss_id.id,
+            }
+        )
+        now = fields.Datetime.now()
+        self.env["mrp.workcenter.productivity"].create(
+            {
+                "workcenter_id": oven.id,
+                "loss_id": breakdown.id,
+                "date_start": now - timedelta(hours=3),
+                "date_end": now - timedelta(hours=2, minutes=15),
+                "company_id": self.company.id,
+                "mes_backend_id": self.backend.id,
+                "mes_downtime_ref": "TOUR-DT-1",
+            }
+        )
+        self.start_tour(
+            self._action_url("mes_base.mes_dashboard_shopfloor_action"),
+            "mes_shop_floor_dashboard",
             login="mes_tour_planner",
         )

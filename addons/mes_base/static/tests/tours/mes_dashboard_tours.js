@@ -160,3 +160,42 @@ tours.add("mes_integrator_bad_url", {
         },
     ],
 });
+
+// A planner reads where the shop floor lost time, and opens the stop behind a bar.
+tours.add("mes_shop_floor_dashboard", {
+    steps: () => [
+        {
+            content: "Downtime by reason, largest first, with its time, stops and share",
+            trigger:
+                ".o_mes_dashboard[data-dashboard=shopfloor] .o_mes_section_downtime_by_reason .o_mes_pareto_row[data-row='Breakdown (tour)']:contains('45 min · 1 stop · 100%')",
+        },
+        {
+            content: "The work center was available 97% of the last 24 hours",
+            trigger:
+                ".o_mes_section_availability tr[data-row='Tour Oven'] .o_mes_heat_total:contains('97%')",
+        },
+        {
+            content: "The hour of the stop reads as lost time",
+            trigger:
+                ".o_mes_section_availability tr[data-row='Tour Oven'] td.o_mes_heat.bg-danger-subtle",
+        },
+        {
+            content: "Look back over 7 days",
+            trigger: ".o_mes_filter_period",
+            run: "select 7d",
+        },
+        {
+            content: "The figures are of the 7 days",
+            trigger: ".o_mes_section_summary .o_mes_section_title:contains('Last 7 days')",
+        },
+        {
+            content: "Open the stops of that reason",
+            trigger: ".o_mes_section_downtime_by_reason a.o_mes_row_link:contains('Breakdown (tour)')",
+            run: "click",
+        },
+        {
+            content: "The list holds the stop the MES reported",
+            trigger: ".o_list_view .o_data_row:contains('Tour Oven'):contains('Breakdown (tour)')",
+        },
+    ],
+});

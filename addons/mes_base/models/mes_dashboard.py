@@ -115,24 +115,29 @@ class MesDashboard(models.AbstractModel):
                     known=", ".join(PERIODS),
                 )
             )
-        company_ids = self._filter_ids(filters, "company_ids", self.env.companies)
-        backend_ids = self._filter_ids(
-            filters, "backend_ids", self.env["mes.backend"].search([]), self.env._("MES")
-        )
+        company_ids = self._filter_ids(filters, "company_ids", "res.company")
+        backend_ids = self._filter_ids(filters, "backend_ids", "mes.backend", self.env._("MES"))
         return {"period": period, "company_ids": company_ids, "backend_ids": backend_ids}
 
-    def _filter_ids(self, filters, name, allowed, what=None):
+    def _filter_ids(self, filters, name, model, what=None):
+        """The ids of filter ``name``: records of ``model`` the reader may choose (his
+        active companies; the MES he can read)."""
         ids = filters.get(name) or []
         if not isinstance(ids, list | tuple) or len(ids) > 1000:
             raise UserError(self.env._("filters.%(name)s: expected a list of ids.", name=name))
+        numbers = [value for value in ids if isinstance(value, int) and not isinstance(value, bool)]
+        if model == "res.company":
+            allowed = set(self.env.companies.ids)
+        else:
+            allowed = set(self.env[model].search([("id", "in", numbers)]).ids)
         for value in ids:
-            if not isinstance(value, int) or isinstance(value, bool) or value not in allowed.ids:
+            if not (isinstance(value, int) and not isinstance(value, bool)) or value not in allowed:
                 raise UserError(
                     self.env._(
                         "filters.%(name)s: %(value)r is not one of your %(what)s.",
                         name=name,
                         value=value,
-                        what=what or allowed._description,
+                        what=what or self.env[model]._description,
                     )
                 )
         return tuple(sorted(set(ids)))

@@ -59,7 +59,7 @@ class MesDashboard(models.AbstractModel):
         """One dashboard, for ``filters``: ``period`` (``1d``, ``7d`` or ``30d``, what the
         bars and pictures look back over), ``company_ids`` (plants, among the user's active
         companies) and ``backend_ids`` (MES). Open counts are of now, whatever the period."""
-        group = DASHBOARDS.get(name)
+        group = DASHBOARDS.get(name) if isinstance(name, str) else None
         if not group:
             raise AccessError(self.env._("There is no MES dashboard %r.", name))
         if not self.env.user.has_group(group):
@@ -107,7 +107,7 @@ class MesDashboard(models.AbstractModel):
                 )
             )
         period = filters.get("period") or "1d"
-        if period not in PERIODS:
+        if not isinstance(period, str) or period not in PERIODS:
             raise UserError(
                 self.env._(
                     "filters.period: %(value)r is not a period (%(known)s).",
@@ -187,7 +187,10 @@ class MesDashboard(models.AbstractModel):
         company_field, backend_field = self._scope_fields().get(model, (None, None))
         domain = []
         if filters["company_ids"] and company_field:
-            domain.append((company_field, "in", list(filters["company_ids"])))
+            companies = list(filters["company_ids"])
+            if not self.env[model]._fields[company_field].required:
+                companies.append(False)  # shared by the plants (a work center, say)
+            domain.append((company_field, "in", companies))
         if filters["backend_ids"] and backend_field:
             domain.append((backend_field, "in", list(filters["backend_ids"])))
         return domain
@@ -208,7 +211,10 @@ class MesDashboard(models.AbstractModel):
         return SQL("%s IN %s", SQL.identifier(column), tuple(backend_ids))
 
     def _tz(self):
-        return pytz.timezone(self.env.context.get("tz") or self.env.user.tz or "UTC")
+        for name in (self.env.context.get("tz"), self.env.user.tz):
+            if name in pytz.all_timezones_set:
+                return pytz.timezone(name)
+        return pytz.utc
 
     def _period(self):
         """The period's steps, oldest first: [(start, end, label)] in UTC, labelled and cut

@@ -55,19 +55,19 @@ class MesDashboard(models.AbstractModel):
 
     # Downtime
 
-    def _downtime_domain(self, start, end):
-        """MES downtime that overlaps [start, end)."""
+    def _downtime_domain(self, start, end, at=False):
+        """MES downtime that overlaps [start, end), or (``at``) goes on at ``start``."""
         return [
             ("mes_downtime_ref", "!=", False),
-            ("date_start", "<", fields.Datetime.to_string(end)),
+            ("date_start", "<=" if at else "<", fields.Datetime.to_string(end)),
             "|",
             ("date_end", "=", False),
             ("date_end", ">", fields.Datetime.to_string(start)),
         ]
 
     def _downtime_rows(self, start, end, column=None):
-        """MES downtime overlapping [start, end) as SQL rows: (key, start, end), its times cut
-        to the window (going on: until now); ``key`` is ``column``'s value."""
+        """MES downtime overlapping [start, end) as rows (key, start, end), its times cut to
+        the window (going on: until now); ``key`` is ``column``'s value."""
         self.env["mrp.workcenter.productivity"].flush_model()
         self.env.cr.execute(
             SQL(
@@ -88,7 +88,9 @@ class MesDashboard(models.AbstractModel):
                 self._backend_sql("mes_backend_id"),
             )
         )
-        return [(key, begin, stop) for key, begin, stop in self.env.cr.fetchall() if stop >= begin]
+        # A stop ending before it started (a hand edit: the MES's are refused) counts as a
+        # stop of no time, as its list shows it.
+        return [(key, begin, max(begin, stop)) for key, begin, stop in self.env.cr.fetchall()]
 
     def _downtime_pareto(self, key, title, column, start, end):
         totals = defaultdict(float)
@@ -124,10 +126,13 @@ class MesDashboard(models.AbstractModel):
     def _stops(self, count):
         return self.env._("1 stop") if count == 1 else self.env._("%s stops", count)
 
-    def _pareto(self, key, title, rows, empty, cumulative=True):
-        """Rows largest first, each with its share and the running share of the whole."""
+    def _pareto(self, key, title, rows, empty, cumulative=True, total=None):
+        """Rows largest first, each with its share of the whole (``total``, by default
+        the rows' sum) and, where the rows do not overlap, the running share."""
         rows = sorted(rows, key=lambda row: (-row["value"], row["label"]))
-        total = sum(row["value"] for row in rows) or 1
+        added = sum(row["value"] for row in rows)
+        total = total or added or 1
+        cumulative = cumulative and added <= total
         largest = rows[0]["value"] if rows else 1
         running = 0
         for row in rows:
@@ -203,7 +208,9 @@ class MesDashboard(models.AbstractModel):
                 lost = _seconds(planned[workcenter.id] & step & stopped)
                 planned_total += work
                 down_total += lost
-                cells.append(self._availability_cell(workcenter, label, begin, stop, work, lost))
+                cells.append(
+                    self._availability_cell(workcenter, label, begin, min(stop, end), work, lost)
+                )
             ratio = 1 - down_total / planned_total if planned_total else None
             rows.append(
                 {
@@ -220,6 +227,9 @@ class MesDashboard(models.AbstractModel):
         # The least available first.
         rows.sort(key=lambda row: (1 if row["ratio"] is None else row["ratio"], row["label"]))
         return {
+            # Of every work center, those beyond the map's rows included.
+            "planned": sum(row["planned"] for row in rows),
+            "down": sum(row["down"] for row in rows),
             "kind": "heatmap",
             "key": "availability",
             "title": self.env._("Availability per work center"),
@@ -260,7 +270,7 @@ class MesDashboard(models.AbstractModel):
                 lost=_duration(lost),
                 work=_duration(work),
             ),
-            "action": lost
+            "action": bool(lost)
             and self._list(
                 f"{workcenter.display_name}, {label}",
                 [*self._downtime_domain(begin, stop), ("workcenter_id", "=", workcenter.id)],
@@ -313,14 +323,18 @@ class MesDashboard(models.AbstractModel):
                     ),
                 }
             )
+        # A scrap order with several reasons is under each: shares are of what was
+        # scrapped, and do not run on where rows overlap.
+        totals = dict(
+            self._group(domain, ["product_uom_id"], ["scrap_qty:sum"], model="stock.scrap")
+        )
         title = self.env._("Scrap by reason")
         empty = self.env._("The MES reported no scrap in the period.")
-        if len(by_unit) <= 1:
-            return self._pareto("scrap_by_reason", title, next(iter(by_unit.values()), []), empty)
-        # Several units: a share of the whole means nothing; each unit is ranked on its own.
         rows = []
         for uom in sorted(by_unit, key=lambda unit: unit.name):
-            rows += self._pareto("scrap_by_reason", title, by_unit[uom], empty, False)["rows"]
+            rows += self._pareto(
+                "scrap_by_reason", title, by_unit[uom], empty, len(by_unit) == 1, totals[uom]
+            )["rows"]
         return {**self._pareto("scrap_by_reason", title, [], empty), "rows": rows}
 
     # Summary
@@ -328,8 +342,7 @@ class MesDashboard(models.AbstractModel):
     def _shopfloor_tiles(self, start, end, availability):
         downtime = self._downtime_rows(start, end)
         lost = sum((stop - begin).total_seconds() for _key, begin, stop in downtime)
-        planned = sum(row["planned"] for row in availability["rows"])
-        lost_planned = sum(row["down"] for row in availability["rows"])
+        planned, lost_planned = availability["planned"], availability["down"]
         ratio = 1 - lost_planned / planned if planned else None
         downtime_list = self._list(
             self.env._("MES downtime, %s", self._period_label().lower()),
@@ -340,9 +353,18 @@ class MesDashboard(models.AbstractModel):
             self._tile(
                 "down_now",
                 self.env._("Work centers down now"),
-                [("mes_downtime_ref", "!=", False), ("date_end", "=", False)],
-                model="mrp.workcenter.productivity",
-                note=self.env._("downtime the MES reported and has not ended"),
+                [
+                    (
+                        "time_ids",
+                        "any",
+                        [
+                            *self._scope("mrp.workcenter.productivity"),
+                            *self._downtime_domain(self._now(), self._now(), at=True),
+                        ],
+                    )
+                ],
+                model="mrp.workcenter",
+                note=self.env._("in a downtime the MES reported"),
             ),
             {
                 "key": "downtime",
@@ -350,7 +372,7 @@ class MesDashboard(models.AbstractModel):
                 "value": _duration(lost) if downtime else "0",
                 "note": self._stops(len(downtime)),
                 "level": "warning" if downtime else "success",
-                "action": downtime and downtime_list,
+                "action": downtime_list if downtime else False,
             },
             {
                 "key": "availability",
@@ -364,7 +386,7 @@ class MesDashboard(models.AbstractModel):
                 if planned
                 else self.env._("no planned time"),
                 "level": self._availability_level(ratio) or "info",
-                "action": downtime and downtime_list,
+                "action": downtime_list if downtime else False,
             },
             self._tile(
                 "scrap",

@@ -1,6 +1,8 @@
 import logging
 from datetime import timedelta
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 
 from .mes_message import ERROR_STATES, OPEN_STATES
@@ -206,7 +208,8 @@ class MesErrorCause(models.Model):
                     summary=self.env._(
                         "MES %(severity)s: %(cause)s", severity=cause.severity, cause=cause.name
                     ),
-                    note=cause.example_text,
+                    # What the MES wrote is text, never markup.
+                    note=Markup("<p>%s</p>") % (cause.example_text or ""),
                     user_id=user.id,
                 )
 

@@ -693,14 +693,22 @@ class MesMessage(models.Model):
                     ),
                     author_id=self.env.user.partner_id.id,
                 )
-            return super(MesMessage, self.sudo()).write(vals)
-        follow = "state" in vals or "production_id" in vals
-        stopped_before = follow and self.filtered(
-            lambda m: m.state in STOPPING_STATES and m.production_id
-        )
+            return self.sudo()._write_following_orders(vals)
+        return self._write_following_orders(vals)
+
+    def _write_following_orders(self, vals):
+        """Write, and let the orders whose reports stop or go on know it (the order a
+        report leaves included)."""
+        if "state" not in vals and "production_id" not in vals:
+            return super().write(vals)
+        before = self.filtered(lambda m: m.production_id)
+        stopped_before = before.filtered(lambda m: m.state in STOPPING_STATES)
+        orders_before = before.production_id
         result = super().write(vals)
-        if follow:
-            self._check_orders_held_up(stopped_before)
+        self._check_orders_held_up(stopped_before)
+        # The orders a report left: told too, if they were held up.
+        left = orders_before - self.production_id
+        left.filtered(lambda p: p.sudo().mes_held_up)._mes_check_held_up()
         return result
 
     def _check_orders_held_up(self, stopped_before=None):

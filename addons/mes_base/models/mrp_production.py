@@ -2,6 +2,8 @@ import json
 import logging
 from datetime import UTC
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_datetime
@@ -320,6 +322,8 @@ class MrpProduction(models.Model):
         """Note orders whose MES reports stopped or went on; their activity is put right
         once, when the change is flushed (at the end of the report's savepoint, or at
         commit)."""
+        if not self:
+            return
         pending = self.env.cr.precommit.data.setdefault("mes_base.held_up_productions", set())
         if not pending:
             self.env.cr.precommit.add(self.sudo()._mes_held_up_at_commit)
@@ -361,21 +365,31 @@ class MrpProduction(models.Model):
                     continue  # on their way, nothing stops them: done when they are posted
                 current.action_feedback(
                     feedback=self.env._("Its MES reports are posted: nothing holds them up.")
+                    if production.state != "cancel"
+                    else self.env._("The order is cancelled.")
                 )
-                production.mes_held_up = False
+                if production.mes_held_up:
+                    production.mes_held_up = False
                 continue
-            production.mes_held_up = True
+            if not production.mes_held_up:
+                production.mes_held_up = True
             summary = self.env._(
                 "MES reports held up: %s",
                 stopper._cause_sentence(stopper.cause_code, stopper.cause_value),
             )
-            note = self.env._(
-                "%(report)s is %(state)s: %(why)s. The order's banner says what to do.",
-                report=stopper.display_name,
-                state=dict(stopper._fields["state"]._description_selection(self.env))[
-                    stopper.state
-                ].lower(),
-                why=(first_line(stopper.error_text) or "-").rstrip("."),
+            # What the MES wrote is text, never markup (nor a link).
+            note = Markup("<p>%s</p>") % (
+                self.env._(
+                    "%(report)s waits: %(why)s. The order's banner says what to do.",
+                    report=stopper.display_name,
+                    why=(first_line(stopper.error_text) or "-").rstrip("."),
+                )
+                if stopper.state == "waiting"
+                else self.env._(
+                    "%(report)s failed: %(why)s. The order's banner says what to do.",
+                    report=stopper.display_name,
+                    why=(first_line(stopper.error_text) or "-").rstrip("."),
+                )
             )
             if current:
                 # Still held up, perhaps by something else now: say what.
@@ -384,7 +398,8 @@ class MrpProduction(models.Model):
                 ).write({"summary": summary, "note": note})
                 continue
             for user in production._mes_held_up_users():
-                production.activity_schedule(
+                # Its e-mail goes out with the mail queue, not from the job posting reports.
+                production.with_context(mail_notify_force_send=False).activity_schedule(
                     activity_type_id=activity_type.id,
                     summary=summary,
                     note=note,
@@ -493,6 +508,8 @@ class MrpProduction(models.Model):
         exported.filtered(
             lambda p: p.state == "cancel" and not p._mes_cancel_on_its_way()
         )._mes_send_revision("cancel")
+        # Nobody has to fix the reports of a cancelled order: its activity is done.
+        self.sudo().filtered("mes_held_up")._mes_check_held_up()
         return res
 
     def _mes_export(self):

@@ -1,9 +1,10 @@
 from datetime import datetime
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .test_dashboard import DashboardCase
 
@@ -223,6 +224,123 @@ class TestShopFloorDashboard(DashboardCase):
                 for row in self._section(dashboard, "downtime_by_reason")["rows"]
             ],
             [("Breakdown (test)", "1 h 30 min")],
+        )
+
+
+class TestShopFloorEdges(TestShopFloorDashboard):
+    """What the MES, a person or a caller may make of the shop floor's figures."""
+
+    # The cases of the parent class run once, there.
+    test_downtime_ranked_largest_first_with_its_share = None
+    test_availability_per_work_center_and_day_against_its_calendar = None
+    test_scrap_by_reason_counts_what_the_mes_reported = None
+    test_the_last_24_hours_in_hours_of_the_readers_day = None
+
+    def _tiles(self, dashboard):
+        return {tile["key"]: tile for tile in self._section(dashboard, "summary")["tiles"]}
+
+    def test_down_now_counts_work_centers_in_a_stop_now(self):
+        down = self._downtime
+        # Press: two stops at once, one work center down.
+        down(self.press, self.breakdown, "2026-03-04 09:00:00", False, "N1")
+        down(self.press, self.shortage, "2026-03-04 10:00:00", False, "N2")
+        # Oven: a stop the MES announced from 11:00 (after now) does not count yet.
+        down(self.oven, self.breakdown, "2026-03-04 11:00:00", False, "N3")
+        tiles = self._tiles(self._shopfloor(period="1d"))
+        self.assertEqual(tiles["down_now"]["value"], 1)
+        listed = self.env["mrp.workcenter"].search(tiles["down_now"]["action"]["domain"])
+        self.assertEqual(listed, self.press)
+
+    def test_a_stop_edited_to_end_before_it_started_counts_as_it_is_listed(self):
+        down = self._downtime
+        down(self.press, self.breakdown, "2026-03-03 09:00:00", "2026-03-03 10:00:00", "R1")
+        down(self.press, self.breakdown, "2026-03-02 10:00:00", "2026-03-02 09:00:00", "R2")
+        row = self._section(self._shopfloor(), "downtime_by_reason")["rows"][0]
+        self.assertEqual((row["display"], row["count"]), ("1 h 00 min", 2))
+        listed = self.env["mrp.workcenter.productivity"].search_count(row["action"]["domain"])
+        self.assertEqual(listed, 2)
+
+    def test_the_last_cell_lists_only_what_it_counts(self):
+        down = self._downtime
+        down(self.oven, self.breakdown, "2026-03-04 10:00:00", "2026-03-04 10:15:00", "F1")
+        down(self.oven, self.shortage, "2026-03-04 10:45:00", False, "F2")  # after now
+        oven = self._row(self._section(self._shopfloor(period="1d"), "availability"), "Oven")
+        cell = oven["cells"][-1]
+        self.assertEqual(cell["note"], "11:00: 15 min down of 30 min planned")
+        listed = self.env["mrp.workcenter.productivity"].search(cell["action"]["domain"])
+        self.assertEqual(listed.mapped("mes_downtime_ref"), ["F1"])
+
+    def test_availability_counts_every_work_center_beyond_the_maps_rows(self):
+        self._week()
+        with patch("odoo.addons.mes_base.models.mes_dashboard_shop_floor.MAX_WORKCENTERS", 1):
+            dashboard = self._shopfloor()
+        self.assertEqual(
+            [row["label"] for row in self._section(dashboard, "availability")["rows"]], ["Press"]
+        )
+        self.assertEqual(self._tiles(dashboard)["availability"]["value"], "97%")  # both, as before
+
+    def test_nothing_to_show_opens_nothing(self):
+        tiles = self._tiles(self._shopfloor(period="1d"))
+        self.assertEqual(
+            [(tiles[key]["value"], tiles[key]["action"]) for key in ("downtime", "availability")],
+            [("0", False), ("-", False)],
+        )
+
+    def test_scrap_with_several_reasons_is_under_each_of_what_was_scrapped(self):
+        damaged = self.env["stock.scrap.reason.tag"].create({"name": "Damaged (edges)"})
+        burnt = self.env["stock.scrap.reason.tag"].create({"name": "Burnt (edges)"})
+        self._map("scrap_reason", "DMG", scrap_tag_id=damaged)
+        self._map("scrap_reason", "BRN", scrap_tag_id=burnt)
+        production = self._confirmed(qty=5)
+        with freeze_time(datetime(2026, 3, 3, 14, 0)):
+            reports = [
+                self._send(
+                    production,
+                    "scrap_reported",
+                    {"product": "T-SCR", "quantity": quantity, "uom": "Units", "reason": reason},
+                )
+                for quantity, reason in ((3, "DMG"), (1, "BRN"))
+            ]
+        # A person adds a second reason to the first scrap order.
+        reports[0].scrap_ids.scrap_reason_tag_ids |= burnt
+        rows = self._section(self._shopfloor(), "scrap_by_reason")["rows"]
+        self.assertEqual(
+            [(row["label"], row["display"], row["share"], row["cumulative"]) for row in rows],
+            [
+                ("Burnt (edges)", "4 Units", "100%", ""),
+                ("Damaged (edges)", "3 Units", "75%", ""),
+            ],
+        )
+
+    def test_a_caller_gets_a_clear_error_for_any_filter_it_makes_up(self):
+        board = self.env["mes.dashboard"].with_user(self.planner)
+        for filters in (
+            {"period": ["7d"]},
+            {"period": {"x": 1}},
+            {"period": 7},
+            {"company_ids": [True]},
+            {"company_ids": [None]},
+            {"company_ids": [1.5]},
+            {"company_ids": [[1]]},
+            {"company_ids": {"1": 1}},
+            {"company_ids": list(range(1001))},
+            {"backend_ids": [{"id": 1}]},
+            {"backend_ids": [2**70]},
+            {"__proto__": 1},
+            [],
+            "7d",
+        ):
+            with self.assertRaises(UserError, msg=repr(filters)):
+                board.get_dashboard("shopfloor", filters)
+        for name in (["shopfloor"], {"a": 1}, None, 5):
+            with self.assertRaises(AccessError, msg=repr(name)):
+                board.get_dashboard(name)
+        # A zone the client made up: the dashboard reads in UTC rather than failing.
+        dashboard = board.with_context(tz="Nowhere/Land").get_dashboard("shopfloor")
+        self.assertEqual(dashboard["timezone"], "Europe/Brussels")  # the reader's own
+        self.planner.tz = False
+        self.assertEqual(
+            board.with_context(tz="Nowhere/Land").get_dashboard("shopfloor")["timezone"], "UTC"
         )
 
 

@@ -264,7 +264,7 @@ class TestOrderStatus(EventCase):
         self.assertEqual(
             activity.summary, "MES reports held up: Lot LOT-HELD (T-HOUS) is not in Odoo yet"
         )
-        self.assertIn(f"{waiting.display_name} is waiting: ", str(activity.note))
+        self.assertIn(f"{waiting.display_name} waits: ", str(activity.note))
         self.assertIn(
             "Waiting for lot LOT-HELD of [T-HOUS] Housing to be received in Odoo. The "
             "order's banner says what to do.",
@@ -315,6 +315,62 @@ class TestOrderStatus(EventCase):
         self._consume(other, self.housing, 1, lot="LOT-SOMEBODY")
         self.env.cr.precommit.run()
         self.assertEqual(self._held_up_activities(other).user_id, lead)
+
+    def _held_planner(self, production, login):
+        production.user_id = new_test_user(
+            self.env, login, groups="mrp.group_mrp_user,mes_base.group_mes_user"
+        )
+
+    def test_a_cancelled_order_is_no_longer_held_up(self):
+        production = self._exported(qty=2)
+        self._held_planner(production, "held-cancel")
+        self.assertEqual(self._consume(production, self.housing, 1, lot="LOT-CXL").state, "waiting")
+        self.env.cr.precommit.run()
+        activity = self._held_up_activities(production)
+        self.assertEqual(len(activity), 1)
+        with trap_jobs():
+            production.action_cancel()
+        self.env.cr.precommit.run()
+        self.assertFalse(activity.exists())
+        done = production.message_ids.filtered(lambda m: "The order is cancelled." in str(m.body))
+        self.assertEqual(len(done), 1)
+
+    def test_a_report_corrected_to_another_order_releases_the_first(self):
+        manager = new_test_user(self.env, "held-corrector", groups="mes_base.group_mes_manager")
+        first, second = self._exported(qty=2), self._exported(qty=2)
+        self._held_planner(first, "held-first")
+        message = self._send(
+            first, "material_consumed", {"product": "MES-MOVE", "quantity": 1, "uom": "Units"}
+        )
+        self.assertEqual(message.state, "error")
+        self.env.cr.precommit.run()
+        self.assertEqual(len(self._held_up_activities(first)), 1)
+        # The MES had named the wrong order: the manager corrects the report.
+        event = json.loads(message.payload)
+        event.update(order_ref=second.name, sequence=1)
+        event["data"]["product"] = "T-SCR"
+        message.with_user(manager).write({"payload": json.dumps(event)})
+        with trap_jobs() as trap:
+            message.with_user(manager).action_retry()
+            trap.perform_enqueued_jobs()
+        self.env.cr.precommit.run()
+        self._assert_processed(message)
+        self.assertEqual(message.production_id, second)
+        self.assertFalse(self._held_up_activities(first))
+
+    def test_what_the_mes_wrote_is_text_in_the_activity(self):
+        production = self._exported(qty=1)
+        self._held_planner(production, "held-html")
+        code = '<a href="https://e.vil/x">Fix</a>'
+        message = self._send(
+            production, "material_consumed", {"product": code, "quantity": 1, "uom": "Units"}
+        )
+        self.assertEqual(message.state, "error")
+        self.env.cr.precommit.run()
+        note = str(self._held_up_activities(production).note)
+        self.assertNotIn("<a ", note)
+        self.assertIn(f"{message.display_name} failed: data.product: MES code", note)
+        self.assertIn("&lt;a href=", note)
 
     def test_only_mes_users_read_the_status(self):
         production = self._exported()

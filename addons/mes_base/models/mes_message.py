@@ -693,23 +693,32 @@ class MesMessage(models.Model):
                     ),
                     author_id=self.env.user.partner_id.id,
                 )
-            return self.sudo()._write_following_orders(vals)
-        return self._write_following_orders(vals)
-
-    def _write_following_orders(self, vals):
-        """Write, and let the orders whose reports stop or go on know it (the order a
-        report leaves included)."""
-        if "state" not in vals and "production_id" not in vals:
-            return super().write(vals)
-        before = self.filtered(lambda m: m.production_id)
-        stopped_before = before.filtered(lambda m: m.state in STOPPING_STATES)
-        orders_before = before.production_id
+            before = self.sudo()._orders_before(vals)
+            result = super(MesMessage, self.sudo()).write(vals)
+            self.sudo()._follow_orders(before)
+            return result
+        before = self._orders_before(vals)
         result = super().write(vals)
+        self._follow_orders(before)
+        return result
+
+    def _orders_before(self, vals):
+        """Before a write that may stop a report, let one go on or move it to another
+        order: the reports that were stopped, and the orders they were of."""
+        if "state" not in vals and "production_id" not in vals:
+            return None
+        reports = self.filtered(lambda m: m.production_id)
+        return reports.filtered(lambda m: m.state in STOPPING_STATES), reports.production_id
+
+    def _follow_orders(self, before):
+        """After that write: the orders whose reports stopped or went on know it, and so
+        do held-up orders a report left."""
+        if before is None:
+            return
+        stopped_before, orders_before = before
         self._check_orders_held_up(stopped_before)
-        # The orders a report left: told too, if they were held up.
         left = orders_before - self.production_id
         left.filtered(lambda p: p.sudo().mes_held_up)._mes_check_held_up()
-        return result
 
     def _check_orders_held_up(self, stopped_before=None):
         """A report of an order stops, or one that stopped goes on, or the last one of a

@@ -194,6 +194,8 @@ def run_shift(plant):
         "held_up_order": stuck[0],
         "waiting_message": waiting[0] if waiting else None,
         "backend": plant.ref("mes_base.backend_simulator"),
+        "timezone": plant("res.users", "search_read", [("login", "=", "admin")], ["tz"])[0]["tz"]
+        or "UTC",
     }
 
 
@@ -227,7 +229,11 @@ def shoot(url, out, shift):
         browser = playwright.chromium.launch(
             executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium")
         )
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        # A browser in the admin's zone, as a person's is: the web client shows times in
+        # the browser's zone, the server's texts in the user's.
+        page = browser.new_page(
+            viewport={"width": 1440, "height": 1000}, timezone_id=shift["timezone"]
+        )
         page.goto(f"{url}/web/login")
         page.fill("input[name=login]", "admin")
         page.fill("input[name=password]", "admin")

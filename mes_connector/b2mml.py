@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from .bod import unwrap
 from .exceptions import MessageValidationError
 from .messages import EVENT_SCHEMA, ORDER_SCHEMA
 from .validation import (
@@ -405,6 +406,9 @@ _BY_PRODUCED = {"byproductproduced", "byproduct", "coproductproduced", "coproduc
 _DONE_STATES = {"completed", "finished"}
 _RUNNING_STATES = {"ready", "running", "holding", "paused"}
 _RESPONSE_STATES = _DONE_STATES | _RUNNING_STATES | {"aborted"}
+# The transactions whose ProductionPerformance reports what happened (Get asks for
+# one, Cancel takes one back: neither is a report to post).
+REPORTING_VERBS = ("Sync", "Process", "Show", "Acknowledge", "Change", "Respond")
 
 
 def production_performance_to_events(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1):
@@ -671,32 +675,50 @@ class _Reader(_Walker):
         self.published = None
 
     def read(self):
-        root = self.root
-        qname = etree.QName(root)
-        if qname.namespace not in B2MML_NAMESPACES or qname.localname != "ProductionPerformance":
-            raise _invalid(
-                "(root)",
-                root.tag,
-                "is not a ProductionPerformance of B2MML V0401, V0500 or V0600",
+        nouns, self.envelope = unwrap(
+            self.root,
+            "ProductionPerformance",
+            B2MML_NAMESPACES,
+            REPORTING_VERBS,
+            self._datetime,
+        )
+        created = self.envelope.created if self.envelope else None
+        for position, noun in enumerate(nouns, 1):
+            # Paths and keys of a wrapped noun name it; a bare document's stay as they were.
+            base = f"DataArea/ProductionPerformance[{position}]" if self.envelope else ""
+            children = self._children(noun, base, _PERFORMANCE_CHILDREN)
+            self.prefix = self._id_prefix(_text(self._first(children, "ID")), noun)
+            self.published = (
+                self._datetime(
+                    self._first(children, "PublishedDate"), self._path(base, "PublishedDate")
+                )
+                or created
             )
-        children = self._children(root, "", _PERFORMANCE_CHILDREN)
-        self.prefix = self._id_prefix(_text(self._first(children, "ID")))
-        self.published = self._datetime(self._first(children, "PublishedDate"), "PublishedDate")
-        for _name, index, response in self._numbered(children, "ProductionResponse"):
-            self._response(response, f"ProductionResponse[{index}]", f"R{index}")
+            key = f"P{position}." if len(nouns) > 1 else ""
+            for _name, index, response in self._numbered(children, "ProductionResponse"):
+                self._response(
+                    response,
+                    self._path(base, f"ProductionResponse[{index}]"),
+                    f"{key}R{index}",
+                )
         if self.errors:
             raise MessageValidationError(_capped(self.errors, "(document)"))
         return self.events
 
-    def _id_prefix(self, document_id):
+    @staticmethod
+    def _path(base, name):
+        return f"{base}/{name}" if base else name
+
+    def _id_prefix(self, document_id, noun):
         if document_id is None:
-            # Same content, same ids: a redelivery of the document is recognised.
+            # Same content, same ids: a redelivery of the document is recognised, in a
+            # new envelope too (an MES may give each sending a new BODID).
             try:
-                canonical = etree.tostring(self.root, method="c14n")
+                canonical = etree.tostring(noun, method="c14n")
             except etree.C14NError:
                 # C14N refuses relative namespace URIs (xmlns:x="x"), which name
                 # extensions: the plain serialization is the same for the same document.
-                canonical = etree.tostring(self.root)
+                canonical = etree.tostring(noun)
             return "b2mml-" + hashlib.sha256(canonical).hexdigest()[:24]
         clean = _EVENT_ID_CHARS.sub("-", document_id)
         if clean != document_id or len(clean) > 64:

@@ -905,6 +905,112 @@ def test_other_documents_are_refused():
 
 
 # ---------------------------------------------------------------------------
+# Business Object Documents (the nouns as MES send them)
+# ---------------------------------------------------------------------------
+
+
+def _bod(ns, verb, *nouns, created="2026-01-31T12:05:00Z", bod_id="BOD-77", sender="MES-7"):
+    """``nouns`` (bare documents, as bytes) in a ``<verb>ProductionPerformance`` BOD."""
+    application = "<ApplicationArea>"
+    if sender:
+        application += f"<Sender><LogicalID>{sender}</LogicalID></Sender>"
+    application += f"<CreationDateTime>{created}</CreationDateTime>"
+    if bod_id:
+        application += f"<BODID>{bod_id}</BODID>"
+    application += "</ApplicationArea>"
+    inner = "".join(
+        etree.tostring(etree.fromstring(noun)).decode().replace(f' xmlns="{ns}"', "")
+        for noun in nouns
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{verb}ProductionPerformance xmlns="{ns}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" releaseID="1.0">'
+        f"{application}<DataArea><{verb}/>{inner}</DataArea></{verb}ProductionPerformance>"
+    ).encode()
+
+
+@pytest.mark.parametrize("ns", [NS_V0401, NS_V0500, NS_V0600])
+@pytest.mark.parametrize("verb", ["Sync", "Process", "Show", "Acknowledge", "Change", "Respond"])
+def test_a_wrapped_performance_reads_as_the_bare_one(ns, verb):
+    bare = _performance(ns, _response(SEGMENT_10, SEGMENT_20))
+    wrapped = _bod(ns, verb, bare)
+    if ns == NS_V0600:
+        _assert_valid(_performance_xsd(), wrapped)
+    assert _events(wrapped) == _events(bare)
+
+
+@pytest.mark.parametrize("verb", ["Get", "Cancel"])
+def test_a_transaction_that_reports_nothing_is_refused_by_name(verb):
+    wrapped = _bod(NS_V0600, verb, _performance(NS_V0600, _response(SEGMENT_10)))
+    errors, text = _errors(wrapped)
+    assert errors == [("(root)", f"{verb}ProductionPerformance")]
+    assert f"is a {verb} transaction, which this interface does not take" in text
+
+
+def test_a_transaction_of_another_noun_or_unknown_verb_is_refused():
+    for root in ("SyncProductionSchedule", "PublishProductionPerformance"):
+        xml = f'<{root} xmlns="{NS_V0600}" releaseID="1"><DataArea/></{root}>'.encode()
+        errors, text = _errors(xml)
+        assert errors == [("(root)", f"{{{NS_V0600}}}{root}")]
+        assert "SyncProductionPerformance" in text  # what it takes
+
+
+def test_an_envelope_without_its_data_verb_or_noun_names_what_is_missing():
+    head = f'<SyncProductionPerformance xmlns="{NS_V0600}" releaseID="1">'
+    tail = "</SyncProductionPerformance>"
+    assert _errors(f"{head}{tail}".encode())[0] == [("DataArea", MISSING)]
+    assert _errors(f"{head}<DataArea/>{tail}".encode())[0] == [
+        ("DataArea/Sync", MISSING),
+        ("DataArea/ProductionPerformance", MISSING),
+    ]
+
+
+def test_without_any_time_of_its_own_an_event_takes_the_envelopes():
+    # As a real MES sends it: no EndTime, no PublishedDate, no segment times.
+    segment = (
+        "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+        + _material("STEEL", "Consumed", "2", "KG")
+        + "</SegmentResponse>"
+    )
+    bare = _performance(NS_V0401, _response(segment, state=None, end=None), published=None)
+    assert "need a time" in _errors(bare)[1]
+    events = _events(_bod(NS_V0401, "Sync", bare, created="2026-11-30T14:05:09+01:00"))
+    assert {e["occurred_at"] for e in events} == {"2026-11-30T14:05:09+01:00"}
+    # A malformed creation time is named by its path.
+    errors, _text = _errors(_bod(NS_V0401, "Sync", bare, created="30.11.2026"))
+    assert ("ApplicationArea/CreationDateTime", "30.11.2026") in errors
+
+
+def test_the_same_report_resent_in_a_new_envelope_keeps_its_ids():
+    bare = _performance(NS_V0600, _response(SEGMENT_10), doc_id=None)
+    first = _events(_bod(NS_V0600, "Sync", bare, bod_id="BOD-1", created="2026-01-31T12:05:00Z"))
+    again = _events(_bod(NS_V0600, "Sync", bare, bod_id="BOD-2", created="2026-01-31T12:09:00Z"))
+    assert [e["event_id"] for e in again] == [e["event_id"] for e in first]
+    assert first[0]["event_id"].startswith("b2mml-")
+
+
+def test_several_performances_in_one_envelope_keep_apart():
+    first = _performance(NS_V0600, _response(SEGMENT_10), doc_id=None)
+    second = _performance(NS_V0600, _response(SEGMENT_10, request="WH/MO/00002"), doc_id=None)
+    events = _events(_bod(NS_V0600, "Process", first, second))
+    assert [(e["order_ref"], e["event_id"].split(":")[1]) for e in events] == [
+        ("WH/MO/00001", "P1.R1.S1.M1"),
+        ("WH/MO/00001", "P1.R1.S1"),
+        ("WH/MO/00001", "P1.R1.done"),
+        ("WH/MO/00002", "P2.R1.S1.M1"),
+        ("WH/MO/00002", "P2.R1.S1"),
+        ("WH/MO/00002", "P2.R1.done"),
+    ]
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4, 5, 6]
+    # Errors name the noun they are in.
+    broken = _performance(NS_V0600, _response(SEGMENT_10, request=""), doc_id=None)
+    errors, _text = _errors(_bod(NS_V0600, "Process", first, broken))
+    assert errors == [
+        ("DataArea/ProductionPerformance[2]/ProductionResponse[1]/ProductionRequestID", MISSING)
+    ]
+
+
+# ---------------------------------------------------------------------------
 # Safe parsing
 # ---------------------------------------------------------------------------
 

@@ -436,10 +436,25 @@ def production_performance_to_events(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_
     segment's ActualEndTime, else the response's EndTime, else the document's
     PublishedDate (UTC when the time has no zone).
     """
+    return read_production_performance(xml, max_bytes=max_bytes, first_sequence=first_sequence)[0]
+
+
+def read_production_performance(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1):
+    """``(events, envelope)``: the events of :func:`production_performance_to_events`
+    and the document's BOD :class:`~mes_connector.bod.Envelope` (None for a bare
+    ProductionPerformance), to answer it as it asks. A document refused for its content
+    raises :class:`MessageValidationError` whose ``envelope`` attribute is the envelope
+    read before the problems were found (or None).
+    """
     if type(first_sequence) is not int or first_sequence < 0:
         raise ValueError(f"first_sequence must be an integer of 0 or more, got {first_sequence!r}")
     root = _parse(xml, max_bytes)
-    return _Reader(root, first_sequence).read()
+    reader = _Reader(root, first_sequence)
+    try:
+        return reader.read(), reader.envelope
+    except MessageValidationError as err:
+        err.envelope = reader.envelope
+        raise
 
 
 def _invalid(field, value, reason):
@@ -673,6 +688,7 @@ class _Reader(_Walker):
         self.sequence = first_sequence
         self.prefix = None
         self.published = None
+        self.envelope = None
 
     def read(self):
         nouns, self.envelope = unwrap(

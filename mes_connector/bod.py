@@ -41,6 +41,10 @@ class Envelope:
     sender: str | None
     created: datetime | None
     bod_id: str | None
+    # Sender/ConfirmationCode: Always, OnError or Never (a ConfirmBOD is asked for).
+    confirmation: str | None = None
+    # The sender's ApplicationArea as it came, for the answer's OriginalApplicationArea.
+    application_area: bytes | None = None
 
 
 def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
@@ -92,11 +96,13 @@ def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
         errors.append(FieldError(f"DataArea/{noun}", MISSING, "is missing"))
     if errors:
         raise MessageValidationError(errors)
-    sender = created = bod_id = None
+    sender = created = bod_id = confirmation = original = None
     if application is not None:
         sender_element = _child(application, qname.namespace, "Sender")
         sender = _text(_child(sender_element, qname.namespace, "LogicalID"))
+        confirmation = _text(_child(sender_element, qname.namespace, "ConfirmationCode"))
         bod_id = _text(_child(application, qname.namespace, "BODID"))
+        original = etree.tostring(application)
         if read_datetime is not None:
             created = read_datetime(
                 _child(application, qname.namespace, "CreationDateTime"),
@@ -110,7 +116,74 @@ def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
         sender=sender,
         created=created,
         bod_id=bod_id,
+        confirmation=confirmation,
+        application_area=original,
     )
+
+
+def answer(envelope, *, accepted, noun_ids=(), notes=(), sender="ODOO", bod_id, created):
+    """The BOD that answers ``envelope``'s transaction, or None when it asks for none.
+
+    A ``Process`` is answered by an ``Acknowledge`` of the same noun (Accepted or
+    Rejected, with the ids of the nouns it carried); any other verb by a ``ConfirmBOD``
+    when its sender asked for one (ConfirmationCode Always, or OnError and ``accepted``
+    is false), its ``notes`` as the BOD's notes. The answer is in the namespace of the
+    request, names Odoo as ``sender`` and carries the request's ApplicationArea as its
+    OriginalApplicationArea.
+    """
+    if envelope is None:
+        return None
+    if envelope.verb == "Process":
+        name = f"Acknowledge{envelope.noun}"
+    elif envelope.confirmation == "Always" or (envelope.confirmation == "OnError" and not accepted):
+        name = "ConfirmBOD"
+    else:
+        return None
+    ns = envelope.namespace
+
+    def add(parent, tag, text=None, **attrib):
+        element = etree.SubElement(parent, etree.QName(ns, tag).text, attrib)
+        if text is not None:
+            element.text = str(text)
+        return element
+
+    root = etree.Element(etree.QName(ns, name).text, nsmap={None: ns})
+    if name != "ConfirmBOD":  # the one BOD whose schema has no releaseID
+        root.set("releaseID", envelope.release_id or "1.0")
+    application = add(root, "ApplicationArea")
+    add(add(application, "Sender"), "LogicalID", sender)
+    add(application, "CreationDateTime", created.isoformat())
+    add(application, "BODID", bod_id)
+    data = add(root, "DataArea")
+    verb = add(data, "Acknowledge" if name != "ConfirmBOD" else "Confirm")
+    original = _original(envelope, ns)
+    if original is not None:
+        verb.append(original)
+    criteria = add(verb, "ResponseCriteria")
+    add(criteria, "ResponseExpression", actionCode="Accepted" if accepted else "Rejected")
+    if name == "ConfirmBOD":
+        bod = add(data, "BOD")
+        for note in notes:
+            add(bod, "Note", note)
+    else:
+        for noun_id in noun_ids or (None,):
+            noun = add(data, envelope.noun)
+            if noun_id:
+                add(noun, "ID", noun_id)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# Larger ApplicationAreas (a sender's UserArea can hold anything) are not echoed back.
+MAX_ORIGINAL_BYTES = 64 * 1024
+
+
+def _original(envelope, ns):
+    """The request's ApplicationArea, renamed OriginalApplicationArea."""
+    if not envelope.application_area or len(envelope.application_area) > MAX_ORIGINAL_BYTES:
+        return None
+    original = etree.fromstring(envelope.application_area)
+    original.tag = etree.QName(ns, "OriginalApplicationArea").text
+    return original
 
 
 def _child(element, namespace, name):

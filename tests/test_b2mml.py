@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from orders import order_document
 
-from mes_connector import MessageValidationError, b2mml, validate_event, validate_order
+from mes_connector import MessageValidationError, b2mml, bod, validate_event, validate_order
 from mes_connector.b2mml import (
     NS_V0401,
     NS_V0500,
@@ -1008,6 +1008,92 @@ def test_several_performances_in_one_envelope_keep_apart():
     assert errors == [
         ("DataArea/ProductionPerformance[2]/ProductionResponse[1]/ProductionRequestID", MISSING)
     ]
+
+
+ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)
+
+
+def _answer(xml, accepted=True, notes=()):
+    _events_read, envelope = b2mml.read_production_performance(xml)
+    return bod.answer(
+        envelope,
+        accepted=accepted,
+        noun_ids=["PP-2026-0001"],
+        notes=notes,
+        sender="ODOO-TEST",
+        bod_id="ANSWER-1",
+        created=ANSWERED_AT,
+    )
+
+
+def test_a_process_is_acknowledged_in_its_own_form():
+    request = _bod(NS_V0600, "Process", _performance(NS_V0600, _response(SEGMENT_10)))
+    answer = _answer(request)
+    document = _assert_valid(_performance_xsd(), answer)
+    ns = {"b": NS_V0600}
+    assert etree.QName(document).localname == "AcknowledgeProductionPerformance"
+    assert document.findtext("b:ApplicationArea/b:Sender/b:LogicalID", namespaces=ns) == (
+        "ODOO-TEST"
+    )
+    assert document.findtext("b:ApplicationArea/b:BODID", namespaces=ns) == "ANSWER-1"
+    acknowledge = document.find("b:DataArea/b:Acknowledge", ns)
+    # What the MES sent, as it sent it, to match the answer to its request.
+    assert acknowledge.findtext("b:OriginalApplicationArea/b:BODID", namespaces=ns) == "BOD-77"
+    assert acknowledge.find("b:ResponseCriteria/b:ResponseExpression", ns).get("actionCode") == (
+        "Accepted"
+    )
+    assert document.findtext("b:DataArea/b:ProductionPerformance/b:ID", namespaces=ns) == (
+        "PP-2026-0001"
+    )
+    rejected = etree.fromstring(_answer(request, accepted=False))
+    assert rejected.find(".//b:ResponseExpression", ns).get("actionCode") == "Rejected"
+
+
+def test_an_older_mes_is_answered_in_its_namespace():
+    request = _bod(NS_V0401, "Process", _performance(NS_V0401, _response(SEGMENT_10)))
+    answer = etree.fromstring(_answer(request))
+    assert answer.tag == f"{{{NS_V0401}}}AcknowledgeProductionPerformance"
+
+
+def _confirming(code):
+    bare = _performance(NS_V0600, _response(SEGMENT_10))
+    request = _bod(NS_V0600, "Sync", bare, sender="MES-7")
+    return request.replace(
+        b"<LogicalID>MES-7</LogicalID>",
+        b"<LogicalID>MES-7</LogicalID>"
+        + (f"<ConfirmationCode>{code}</ConfirmationCode>".encode() if code else b""),
+    )
+
+
+def test_a_sync_is_confirmed_only_when_its_sender_asks():
+    schema = _load_schema("B2MML-V0600-ConfirmBOD.xsd")
+    ns = {"b": NS_V0600}
+    always = _assert_valid(schema, _answer(_confirming("Always"), notes=["6 events read"]))
+    assert etree.QName(always).localname == "ConfirmBOD"
+    assert always.find(".//b:ResponseExpression", ns).get("actionCode") == "Accepted"
+    assert always.findtext("b:DataArea/b:BOD/b:Note", namespaces=ns) == "6 events read"
+    on_error = _confirming("OnError")
+    assert _answer(on_error) is None
+    refused = _assert_valid(schema, _answer(on_error, accepted=False, notes=["a", "b"]))
+    assert [n.text for n in refused.findall("b:DataArea/b:BOD/b:Note", ns)] == ["a", "b"]
+    assert _answer(_confirming("Never"), accepted=False) is None
+    assert _answer(_confirming(None)) is None
+    # A bare document asks for nothing: it is answered as the API answers (JSON).
+    assert _answer(_performance(NS_V0600, _response(SEGMENT_10))) is None
+
+
+def test_a_huge_application_area_is_not_echoed_back():
+    request = _bod(NS_V0600, "Process", _performance(NS_V0600, _response(SEGMENT_10)))
+    huge = request.replace(
+        b"</ApplicationArea>",
+        b"<UserArea>"
+        + b"<x:Pad xmlns:x='urn:x'>"
+        + b"y" * 70000
+        + b"</x:Pad></UserArea></ApplicationArea>",
+    )
+    answer = _answer(huge)
+    assert len(answer) < 2000
+    assert b"OriginalApplicationArea" not in answer
 
 
 # ---------------------------------------------------------------------------

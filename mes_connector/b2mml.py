@@ -16,6 +16,7 @@ Both readers parse without ever loading a DTD or expanding an entity.
 International."
 """
 
+import dataclasses
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -699,11 +700,13 @@ class _Reader(_Walker):
             self._datetime,
         )
         created = self.envelope.created if self.envelope else None
+        noun_ids = []
         for position, noun in enumerate(nouns, 1):
             # Paths and keys of a wrapped noun name it; a bare document's stay as they were.
             base = f"DataArea/ProductionPerformance[{position}]" if self.envelope else ""
             children = self._children(noun, base, _PERFORMANCE_CHILDREN)
-            self.prefix = self._id_prefix(_text(self._first(children, "ID")), noun)
+            noun_ids.append(_text(self._first(children, "ID")))
+            self.prefix = self._id_prefix(noun_ids[-1], noun)
             self.published = (
                 self._datetime(
                     self._first(children, "PublishedDate"), self._path(base, "PublishedDate")
@@ -717,6 +720,8 @@ class _Reader(_Walker):
                     self._path(base, f"ProductionResponse[{index}]"),
                     f"{key}R{index}",
                 )
+        if self.envelope:
+            self.envelope = dataclasses.replace(self.envelope, noun_ids=tuple(noun_ids))
         if self.errors:
             raise MessageValidationError(_capped(self.errors, "(document)"))
         return self.events

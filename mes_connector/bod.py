@@ -45,6 +45,8 @@ class Envelope:
     confirmation: str | None = None
     # The sender's ApplicationArea as it came, for the answer's OriginalApplicationArea.
     application_area: bytes | None = None
+    # The IDs of the nouns it carried, to name them in an Acknowledge.
+    noun_ids: tuple = ()
 
 
 def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):

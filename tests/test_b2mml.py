@@ -1018,7 +1018,7 @@ def _answer(xml, accepted=True, notes=()):
     return bod.answer(
         envelope,
         accepted=accepted,
-        noun_ids=["PP-2026-0001"],
+        noun_ids=envelope.noun_ids if envelope else (),
         notes=notes,
         sender="ODOO-TEST",
         bod_id="ANSWER-1",

@@ -132,6 +132,19 @@ class MesIntakeController(http.Controller):
         if "results" in answer and "status" not in answer:
             return self._answer(200, answer)
         status = {"accepted": accepted, "duplicate": 200}.get(answer["status"], 422)
+        transaction_answer = answer.pop("bod", None)
+        if transaction_answer:
+            # The MES asked for a B2MML answer (an Acknowledge, a ConfirmBOD): it gets it,
+            # with the status the JSON answer would have had.
+            return request.make_response(
+                transaction_answer,
+                headers=[
+                    ("Content-Type", "application/xml; charset=utf-8"),
+                    ("Content-Length", str(len(transaction_answer))),
+                    ("X-MES-Message-Id", str(answer.get("message_id", ""))),
+                ],
+                status=status,
+            )
         return self._answer(status, answer)
 
     def _reject(self, status, messages, backend, body, code, errors):

@@ -165,6 +165,15 @@ class MesBackend(models.Model):
         "the intake reads the format from the Content-Type.",
         tracking=True,
     )
+    b2mml_logical_id = fields.Char(
+        "Odoo's B2MML logical id",
+        default="ODOO",
+        required=True,
+        help="How Odoo names itself (ApplicationArea/Sender/LogicalID) in the B2MML "
+        "transactions it answers: an Acknowledge when the MES sent a Process, a ConfirmBOD "
+        "when its sender asked for one.",
+        tracking=True,
+    )
     # When orders go to the MES
     export_trigger = fields.Selection(
         [

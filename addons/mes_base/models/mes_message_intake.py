@@ -8,7 +8,9 @@ order of the ids, and its processing queued on the lanes of its orders.
 import hashlib
 import json
 import re
+import uuid
 from collections import Counter
+from datetime import UTC
 
 from psycopg2 import errors as pg_errors
 
@@ -17,7 +19,8 @@ from odoo.tools import SQL, mute_logger
 
 from odoo.addons.queue_job.job import identity_exact
 
-from mes_connector.b2mml import production_performance_to_events
+from mes_connector import bod
+from mes_connector.b2mml import read_production_performance
 from mes_connector.exceptions import (
     MessageValidationError,
 )
@@ -431,13 +434,14 @@ class MesMessage(models.Model):
         cannot be read is kept, in error, and none of its events is taken.
         """
         external_id = f"b2mml:{hashlib.sha256(body).hexdigest()[:40]}"
+        try:
+            (events, envelope), errors = read_production_performance(body), []
+        except MessageValidationError as err:
+            events, errors, envelope = [], err.errors, getattr(err, "envelope", None)
         existing = self._find_inbound(backend, external_id)
         if existing:
-            return {"status": "duplicate", "message_id": existing.id, "state": existing.state}
-        try:
-            events, errors = production_performance_to_events(body), []
-        except MessageValidationError as err:
-            events, errors = [], err.errors
+            answer = {"status": "duplicate", "message_id": existing.id, "state": existing.state}
+            return self._b2mml_answer(backend, envelope, answer, self.env._("already received"))
         vals = {
             "backend_id": backend.id,
             "direction": "inbound",
@@ -459,11 +463,12 @@ class MesMessage(models.Model):
                 "another request stored this document at the same moment"
             ) from err
         if errors:
-            return {
+            answer = {
                 "status": "rejected",
                 "message_id": document.id,
                 "errors": [e.as_dict() for e in errors],
             }
+            return self._b2mml_answer(backend, envelope, answer, *[str(e) for e in errors[:20]])
         # A document numbers its events from 1: per order, they come after what that
         # order already received, so documents apply in the order they arrive.
         refs = {event.get("order_ref") for event in events}
@@ -486,7 +491,7 @@ class MesMessage(models.Model):
                     "result_text": False,
                 }
             )
-            return {
+            answer = {
                 "status": "rejected",
                 "message_id": document.id,
                 "errors": [
@@ -497,6 +502,7 @@ class MesMessage(models.Model):
                     }
                 ],
             }
+            return self._b2mml_answer(backend, envelope, answer, document.error_text)
         next_sequence = {ref: last.get(ref, 0) + 1 for ref in refs}
         for event in events:
             ref = event.get("order_ref")
@@ -509,7 +515,27 @@ class MesMessage(models.Model):
         results = intake._intake_batch(backend, events, validated=True, enqueue=small)
         if not small:
             document._queue_read_events()
-        return {"status": "accepted", "message_id": document.id, "results": results}
+        answer = {"status": "accepted", "message_id": document.id, "results": results}
+        return self._b2mml_answer(
+            backend, envelope, answer, self.env._("%s events read", len(events))
+        )
+
+    @api.model
+    def _b2mml_answer(self, backend, envelope, answer, *notes):
+        """``answer``, with the BOD the MES's transaction asks for (``bod``, bytes) when it
+        asks for one: an Acknowledge of a Process, a ConfirmBOD its sender wants."""
+        answered = bod.answer(
+            envelope,
+            accepted=answer["status"] != "rejected",
+            noun_ids=envelope.noun_ids if envelope else (),
+            notes=[note for note in notes if note],
+            sender=backend.b2mml_logical_id,
+            bod_id=str(uuid.uuid4()),
+            created=fields.Datetime.now().replace(tzinfo=UTC, microsecond=0),
+        )
+        if answered:
+            answer["bod"] = answered
+        return answer
 
     def _queue_read_events(self, after_id=0):
         backend = self.backend_id

@@ -1,5 +1,7 @@
 import json
 
+from lxml import etree
+
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import INBOUND_KEY, MesCase, at, odoo_at
@@ -200,6 +202,94 @@ class TestIntake(MesCase, HttpCase):
         self.assertEqual(housing.move_line_ids.lot_id, self.lot_a)
         again = self._post(body, content_type="text/xml").json()
         self.assertEqual(again["status"], "duplicate")
+
+    def _wrapped(self, body, verb, confirmation=None, bod_id="BOD-1"):
+        """A bare performance in a ``<verb>ProductionPerformance`` BOD, as MES send it."""
+        namespace = "http://www.wbf.org/xml/B2MML-V0401"
+        noun = body.split("?>", 1)[1].replace(f' xmlns="{namespace}"', "")
+        code = f"<ConfirmationCode>{confirmation}</ConfirmationCode>" if confirmation else ""
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><{verb}ProductionPerformance '
+            f'xmlns="{namespace}" releaseID="1.0"><ApplicationArea><Sender>'
+            f"<LogicalID>MES-PLANT-7</LogicalID>{code}</Sender>"
+            f"<CreationDateTime>{at(0, '12:05:00')}</CreationDateTime><BODID>{bod_id}</BODID>"
+            f"</ApplicationArea><DataArea><{verb}/>{noun}</DataArea></{verb}ProductionPerformance>"
+        )
+
+    def test_a_process_transaction_is_posted_and_acknowledged_in_b2mml(self):
+        self.backend.write({"consumption_owner": "mes", "b2mml_logical_id": "ODOO-PLANT-7"})
+        production = self._production(qty=2)
+        production.action_confirm()
+        body = self._wrapped(self._performance(production), "Process")
+        response = self._post(body, content_type="application/xml")
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.headers["Content-Type"], "application/xml; charset=utf-8")
+        answer = etree.fromstring(response.content)
+        ns = {"b": "http://www.wbf.org/xml/B2MML-V0401"}
+        self.assertEqual(etree.QName(answer).localname, "AcknowledgeProductionPerformance")
+        self.assertEqual(
+            answer.findtext("b:ApplicationArea/b:Sender/b:LogicalID", namespaces=ns),
+            "ODOO-PLANT-7",
+        )
+        self.assertEqual(
+            answer.findtext(".//b:OriginalApplicationArea/b:BODID", namespaces=ns), "BOD-1"
+        )
+        self.assertEqual(answer.find(".//b:ResponseExpression", ns).get("actionCode"), "Accepted")
+        self.assertEqual(
+            answer.findtext("b:DataArea/b:ProductionPerformance/b:ID", namespaces=ns),
+            f"PP-{production.id}",
+        )
+        document = self.env["mes.message"].browse(int(response.headers["X-MES-Message-Id"]))
+        self.assertEqual(document.payload, body)
+        for event in document.child_ids.sorted("sequence"):
+            event._process()
+            self.assertEqual(event.state, "processed", event.error_text)
+        self.assertEqual(production.state, "done")
+        # The MES sends it again in a new envelope: nothing posts twice, and it is told so.
+        again = self._post(
+            self._wrapped(self._performance(production), "Process", bod_id="BOD-2"),
+            content_type="application/xml",
+        )
+        self.assertEqual(again.status_code, 200)
+        self.assertEqual(
+            etree.fromstring(again.content).find(".//b:ResponseExpression", ns).get("actionCode"),
+            "Accepted",
+        )
+        resent = self.env["mes.message"].browse(int(again.headers["X-MES-Message-Id"]))
+        self.assertNotEqual(resent, document)  # kept as it came...
+        self.assertFalse(resent.child_ids)  # ...but its events were all received before
+        self.assertEqual(
+            self.env["mes.message"].search_count(
+                [("production_id", "=", production.id), ("message_type", "!=", "order_export")]
+            ),
+            5,
+        )
+
+    def test_a_sync_is_confirmed_when_asked_and_refusals_say_why(self):
+        production = self._production(qty=2)
+        production.action_confirm()
+        quiet = self._post(
+            self._wrapped(self._performance(production), "Sync"), content_type="application/xml"
+        )
+        self.assertEqual(quiet.json()["status"], "accepted")  # no confirmation asked: JSON
+        broken = self._performance(production).replace(
+            "<QuantityString>8</QuantityString>", "<QuantityString>eight</QuantityString>"
+        )
+        refused = self._post(
+            self._wrapped(broken, "Sync", confirmation="OnError", bod_id="BOD-9"),
+            content_type="application/xml",
+        )
+        self.assertEqual(refused.status_code, 422)
+        answer = etree.fromstring(refused.content)
+        ns = {"b": "http://www.wbf.org/xml/B2MML-V0401"}
+        self.assertEqual(etree.QName(answer).localname, "ConfirmBOD")
+        self.assertEqual(answer.find(".//b:ResponseExpression", ns).get("actionCode"), "Rejected")
+        notes = [note.text for note in answer.findall("b:DataArea/b:BOD/b:Note", ns)]
+        self.assertEqual(len(notes), 1)
+        self.assertIn("Quantity/QuantityString", notes[0])
+        self.assertIn('"eight" is not a number', notes[0])
+        kept = self.env["mes.message"].browse(int(refused.headers["X-MES-Message-Id"]))
+        self.assertEqual((kept.state, kept.error_code), ("error", "invalid_b2mml"))
 
     def test_xml_bomb_is_rejected_unexpanded_and_kept(self):
         bomb = (

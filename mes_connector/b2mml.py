@@ -412,7 +412,9 @@ _RESPONSE_STATES = _DONE_STATES | _RUNNING_STATES | {"aborted"}
 REPORTING_VERBS = ("Sync", "Process", "Show", "Acknowledge", "Change", "Respond")
 
 
-def production_performance_to_events(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1):
+def production_performance_to_events(
+    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request"
+):
     """The ``mes.event/1`` events a B2MML ``ProductionPerformance`` document reports.
 
     ``xml`` is the document as bytes, in the V0401, V0500 or V0600 namespace. It is
@@ -422,8 +424,11 @@ def production_performance_to_events(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_
     :class:`FieldError` names the XML path (``ProductionResponse[1]/SegmentResponse[2]/
     MaterialActual[1]/Quantity/QuantityString``) and the value.
 
-    Per ``ProductionResponse`` (``ProductionRequestID`` is the ``order_ref``, its ``ID``
-    the ``mes_order_id``), in document order: each material actual of a segment as
+    Per ``ProductionResponse``, in document order (its ``ID`` is the ``mes_order_id``;
+    ``order_key`` says what names Odoo's order: ``"request"``, its
+    ``ProductionRequestID`` as the ``order_ref``; ``"response"``, the MES's order id
+    alone, the events without ``order_ref``; ``("data", name)``, the value of the
+    segments' ``ProductionData`` named ``name``): each material actual of a segment as
     ``material_consumed`` (Consumed) or ``output_produced`` (Produced, By-product
     Produced), then its nested segments, then the segment itself as
     ``operation_completed``, or ``operation_progress`` while it runs, when its
@@ -437,10 +442,14 @@ def production_performance_to_events(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_
     segment's ActualEndTime, else the response's EndTime, else the document's
     PublishedDate (UTC when the time has no zone).
     """
-    return read_production_performance(xml, max_bytes=max_bytes, first_sequence=first_sequence)[0]
+    return read_production_performance(
+        xml, max_bytes=max_bytes, first_sequence=first_sequence, order_key=order_key
+    )[0]
 
 
-def read_production_performance(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1):
+def read_production_performance(
+    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request"
+):
     """``(events, envelope)``: the events of :func:`production_performance_to_events`
     and the document's BOD :class:`~mes_connector.bod.Envelope` (None for a bare
     ProductionPerformance), to answer it as it asks. A document refused for its content
@@ -449,8 +458,21 @@ def read_production_performance(xml, *, max_bytes=DEFAULT_MAX_BYTES, first_seque
     """
     if type(first_sequence) is not int or first_sequence < 0:
         raise ValueError(f"first_sequence must be an integer of 0 or more, got {first_sequence!r}")
+    if not (
+        order_key in ("request", "response")
+        or (
+            isinstance(order_key, tuple)
+            and len(order_key) == 2
+            and order_key[0] == "data"
+            and isinstance(order_key[1], str)
+            and order_key[1]
+        )
+    ):
+        raise ValueError(
+            f'order_key must be "request", "response" or ("data", name), got {order_key!r}'
+        )
     root = _parse(xml, max_bytes)
-    reader = _Reader(root, first_sequence)
+    reader = _Reader(root, first_sequence, order_key)
     try:
         return reader.read(), reader.envelope
     except MessageValidationError as err:
@@ -683,8 +705,9 @@ class _Walker:
 
 
 class _Reader(_Walker):
-    def __init__(self, root, first_sequence):
+    def __init__(self, root, first_sequence, order_key="request"):
         super().__init__(root)
+        self.order_key = order_key
         self.events = []
         self.sequence = first_sequence
         self.prefix = None
@@ -776,6 +799,8 @@ class _Reader(_Walker):
             "occurred_at": when.isoformat(),
             "data": data,
         }
+        if event["order_ref"] is None:
+            del event["order_ref"]
         if context["mes_order_id"]:
             event["mes_order_id"] = context["mes_order_id"]
         # Last line of defence: what is checked above should leave nothing here.
@@ -791,10 +816,18 @@ class _Reader(_Walker):
 
     def _response(self, response, path, key):
         children = self._children(response, path, _RESPONSE_CHILDREN)
-        order_ref = self._code(
-            self._first(children, "ProductionRequestID"), f"{path}/ProductionRequestID"
+        how = self.order_key if isinstance(self.order_key, str) else self.order_key[0]
+        mes_order_id = self._code(
+            self._first(children, "ID"), f"{path}/ID", required=how == "response"
         )
-        mes_order_id = self._code(self._first(children, "ID"), f"{path}/ID", required=False)
+        if how == "request":
+            order_ref = self._code(
+                self._first(children, "ProductionRequestID"), f"{path}/ProductionRequestID"
+            )
+        elif how == "data":
+            order_ref = self._order_data(response, path, self.order_key[1])
+        else:  # the MES's order id alone says which order: the events carry no order_ref
+            order_ref = None
         end = self._datetime(self._first(children, "EndTime"), f"{path}/EndTime")
         state_element = self._first(children, "ResponseState")
         state_name = "ResponseState"
@@ -806,7 +839,7 @@ class _Reader(_Walker):
         context = {
             # Without it no event can be made, but the rest is still checked: every
             # problem of the document is reported at once.
-            "order_ref": order_ref or "-",
+            "order_ref": order_ref or (None if how == "response" and mes_order_id else "-"),
             "mes_order_id": mes_order_id,
             "fallback": end or self.published,
             "running": normalized in _RUNNING_STATES,
@@ -832,6 +865,26 @@ class _Reader(_Walker):
             )
         if normalized in _DONE_STATES:
             self._emit(context, "order_completed", f"{key}.done", {}, path, end)
+
+    def _order_data(self, response, path, name):
+        """Odoo's order as the value of the ProductionData ``name`` of the response's
+        segments (the first one, in document order)."""
+        for data in response.iter(
+            *(etree.QName(ns, "ProductionData").text for ns in B2MML_NAMESPACES)
+        ):
+            ns = etree.QName(data).namespace
+            if _text(data.find(etree.QName(ns, "ID").text)) != name:
+                continue
+            value = data.find(f"{{{ns}}}Value/{{{ns}}}ValueString")
+            return self._code(value, f"{path}//ProductionData[ID={name}]/Value/ValueString")
+        self.errors.append(
+            FieldError(
+                f"{path}//ProductionData[ID={name}]",
+                MISSING,
+                "is missing: it names the order of this response",
+            )
+        )
+        return None
 
     def _segment(self, segment, path, key, context, operation, when):
         children = self._children(segment, path, _SEGMENT_CHILDREN)

@@ -479,13 +479,16 @@ def _validator(name):
 
 def type_rules(schema):
     """What a schema's ``allOf`` of ``if event_type ... then`` rules says per type:
-    (the ``data`` schema of each type, the types that also require ``order_ref``)."""
+    (the ``data`` schema of each type, the types that also require ``order_ref`` unless
+    ``mes_order_id`` names the order)."""
     data_of, needs_order = {}, None
     for rule in schema.get("allOf", []):
         condition = rule["if"]["properties"]["event_type"]
         if "const" in condition:
             data_of[condition["const"]] = rule["then"]["properties"]["data"]
-        elif "not" in condition and "order_ref" in rule["then"].get("required", []):
+        elif "not" in condition and "order_ref" in rule["then"].get("else", {}).get(
+            "required", []
+        ):
             needs_order = set(schema["properties"]["event_type"]["enum"]) - set(
                 condition["not"]["enum"]
             )
@@ -503,7 +506,8 @@ def event_variant(schema, event_type):
         data=data_of.get(event_type, schema["properties"]["data"]),
     )
     if event_type in needs_order:
-        variant["required"] = [*schema["required"], "order_ref"]
+        variant["if"] = {"required": ["mes_order_id"]}
+        variant["else"] = {"required": ["order_ref"]}
     return variant
 
 

@@ -1010,6 +1010,96 @@ def test_several_performances_in_one_envelope_keep_apart():
     ]
 
 
+# A ProductionPerformance as an MES vendor publishes it: in its Sync transaction, V0401,
+# its response naming the MES's own order only, the time only in the envelope and the
+# segment, a sub-lot, a QuantityString with its DataType, KG in capitals, properties.
+VENDOR_SYNC = f"""<?xml version="1.0" encoding="UTF-8"?>
+<SyncProductionPerformance xmlns="{NS_V0401}" releaseID="1.0" versionID="4.0.1">
+  <ApplicationArea>
+    <Sender><LogicalID>MES-PLANT-7</LogicalID><ComponentID>Perf</ComponentID></Sender>
+    <CreationDateTime>2026-11-30T14:05:09Z</CreationDateTime>
+    <BODID>7c9e6679-7425-40de-944b-e07fc1f90ae7</BODID>
+  </ApplicationArea>
+  <DataArea>
+    <Sync><ActionCriteria><ActionExpression actionCode="Add"/></ActionCriteria></Sync>
+    <ProductionPerformance>
+      <ID>PP-20261130-0042</ID>
+      <Location><EquipmentID>LINE-1</EquipmentID>
+        <EquipmentElementLevel>ProductionLine</EquipmentElementLevel></Location>
+      <ProductionResponse>
+        <ID>53107</ID>
+        <SegmentResponse>
+          <ID>53107-10</ID>
+          <ProcessSegmentID>10</ProcessSegmentID>
+          <ActualStartTime>2026-11-30T12:01:00Z</ActualStartTime>
+          <ProductionData><ID>ERP_ORDER</ID><Value><ValueString>WH/MO/00042</ValueString>
+            <DataType>string</DataType></Value></ProductionData>
+          <MaterialActual>
+            <MaterialDefinitionID>PH-10</MaterialDefinitionID>
+            <MaterialLotID>PH-2611-A</MaterialLotID>
+            <MaterialSubLotID>PH-2611-A-03</MaterialSubLotID>
+            <MaterialUse>Consumed</MaterialUse>
+            <Quantity><QuantityString>12.5</QuantityString><DataType>float</DataType>
+              <UnitOfMeasure>KG</UnitOfMeasure></Quantity>
+            <MaterialActualProperty><ID>Temperature</ID><Value><ValueString>21.4</ValueString>
+              <DataType>float</DataType><UnitOfMeasure>CEL</UnitOfMeasure></Value>
+            </MaterialActualProperty>
+          </MaterialActual>
+        </SegmentResponse>
+      </ProductionResponse>
+    </ProductionPerformance>
+  </DataArea>
+</SyncProductionPerformance>
+""".encode()
+
+
+def test_a_vendors_document_is_read_by_the_mes_order_id_it_names():
+    # ProductionRequestID is not there: read by it, the document is refused, saying so.
+    errors, _text = _errors(VENDOR_SYNC)
+    assert errors == [
+        ("DataArea/ProductionPerformance[1]/ProductionResponse[1]/ProductionRequestID", MISSING)
+    ]
+    events = _events(VENDOR_SYNC, order_key="response")
+    assert [(e["event_type"], e["data"]) for e in events] == [
+        (
+            "material_consumed",
+            {
+                "product": "PH-10",
+                "quantity": 12.5,
+                "uom": "KG",
+                "lot": "PH-2611-A",
+                "operation": 10,
+            },
+        ),
+        ("operation_completed", {"operation": 10, "started_at": "2026-11-30T12:01:00+00:00"}),
+    ]
+    assert {e["mes_order_id"] for e in events} == {"53107"}
+    assert all("order_ref" not in e for e in events)
+    # No EndTime, no PublishedDate: the envelope's time.
+    assert {e["occurred_at"] for e in events} == {"2026-11-30T14:05:09+00:00"}
+    # Without its ID the response names no order at all.
+    anonymous = VENDOR_SYNC.replace(b"<ID>53107</ID>", b"")
+    assert _errors(anonymous, order_key="response")[0] == [
+        ("DataArea/ProductionPerformance[1]/ProductionResponse[1]/ID", MISSING)
+    ]
+
+
+def test_a_document_may_name_odoos_order_in_production_data():
+    events = _events(VENDOR_SYNC, order_key=("data", "ERP_ORDER"))
+    assert {(e["order_ref"], e["mes_order_id"]) for e in events} == {("WH/MO/00042", "53107")}
+    errors, text = _errors(VENDOR_SYNC, order_key=("data", "SAP_ORDER"))
+    assert errors == [
+        (
+            "DataArea/ProductionPerformance[1]/ProductionResponse[1]//ProductionData[ID=SAP_ORDER]",
+            MISSING,
+        )
+    ]
+    assert "it names the order of this response" in text
+    for wrong in ("id", ("data", ""), ("data",), ("property", "X"), None):
+        with pytest.raises(ValueError, match="order_key must be"):
+            production_performance_to_events(VENDOR_SYNC, order_key=wrong)
+
+
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)
 
 

@@ -76,8 +76,17 @@ def test_missing_field_is_named():
 def test_every_missing_field_is_named_in_field_order():
     event = _event()
     del event["order_ref"]
+    del event["mes_order_id"]
     del event["event_id"]
     assert _messages(_errors(event)) == ["event_id: is missing", "order_ref: is missing"]
+
+
+def test_an_event_may_name_its_order_by_the_mes_order_id_alone():
+    event = _event()
+    del event["order_ref"]
+    validate_event(event)
+    del event["mes_order_id"]
+    assert _messages(_errors(event)) == ["order_ref: is missing"]
 
 
 def test_wrong_type_names_field_value_and_type():

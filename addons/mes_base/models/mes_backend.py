@@ -174,6 +174,27 @@ class MesBackend(models.Model):
         "when its sender asked for one.",
         tracking=True,
     )
+    b2mml_order_key = fields.Selection(
+        [
+            ("request", "ProductionRequestID: Odoo's order reference"),
+            ("response", "ProductionResponse ID: the MES's order id"),
+            ("data", "A production data of the segments: Odoo's order reference"),
+        ],
+        "B2MML orders named by",
+        default="request",
+        required=True,
+        help="What, in a ProductionPerformance the MES sends, says which order it reports "
+        "on. By the MES's order id: the one it answered when it took the order, or the one "
+        "a planner entered adopting it; a report on an MES order Odoo does not know waits "
+        "until a planner adopts it.",
+        tracking=True,
+    )
+    b2mml_order_data_id = fields.Char(
+        "Production data naming the order",
+        help="The ID of the ProductionData (of a SegmentResponse) whose value is Odoo's order "
+        "reference, e.g. ERP_ORDER.",
+        tracking=True,
+    )
     # When orders go to the MES
     export_trigger = fields.Selection(
         [
@@ -359,6 +380,28 @@ class MesBackend(models.Model):
                         code=backend.code,
                     )
                 )
+
+    @api.constrains("b2mml_order_key", "b2mml_order_data_id")
+    def _check_b2mml_order_key(self):
+        for backend in self:
+            if (
+                backend.b2mml_order_key == "data"
+                and not (backend.b2mml_order_data_id or "").strip()
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "B2MML orders named by a production data: name the ProductionData "
+                        "(its ID, e.g. ERP_ORDER) of backend %s.",
+                        backend.name,
+                    )
+                )
+
+    def _b2mml_order_key(self):
+        """The reader's ``order_key`` for this backend's ProductionPerformance documents."""
+        self.ensure_one()
+        if self.b2mml_order_key == "data":
+            return ("data", self.b2mml_order_data_id.strip())
+        return self.b2mml_order_key
 
     @api.constrains("user_id", "company_id")
     def _check_user_company(self):

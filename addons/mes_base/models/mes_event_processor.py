@@ -41,19 +41,28 @@ class MesEventProcessor(models.AbstractModel):
     def _production(self, message, event, lock=True, closed_ok=False):
         """The order an event reports on; ``closed_ok``: a done or cancelled one too (a
         quality result may come after the order is finished)."""
-        production = message.production_id or self.env["mrp.production"].search(
-            [("name", "=", event["order_ref"]), ("company_id", "=", message.company_id.id)],
-            limit=1,
-        )
+        production = message.production_id or message._named_order()
+        if not production and not event.get("order_ref") and message.mes_order_id:
+            raise MesWaiting(
+                "unknown_mes_order",
+                self.env._(
+                    "unknown MES order %(id)s: no manufacturing order of %(company)s has this "
+                    "MES order id yet. Adopt the order the MES runs under it (Adopt from MES), "
+                    "or wait until the MES takes the order Odoo sent.",
+                    id=message.mes_order_id,
+                    company=message.company_id.name,
+                ),
+                message.mes_order_id,
+            )
         if not production:
             raise MesWaiting(
                 "unknown_order",
                 self.env._(
                     "order %(ref)s: no such manufacturing order in %(company)s yet",
-                    ref=event["order_ref"],
+                    ref=event.get("order_ref") or message.order_ref,
                     company=message.company_id.name,
                 ),
-                event["order_ref"],
+                event.get("order_ref") or message.order_ref,
             )
         message.production_id = production
         if production.state == "draft":
@@ -790,11 +799,8 @@ class MesEventProcessor(models.AbstractModel):
 
     def _link_order(self, message, event):
         """Downtime may name the order it interrupted: link it, without waiting for it."""
-        if event.get("order_ref") and not message.production_id:
-            message.production_id = self.env["mrp.production"].search(
-                [("name", "=", event["order_ref"]), ("company_id", "=", message.company_id.id)],
-                limit=1,
-            )
+        if message.order_ref and not message.production_id:
+            message.production_id = message._named_order()
 
     def _process_downtime_started(self, message, event):
         self._link_order(message, event)

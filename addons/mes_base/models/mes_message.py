@@ -1,3 +1,4 @@
+import hashlib
 import json
 import logging
 
@@ -22,6 +23,30 @@ INBOUND_STATES = ("received", "waiting", "processed", "error", "cancelled")
 OUTBOUND_STATES = ("pending", "acknowledged", "rejected", "failed", "cancelled")
 OPEN_STATES = ("received", "waiting", "error", "pending", "failed", "rejected")
 ERROR_STATES = ("error", "failed", "rejected")
+# The lane (order_ref column) of the events that name their order by the MES's id alone.
+MES_ORDER_LANE = "MES:"
+ORDER_REF_SIZE = 64  # what the intake keeps of an order reference
+
+
+def order_lane(event):
+    """The order reference a stored event is kept under: its ``order_ref``, or for an
+    event naming its order by ``mes_order_id`` alone, ``MES:<that id>`` (one lane, one
+    numbering per MES order, whether Odoo knows the order yet or not)."""
+    if not isinstance(event, dict):
+        return None
+    if event.get("order_ref"):
+        return event["order_ref"]
+    mes_order_id = event.get("mes_order_id")
+    if mes_order_id and isinstance(mes_order_id, str):
+        lane = f"{MES_ORDER_LANE}{mes_order_id}"
+        if len(lane) > ORDER_REF_SIZE:
+            # Kept whole in the column, and apart from ids that only differ at the end.
+            digest = hashlib.sha256(mes_order_id.encode()).hexdigest()[:16]
+            lane = f"{lane[: ORDER_REF_SIZE - 17]}~{digest}"
+        return lane
+    return None
+
+
 # What holds up an order's reports (those received behind it are next in line).
 STOPPING_STATES = ("waiting", "error")
 # An order's reports not posted yet.
@@ -768,7 +793,8 @@ class MesMessage(models.Model):
                 )
         return {
             "message_type": event["event_type"],
-            "order_ref": event.get("order_ref") or False,
+            "order_ref": order_lane(event) or False,
+            "mes_order_id": event.get("mes_order_id") or False,
             "sequence": event.get("sequence") or 0,
             "occurred_at": utc_naive(event["occurred_at"]),
             # Located again from the corrected values.

@@ -20,6 +20,7 @@ CAUSE_SENTENCES = {
     "unmapped_quality_test": _lt("MES quality characteristic %s is not mapped"),
     "unknown_lot": _lt("Lot %s is not in Odoo yet"),
     "unknown_order": _lt("Order %s is not in Odoo"),
+    "unknown_mes_order": _lt("No order of Odoo is MES order %s"),
     "order_not_confirmed": _lt("Order %s is not confirmed"),
     "order_closed": _lt("Order %s is already closed"),
     "missing_sequence": _lt("Earlier reports of the order have not arrived: %s"),
@@ -81,6 +82,21 @@ class MesMessage(models.Model):
                     "default_product_id": self.product_id.id,
                     "default_company_id": self.company_id.id,
                 },
+            }
+        if code == "unknown_mes_order" and value:
+            # The planner picks the order the MES runs under that id and adopts it.
+            return self.env._("Adopt MES order %s", value), {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Which order is MES order %s?", value),
+                "res_model": "mrp.production",
+                "views": [(False, "list"), (False, "form")],
+                "domain": [
+                    ("company_id", "=", self.company_id.id),
+                    ("state", "in", ("confirmed", "progress", "to_close")),
+                    ("mes_order_id", "=", False),
+                ],
+                "context": {"mes_adopt_order_id": value},
+                "target": "current",
             }
         if code in ("order_not_confirmed", "order_closed") and self.production_id:
             return self.env._("Open %s", self.production_id.name), {

@@ -26,7 +26,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..exceptions import MesDataError, MesWaiting
-from .mes_message import NO_TROUBLE, bounded_cause, bring_forward, cause_name
+from .mes_message import MES_ORDER_LANE, NO_TROUBLE, bounded_cause, bring_forward, cause_name
 from .mrp_production import APPLYING_MES_REPORT
 
 _logger = logging.getLogger(__name__)
@@ -425,6 +425,27 @@ class MesMessage(models.Model):
         self._acknowledge_order()
         return result
 
+    def _named_order(self):
+        """The order this report names: by Odoo's reference, or, in the lane of an MES
+        order id (``MES:<id>``), by the MES's order id Odoo stored for it."""
+        self.ensure_one()
+        production = self.env["mrp.production"]
+        if not self.order_ref:
+            return production
+        if self.order_ref.startswith(MES_ORDER_LANE) and self.mes_order_id:
+            return production.search(
+                [
+                    ("mes_order_id", "=", self.mes_order_id),
+                    ("company_id", "=", self.company_id.id),
+                    ("mes_backend_id", "in", (self.backend_id.id, False)),
+                ],
+                order="id desc",
+                limit=1,
+            )
+        return production.search(
+            [("name", "=", self.order_ref), ("company_id", "=", self.company_id.id)], limit=1
+        )
+
     def _locate(self):
         """Link the message to its order, product and work center where they can be found.
 
@@ -442,9 +463,7 @@ class MesMessage(models.Model):
 
         production = self.production_id
         if not production and self.order_ref:
-            production = production.search(
-                [("name", "=", self.order_ref), ("company_id", "=", self.company_id.id)], limit=1
-            )
+            production = self._named_order()
             vals["production_id"] = production.id or False
         company = [False, self.company_id.id]
         if not self.product_id and self.reported_product:

@@ -28,7 +28,7 @@ from mes_connector.validation import validation_errors
 
 from ..exceptions import MesConcurrentDelivery
 from .mes_event_processor import utc_naive
-from .mes_message import ERROR_STATES, REPORTED_COLUMNS, bounded_cause, cause_name
+from .mes_message import ERROR_STATES, REPORTED_COLUMNS, bounded_cause, cause_name, order_lane
 from .mes_message_importer import lane_key
 
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
@@ -174,7 +174,7 @@ class MesMessage(models.Model):
             "message_type": message_type,
             "external_id": external_id,
             "payload_format": "json",
-            "order_ref": _column_text(event.get("order_ref"), 64),
+            "order_ref": _column_text(order_lane(event), 64),
             "mes_order_id": _column_text(event.get("mes_order_id"), 64),
             "state": "error" if errors else "received",
             "parent_id": self.env.context.get("mes_parent_id") or False,
@@ -435,7 +435,10 @@ class MesMessage(models.Model):
         """
         external_id = f"b2mml:{hashlib.sha256(body).hexdigest()[:40]}"
         try:
-            (events, envelope), errors = read_production_performance(body), []
+            (events, envelope), errors = (
+                read_production_performance(body, order_key=backend._b2mml_order_key()),
+                [],
+            )
         except MessageValidationError as err:
             events, errors, envelope = [], err.errors, getattr(err, "envelope", None)
         existing = self._find_inbound(backend, external_id)
@@ -471,9 +474,9 @@ class MesMessage(models.Model):
             return self._b2mml_answer(backend, envelope, answer, *[str(e) for e in errors[:20]])
         # A document numbers its events from 1: per order, they come after what that
         # order already received, so documents apply in the order they arrive.
-        refs = {event.get("order_ref") for event in events}
+        refs = {order_lane(event) for event in events}
         last = self._last_sequences(backend, refs)
-        counts = Counter(event.get("order_ref") for event in events)
+        counts = Counter(order_lane(event) for event in events)
         full = sorted(ref for ref in refs if last.get(ref, 0) + counts[ref] > MAX_SEQUENCE)
         if full:
             document.write(
@@ -505,7 +508,7 @@ class MesMessage(models.Model):
             return self._b2mml_answer(backend, envelope, answer, document.error_text)
         next_sequence = {ref: last.get(ref, 0) + 1 for ref in refs}
         for event in events:
-            ref = event.get("order_ref")
+            ref = order_lane(event)
             event["sequence"] = next_sequence[ref]
             next_sequence[ref] += 1
         intake = self.with_context(mes_parent_id=document.id)

@@ -2,6 +2,7 @@ import json
 
 from lxml import etree
 
+from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import INBOUND_KEY, MesCase, at, odoo_at
@@ -290,6 +291,122 @@ class TestIntake(MesCase, HttpCase):
         self.assertIn('"eight" is not a number', notes[0])
         kept = self.env["mes.message"].browse(int(refused.headers["X-MES-Message-Id"]))
         self.assertEqual((kept.state, kept.error_code), ("error", "invalid_b2mml"))
+
+    def _vendor_sync(self, mes_order_id, document_id):
+        """A V0401 Sync as a vendor's MES sends it: its response names the MES's own order
+        only (no ProductionRequestID), times in the envelope and the segment."""
+        namespace = "http://www.wbf.org/xml/B2MML-V0401"
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><SyncProductionPerformance '
+            f'xmlns="{namespace}" releaseID="1.0"><ApplicationArea><Sender>'
+            "<LogicalID>MES-PLANT-7</LogicalID></Sender>"
+            f"<CreationDateTime>{at(0, '12:05:00')}</CreationDateTime><BODID>B-{document_id}"
+            "</BODID></ApplicationArea><DataArea><Sync/><ProductionPerformance>"
+            f"<ID>{document_id}</ID><ProductionResponse><ID>{mes_order_id}</ID>"
+            "<SegmentResponse><ProcessSegmentID>10</ProcessSegmentID>"
+            f"<ActualStartTime>{at(0, '09:00:00')}</ActualStartTime>"
+            f"<ActualEndTime>{at(0, '10:00:00')}</ActualEndTime>"
+            "<MaterialActual><MaterialDefinitionID>T-SCR</MaterialDefinitionID>"
+            "<MaterialUse>Consumed</MaterialUse><Quantity><QuantityString>8</QuantityString>"
+            "<DataType>float</DataType><UnitOfMeasure>UNITS</UnitOfMeasure></Quantity>"
+            "</MaterialActual></SegmentResponse></ProductionResponse></ProductionPerformance>"
+            "</DataArea></SyncProductionPerformance>"
+        )
+
+    def test_reports_naming_the_mes_order_id_post_on_it_or_wait_until_it_is_adopted(self):
+        # Cutover: the MES runs orders Odoo did not send it (a planner releases new ones).
+        self.backend.write(
+            {"consumption_owner": "mes", "b2mml_order_key": "response", "export_trigger": "manual"}
+        )
+        known = self._production(qty=2)
+        known.action_confirm()
+        known._mes_adopt("53106")
+        response = self._post(self._vendor_sync("53106", "PP-1"), content_type="application/xml")
+        self.assertEqual(response.status_code, 200, response.text)
+        events = self.env["mes.message"].browse(response.json()["message_id"]).child_ids
+        self.assertEqual(
+            events.sorted("sequence").mapped("message_type"),
+            ["material_consumed", "operation_completed"],
+        )
+        self.assertEqual(set(events.mapped("order_ref")), {"MES:53106"})  # one lane
+        self.assertEqual(events.sorted("sequence").mapped("sequence"), [1, 2])
+        for event in events.sorted("sequence"):
+            event._process()
+            self.assertEqual(event.state, "processed", event.error_text)
+        self.assertEqual(events.production_id, known)
+        screws = known.move_raw_ids.filtered(lambda m: m.product_id == self.screw)
+        self.assertEqual(screws.quantity, 8)
+        # An MES order Odoo does not know: kept, waiting, saying which, fixed by adopting it.
+        unknown = self._production(qty=2)
+        unknown.action_confirm()
+        response = self._post(self._vendor_sync("53107", "PP-2"), content_type="application/xml")
+        events = self.env["mes.message"].browse(response.json()["message_id"]).child_ids
+        waiting = events.sorted("sequence")[0]
+        waiting._process()
+        self.assertEqual((waiting.state, waiting.cause_code), ("waiting", "unknown_mes_order"))
+        self.assertIn("unknown MES order 53107", waiting.error_text)
+        self.assertEqual(
+            waiting._cause_sentence(waiting.cause_code, waiting.cause_value),
+            "No order of Odoo is MES order 53107",
+        )
+        label, fix = waiting._fix_action()
+        self.assertEqual(label, "Adopt MES order 53107")
+        candidates = self.env["mrp.production"].search(fix["domain"])
+        self.assertIn(unknown, candidates)
+        self.assertNotIn(known, candidates)
+        wizard = (
+            self.env["mes.adopt.wizard"]
+            .with_context(fix["context"], default_production_id=unknown.id)
+            .create({})
+        )
+        self.assertEqual(wizard.mes_order_id, "53107")
+        wizard.action_confirm()
+        waiting._process()  # and the one behind it, in its lane
+        self.assertEqual(set(events.mapped("state")), {"processed"}, events.mapped("error_text"))
+        self.assertEqual(events.production_id, unknown)
+
+    def test_reports_may_name_odoos_order_in_a_production_data(self):
+        with self.assertRaisesRegex(ValidationError, "name the ProductionData"):
+            self.backend.b2mml_order_key = "data"
+        self.backend.write({"b2mml_order_key": "data", "b2mml_order_data_id": "ERP_ORDER"})
+        production = self._production(qty=2)
+        production.action_confirm()
+        body = self._vendor_sync("53108", "PP-3").replace(
+            "<ProcessSegmentID>10</ProcessSegmentID>",
+            "<ProcessSegmentID>10</ProcessSegmentID><ProductionData><ID>ERP_ORDER</ID><Value>"
+            f"<ValueString>{production.name}</ValueString></Value></ProductionData>",
+        )
+        response = self._post(body, content_type="application/xml")
+        events = self.env["mes.message"].browse(response.json()["message_id"]).child_ids
+        self.assertEqual(len(events), 2)
+        self.assertEqual(
+            {(e.order_ref, e.mes_order_id) for e in events}, {(production.name, "53108")}
+        )
+
+    def test_json_events_may_name_their_order_by_the_mes_order_id_alone(self):
+        production = self._production()
+        stored = []
+        for number, mes_order_id in enumerate(("X" * 63 + "1", "X" * 63 + "2", "53109"), 1):
+            event = self._event(production, f"BY-MES-ID-{number}")
+            del event["order_ref"]
+            event["mes_order_id"] = mes_order_id
+            response = self._post(event)
+            self.assertEqual(response.status_code, 202, response.text)
+            stored.append(self.env["mes.message"].browse(response.json()["message_id"]))
+        refs = [message.order_ref for message in stored]
+        self.assertEqual(refs[2], "MES:53109")
+        # Long ids keep lanes of their own, within the column.
+        self.assertEqual([len(ref) for ref in refs[:2]], [64, 64])
+        self.assertNotEqual(refs[0], refs[1])
+        self.assertTrue(refs[0].startswith("MES:XXXX"))
+        # Without either, an order event is refused naming what is missing.
+        event = self._event(production, "BY-NOTHING")
+        del event["order_ref"]
+        response = self._post(event)
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(
+            response.json()["errors"], [{"field": "order_ref", "reason": "is missing"}]
+        )
 
     def test_xml_bomb_is_rejected_unexpanded_and_kept(self):
         bomb = (

@@ -486,9 +486,7 @@ def type_rules(schema):
         condition = rule["if"]["properties"]["event_type"]
         if "const" in condition:
             data_of[condition["const"]] = rule["then"]["properties"]["data"]
-        elif "not" in condition and "order_ref" in rule["then"].get("else", {}).get(
-            "required", []
-        ):
+        elif "not" in condition and "order_ref" in rule["then"].get("else", {}).get("required", []):
             needs_order = set(schema["properties"]["event_type"]["enum"]) - set(
                 condition["not"]["enum"]
             )

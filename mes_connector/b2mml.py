@@ -62,6 +62,34 @@ _XS_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?", re.IGNORECASE
 )
 _CODE_MAX = 64  # product, lot, resource and order codes of mes.event/1
+
+
+@dataclasses.dataclass(frozen=True)
+class Conventions:
+    """How scrap, downtime and quality results travel in a ProductionPerformance, which
+    B2MML has no element of its own for (an MES and Odoo agree on them per backend).
+
+    - Scrap: a material actual whose MaterialUse is ``scrap_use`` (or ``Other`` with
+      that OtherValue), its reason in the property ``scrap_reason`` (required).
+    - Downtime: an EquipmentActual with the property ``downtime_id``; its reason in
+      ``downtime_reason``, its start and end (xs:dateTime) in ``downtime_start`` and
+      ``downtime_end`` (the end absent while it lasts), an optional
+      ``downtime_comment``. It gives downtime_started, and downtime_ended with an end.
+    - Quality: a material actual's property ``<quality_prefix><characteristic>``
+      whose value is Pass or Fail, for the material and lot it describes.
+    """
+
+    scrap_use: str = "Scrap"
+    scrap_reason: str = "ScrapReason"
+    downtime_id: str = "DowntimeID"
+    downtime_reason: str = "DowntimeReason"
+    downtime_start: str = "DowntimeStart"
+    downtime_end: str = "DowntimeEnd"
+    downtime_comment: str = "DowntimeComment"
+    quality_prefix: str = "QualityResult:"
+
+
+DEFAULT_CONVENTIONS = Conventions()
 _UOM_MAX = 32
 _TEXT_MAX = 256
 
@@ -413,7 +441,7 @@ REPORTING_VERBS = ("Sync", "Process", "Show", "Acknowledge", "Change", "Respond"
 
 
 def production_performance_to_events(
-    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request"
+    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request", conventions=None
 ):
     """The ``mes.event/1`` events a B2MML ``ProductionPerformance`` document reports.
 
@@ -443,12 +471,16 @@ def production_performance_to_events(
     PublishedDate (UTC when the time has no zone).
     """
     return read_production_performance(
-        xml, max_bytes=max_bytes, first_sequence=first_sequence, order_key=order_key
+        xml,
+        max_bytes=max_bytes,
+        first_sequence=first_sequence,
+        order_key=order_key,
+        conventions=conventions,
     )[0]
 
 
 def read_production_performance(
-    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request"
+    xml, *, max_bytes=DEFAULT_MAX_BYTES, first_sequence=1, order_key="request", conventions=None
 ):
     """``(events, envelope)``: the events of :func:`production_performance_to_events`
     and the document's BOD :class:`~mes_connector.bod.Envelope` (None for a bare
@@ -472,7 +504,9 @@ def read_production_performance(
             f'order_key must be "request", "response" or ("data", name), got {order_key!r}'
         )
     root = _parse(xml, max_bytes)
-    reader = _Reader(root, first_sequence, order_key)
+    if conventions is not None and not isinstance(conventions, Conventions):
+        raise ValueError(f"conventions must be a Conventions, got {conventions!r}")
+    reader = _Reader(root, first_sequence, order_key, conventions)
     try:
         return reader.read(), reader.envelope
     except MessageValidationError as err:
@@ -705,9 +739,10 @@ class _Walker:
 
 
 class _Reader(_Walker):
-    def __init__(self, root, first_sequence, order_key="request"):
+    def __init__(self, root, first_sequence, order_key="request", conventions=None):
         super().__init__(root)
         self.order_key = order_key
+        self.conventions = conventions or DEFAULT_CONVENTIONS
         self.events = []
         self.sequence = first_sequence
         self.prefix = None
@@ -894,6 +929,11 @@ class _Reader(_Walker):
         started = self._leaf_datetime(children, path, "ActualStartTime")
         ended = self._leaf_datetime(children, path, "ActualEndTime")
         when = ended or when
+        # Downtime first: it happened during the operation, before what it produced.
+        equipment = None
+        for index, actual in enumerate(self._all(children, "EquipmentActual"), 1):
+            if not self._downtime(actual, f"{path}/EquipmentActual[{index}]", key, index, context):
+                equipment = equipment if equipment is not None else actual
         produced = []
         for name, index, child in self._numbered(children, *_MATERIALS, "SegmentResponse"):
             child_path = f"{path}/{name}[{index}]"
@@ -909,7 +949,6 @@ class _Reader(_Walker):
         if sequence is None:
             return  # a segment that is not an operation only groups what it holds
         data = {"operation": sequence}
-        equipment = self._first(children, "EquipmentActual")
         if equipment is not None:
             resource = self._code(
                 equipment.find("{*}EquipmentID"), f"{path}/EquipmentActual[1]/EquipmentID"
@@ -947,6 +986,59 @@ class _Reader(_Walker):
         if event_type:
             self._emit(context, event_type, key, data, path, when)
 
+    def _downtime(self, actual, path, key, index, context):
+        """The downtime an EquipmentActual reports (see :class:`Conventions`), emitted;
+        False when it reports none (it is the operation's equipment)."""
+        conventions = self.conventions
+        properties = self._properties(actual, path)
+        if conventions.downtime_id not in properties:
+            return False
+
+        def missing(name):
+            return (None, f"{path}/EquipmentActualProperty[ID={name}]")
+
+        def text(name, reason=None):
+            element, where = properties.get(name, missing(name))
+            if reason is None:
+                return _text(element)
+            return self._code_text(_text(element), where, reason)
+
+        def moment(name, required):
+            element, where = properties.get(name, missing(name))
+            if element is None or _text(element) is None:
+                if required:
+                    self.errors.append(FieldError(where, MISSING, "is missing: when it began"))
+                return None
+            return self._datetime(element, where)
+
+        downtime_id = text(conventions.downtime_id, "names no downtime")
+        resource = self._code(actual.find("{*}EquipmentID"), f"{path}/EquipmentID")
+        reason = text(conventions.downtime_reason, "is missing: a downtime needs its reason")
+        started = moment(conventions.downtime_start, True)
+        ended = moment(conventions.downtime_end, False)
+        comment = text(conventions.downtime_comment)
+        if None in (downtime_id, resource, reason, started):
+            return True
+        data = {
+            "downtime_id": downtime_id,
+            "resource": resource,
+            "reason": reason,
+            "started_at": started.isoformat(),
+        }
+        if comment:
+            data["comment"] = comment[:_TEXT_MAX]
+        self._emit(context, "downtime_started", f"{key}.D{index}", data, path, started)
+        if ended:
+            self._emit(
+                context,
+                "downtime_ended",
+                f"{key}.D{index}.end",
+                {"downtime_id": downtime_id, "resource": resource, "ended_at": ended.isoformat()},
+                path,
+                ended,
+            )
+        return True
+
     def _segment_event_type(self, children, path, ended, context):
         element = self._first(children, "SegmentState")
         state = self._state(element)
@@ -983,6 +1075,8 @@ class _Reader(_Walker):
             )
             return None
         letters = re.sub(r"[^a-z]", "", use.lower())
+        if letters == re.sub(r"[^a-z]", "", self.conventions.scrap_use.lower()):
+            return "scrap"
         if letters in _CONSUMED:
             return "consumed"
         if letters in _PRODUCED:
@@ -993,7 +1087,8 @@ class _Reader(_Walker):
             FieldError(
                 f"{path}/MaterialUse",
                 use,
-                "is not a material use this reader maps (Consumed, Produced, By-product Produced)",
+                "is not a material use this reader maps (Consumed, Produced, By-product "
+                f"Produced, {self.conventions.scrap_use})",
             )
         )
         return None
@@ -1038,11 +1133,77 @@ class _Reader(_Walker):
             data["serials"] = lots
         if operation is not None:
             data["operation"] = operation
+        properties = self._properties(material, path)
+        self._quality_results(properties, data, path, key, context, when)
         if quantity == 0:
             return None  # nothing moved: an event would be refused for its quantity
+        if kind == "scrap":
+            return self._scrap(properties, data, path, key, context, when)
         event_type = "material_consumed" if kind == "consumed" else "output_produced"
         self._emit(context, event_type, key, data, path, when)
         return kind, data
+
+    def _properties(self, element, path):
+        """{ID: (its ValueString element, its path)} of an element's ...Property children."""
+        found = {}
+        for index, prop in enumerate(
+            (child for child in element if _local(child).endswith("Property")), 1
+        ):
+            name = _text(prop.find("{*}ID"))
+            if name is None or name in found:
+                continue
+            where = f"{path}/{_local(prop)}[{index}]/Value/ValueString"
+            found[name] = (prop.find("{*}Value/{*}ValueString"), where)
+        return found
+
+    def _scrap(self, properties, data, path, key, context, when):
+        name = self.conventions.scrap_reason
+        reason, where = properties.get(name, (None, f"{path}/MaterialActualProperty[ID={name}]"))
+        reason = self._code_text(_text(reason), where, "is missing: a scrap needs its reason")
+        if reason is None:
+            return None
+        scrap = {
+            key_: data[key_]
+            for key_ in ("product", "quantity", "uom", "lot", "operation")
+            if key_ in data
+        }
+        if "serials" in data:
+            self.errors.append(
+                FieldError(f"{path}/MaterialLotID", data["serials"], "several lots on one scrap")
+            )
+            return None
+        scrap["reason"] = reason
+        self._emit(context, "scrap_reported", key, scrap, path, when)
+        return "scrap", scrap
+
+    def _quality_results(self, properties, data, path, key, context, when):
+        prefix = self.conventions.quality_prefix
+        for name, (value, where) in properties.items():
+            if not name.startswith(prefix):
+                continue
+            characteristic = self._code_text(
+                name[len(prefix) :] or None, where.rsplit("/Value/", 1)[0] + "/ID", "names no test"
+            )
+            result = (_text(value) or "").lower()
+            if result not in ("pass", "fail"):
+                self.errors.append(
+                    FieldError(where, _text(value) or MISSING, "must be Pass or Fail")
+                )
+                continue
+            if characteristic is None:
+                continue
+            quality = {"characteristic": characteristic, "result": result}
+            quality.update({k: data[k] for k in ("product", "lot", "operation") if k in data})
+            self._emit(context, "quality_result", f"{key}.Q{characteristic}", quality, path, when)
+
+    def _code_text(self, text, path, missing_reason):
+        if text is None:
+            self.errors.append(FieldError(path, MISSING, missing_reason))
+            return None
+        if len(text) > _CODE_MAX:
+            self.errors.append(FieldError(path, text, f"must be at most {_CODE_MAX} characters"))
+            return None
+        return text
 
 
 # ---------------------------------------------------------------------------

@@ -1100,6 +1100,179 @@ def test_a_document_may_name_odoos_order_in_production_data():
             production_performance_to_events(VENDOR_SYNC, order_key=wrong)
 
 
+def _property(element, name, value):
+    return (
+        f"<{element}Property><ID>{name}</ID><Value><ValueString>{value}</ValueString>"
+        f"</Value></{element}Property>"
+    )
+
+
+def _shop_floor_segment(
+    scrap_use="<MaterialUse>Scrap</MaterialUse>",
+    reason="DMG",
+    end="2026-01-31T09:40:00Z",
+    test="Pass",
+):
+    """Operation 10 with a scrap, a downtime of its line and a quality result."""
+    scrap = (
+        "<MaterialActual><MaterialDefinitionID>STEEL</MaterialDefinitionID>"
+        f"<MaterialLotID>LOT-2026-007</MaterialLotID>{scrap_use}"
+        "<Quantity><QuantityString>1.5</QuantityString><UnitOfMeasure>KG</UnitOfMeasure>"
+        "</Quantity>"
+        + (_property("MaterialActual", "ScrapReason", reason) if reason else "")
+        + "</MaterialActual>"
+    )
+    output = (
+        "<MaterialActual><MaterialDefinitionID>FG-TABLE</MaterialDefinitionID>"
+        "<MaterialLotID>FG-L1</MaterialLotID><MaterialUse>Produced</MaterialUse>"
+        "<Quantity><QuantityString>5</QuantityString><UnitOfMeasure>Units</UnitOfMeasure>"
+        "</Quantity>"
+        + _property("MaterialActual", "QualityResult:LEAK", test)
+        + "</MaterialActual>"
+    )
+    downtime = (
+        "<EquipmentActual><EquipmentID>WC-CUT</EquipmentID>"
+        + _property("EquipmentActual", "DowntimeID", "DT-7")
+        + _property("EquipmentActual", "DowntimeReason", "BRK")
+        + _property("EquipmentActual", "DowntimeStart", "2026-01-31T08:20:00Z")
+        + (_property("EquipmentActual", "DowntimeEnd", end) if end else "")
+        + "</EquipmentActual>"
+    )
+    return (
+        "<SegmentResponse><ID>SR-10</ID><ProcessSegmentID>10</ProcessSegmentID>"
+        "<ActualStartTime>2026-01-31T08:00:00Z</ActualStartTime>"
+        "<ActualEndTime>2026-01-31T10:00:00Z</ActualEndTime>"
+        "<EquipmentActual><EquipmentID>WC-ASM</EquipmentID></EquipmentActual>"
+        + downtime
+        + scrap
+        + output
+        + "<SegmentState>Completed</SegmentState></SegmentResponse>"
+    )
+
+
+@pytest.mark.parametrize("ns", [NS_V0401, NS_V0500, NS_V0600])
+def test_scrap_downtime_and_quality_travel_by_the_backends_conventions(ns):
+    # V0600 names uses it has no value for as Other, with an OtherValue.
+    use = '<MaterialUse OtherValue="Scrap">Other</MaterialUse>' if ns == NS_V0600 else None
+    segment = _shop_floor_segment(use) if use else _shop_floor_segment()
+    xml = _performance(ns, _response(segment, state=None))
+    if ns == NS_V0600:
+        _assert_valid(_performance_xsd(), xml)
+    events = _events(xml)
+    assert [(e["event_type"], e["data"], e["occurred_at"]) for e in events] == [
+        (
+            "downtime_started",
+            {
+                "downtime_id": "DT-7",
+                "resource": "WC-CUT",
+                "reason": "BRK",
+                "started_at": "2026-01-31T08:20:00+00:00",
+            },
+            "2026-01-31T08:20:00+00:00",
+        ),
+        (
+            "downtime_ended",
+            {"downtime_id": "DT-7", "resource": "WC-CUT", "ended_at": "2026-01-31T09:40:00+00:00"},
+            "2026-01-31T09:40:00+00:00",
+        ),
+        (
+            "scrap_reported",
+            {
+                "product": "STEEL",
+                "quantity": 1.5,
+                "uom": "KG",
+                "lot": "LOT-2026-007",
+                "operation": 10,
+                "reason": "DMG",
+            },
+            "2026-01-31T10:00:00+00:00",
+        ),
+        (
+            "quality_result",
+            {
+                "characteristic": "LEAK",
+                "result": "pass",
+                "product": "FG-TABLE",
+                "lot": "FG-L1",
+                "operation": 10,
+            },
+            "2026-01-31T10:00:00+00:00",
+        ),
+        (
+            "output_produced",
+            {
+                "product": "FG-TABLE",
+                "quantity": 5.0,
+                "uom": "Units",
+                "lot": "FG-L1",
+                "operation": 10,
+            },
+            "2026-01-31T10:00:00+00:00",
+        ),
+        (
+            "operation_completed",
+            {
+                "operation": 10,
+                "resource": "WC-ASM",  # the operation's equipment, not the one that broke down
+                "good_quantity": 5.0,
+                "uom": "Units",
+                "started_at": "2026-01-31T08:00:00+00:00",
+                "ended_at": "2026-01-31T10:00:00+00:00",
+            },
+            "2026-01-31T10:00:00+00:00",
+        ),
+    ]
+    assert len({e["event_id"] for e in events}) == len(events)
+
+
+def test_a_downtime_going_on_and_other_spellings():
+    events = _events(
+        _performance(
+            NS_V0401,
+            _response(
+                _shop_floor_segment(scrap_use="<MaterialUse>SCRAP</MaterialUse>", end=None),
+                state=None,
+            ),
+        )
+    )
+    assert [e["event_type"] for e in events][:2] == ["downtime_started", "scrap_reported"]
+    # A plant's own names for them.
+    ours = b2mml.Conventions(scrap_use="Reject", scrap_reason="Why", quality_prefix="QA.")
+    xml = _performance(
+        NS_V0600,
+        _response(
+            _shop_floor_segment(scrap_use="<MaterialUse>Reject</MaterialUse>", reason=None)
+            .replace("<ID>QualityResult:LEAK</ID>", "<ID>QA.LEAK</ID>")
+            .replace(
+                "</MaterialUse>", "</MaterialUse>" + _property("MaterialActual", "Why", "BENT"), 1
+            ),
+            state=None,
+        ),
+    )
+    events = _events(xml, conventions=ours)
+    scrap = next(e for e in events if e["event_type"] == "scrap_reported")
+    assert scrap["data"]["reason"] == "BENT"
+    assert any(e["event_type"] == "quality_result" for e in events)
+    with pytest.raises(ValueError, match="conventions must be"):
+        production_performance_to_events(xml, conventions={"scrap_use": "Reject"})
+
+
+def test_what_the_conventions_need_is_named_when_missing():
+    segment = (
+        _shop_floor_segment(reason=None, test="Maybe")
+        .replace(_property("EquipmentActual", "DowntimeReason", "BRK"), "")
+        .replace(_property("EquipmentActual", "DowntimeStart", "2026-01-31T08:20:00Z"), "")
+    )
+    errors, _text = _errors(_performance(NS_V0600, _response(segment, state=None)))
+    base = "ProductionResponse[1]/SegmentResponse[1]"
+    assert errors == [
+        (f"{base}/EquipmentActual[2]/EquipmentActualProperty[ID=DowntimeReason]", MISSING),
+        (f"{base}/EquipmentActual[2]/EquipmentActualProperty[ID=DowntimeStart]", MISSING),
+        (f"{base}/MaterialActual[1]/MaterialActualProperty[ID=ScrapReason]", MISSING),
+        (f"{base}/MaterialActual[2]/MaterialActualProperty[1]/Value/ValueString", "Maybe"),
+    ]
+
+
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)
 
 

@@ -16,6 +16,7 @@ from odoo.tools import SQL
 from odoo.addons.base.models.res_users import INDEX_SIZE, KEY_CRYPT_CONTEXT
 
 from mes_connector import signing
+from mes_connector.b2mml import DEFAULT_CONVENTIONS, Conventions
 from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
@@ -195,6 +196,51 @@ class MesBackend(models.Model):
         "reference, e.g. ERP_ORDER.",
         tracking=True,
     )
+    # B2MML conventions: how scrap, downtime and quality results travel in a
+    # ProductionPerformance (see mes_connector.b2mml.Conventions).
+    b2mml_scrap_use = fields.Char(
+        "Material use of scrap",
+        default=DEFAULT_CONVENTIONS.scrap_use,
+        required=True,
+        help="A material actual whose MaterialUse is this (or Other with this OtherValue) "
+        "is scrap.",
+    )
+    b2mml_scrap_reason = fields.Char(
+        "Property of the scrap reason", default=DEFAULT_CONVENTIONS.scrap_reason, required=True
+    )
+    b2mml_downtime_id = fields.Char(
+        "Property of a downtime's id",
+        default=DEFAULT_CONVENTIONS.downtime_id,
+        required=True,
+        help="An EquipmentActual with this property reports a downtime of its equipment.",
+    )
+    b2mml_downtime_reason = fields.Char(
+        "Property of the downtime reason",
+        default=DEFAULT_CONVENTIONS.downtime_reason,
+        required=True,
+    )
+    b2mml_downtime_start = fields.Char(
+        "Property of the downtime start", default=DEFAULT_CONVENTIONS.downtime_start, required=True
+    )
+    b2mml_downtime_end = fields.Char(
+        "Property of the downtime end",
+        default=DEFAULT_CONVENTIONS.downtime_end,
+        required=True,
+        help="Absent while the downtime lasts.",
+    )
+    b2mml_downtime_comment = fields.Char(
+        "Property of a downtime comment",
+        default=DEFAULT_CONVENTIONS.downtime_comment,
+        required=True,
+    )
+    b2mml_quality_prefix = fields.Char(
+        "Quality result properties start with",
+        default=DEFAULT_CONVENTIONS.quality_prefix,
+        required=True,
+        help="A material actual's property named this and a quality characteristic (e.g. "
+        "QualityResult:LEAK) is that check's result: Pass or Fail.",
+    )
+
     # When orders go to the MES
     export_trigger = fields.Selection(
         [
@@ -395,6 +441,16 @@ class MesBackend(models.Model):
                         backend.name,
                     )
                 )
+
+    def _b2mml_conventions(self):
+        """The reader's conventions for this backend's ProductionPerformance documents."""
+        self.ensure_one()
+        return Conventions(
+            **{
+                name: (self[f"b2mml_{name}"] or "").strip() or getattr(DEFAULT_CONVENTIONS, name)
+                for name in Conventions.__dataclass_fields__
+            }
+        )
 
     def _b2mml_order_key(self):
         """The reader's ``order_key`` for this backend's ProductionPerformance documents."""

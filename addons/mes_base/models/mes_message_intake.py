@@ -436,7 +436,11 @@ class MesMessage(models.Model):
         external_id = f"b2mml:{hashlib.sha256(body).hexdigest()[:40]}"
         try:
             (events, envelope), errors = (
-                read_production_performance(body, order_key=backend._b2mml_order_key()),
+                read_production_performance(
+                    body,
+                    order_key=backend._b2mml_order_key(),
+                    conventions=backend._b2mml_conventions(),
+                ),
                 [],
             )
         except MessageValidationError as err:

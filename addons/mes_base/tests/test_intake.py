@@ -408,6 +408,67 @@ class TestIntake(MesCase, HttpCase):
             response.json()["errors"], [{"field": "order_ref", "reason": "is missing"}]
         )
 
+    def test_scrap_and_downtime_in_b2mml_post_by_the_backends_conventions(self):
+        self.backend.write(
+            {"consumption_owner": "mes", "b2mml_scrap_use": "Reject", "b2mml_downtime_id": "StopID"}
+        )
+        tag = self.env["stock.scrap.reason.tag"].create({"name": "Damaged (B2MML)"})
+        self._map("scrap_reason", "DMG", scrap_tag_id=tag)
+        self._map("downtime_reason", "BRK", loss_id=self.env.ref("mrp.block_reason1"))
+        production = self._production(qty=2)
+        production.action_confirm()
+
+        def prop(element, name, value):
+            return (
+                f"<{element}Property><ID>{name}</ID><Value><ValueString>{value}</ValueString>"
+                f"</Value></{element}Property>"
+            )
+
+        body = self._performance(production).replace(
+            "<SegmentState>",
+            "<EquipmentActual><EquipmentID>T-ASM</EquipmentID>"
+            + prop("EquipmentActual", "StopID", "DT-B2MML-1")
+            + prop("EquipmentActual", "DowntimeReason", "BRK")
+            + prop("EquipmentActual", "DowntimeStart", at(0, "09:10:00"))
+            + prop("EquipmentActual", "DowntimeEnd", at(0, "09:25:00"))
+            + "</EquipmentActual>"
+            "<MaterialActual><MaterialDefinitionID>T-SCR</MaterialDefinitionID>"
+            "<MaterialUse>Reject</MaterialUse><Quantity><QuantityString>3</QuantityString>"
+            "<UnitOfMeasure>Units</UnitOfMeasure></Quantity>"
+            + prop("MaterialActual", "ScrapReason", "DMG")
+            + "</MaterialActual><SegmentState>",
+        )
+        response = self._post(body, content_type="application/xml")
+        self.assertEqual(response.status_code, 200, response.text)
+        events = self.env["mes.message"].browse(response.json()["message_id"]).child_ids
+        events = events.sorted("sequence")
+        self.assertEqual(
+            events.mapped("message_type"),
+            [
+                "downtime_started",
+                "downtime_ended",
+                "material_consumed",
+                "material_consumed",
+                "output_produced",
+                "scrap_reported",
+                "operation_completed",
+                "order_completed",
+            ],
+        )
+        for event in events:
+            event._process()
+            self.assertEqual(event.state, "processed", event.error_text)
+        scrap = events.filtered(lambda m: m.message_type == "scrap_reported").scrap_ids
+        self.assertEqual(
+            (scrap.product_id, scrap.scrap_qty, scrap.scrap_reason_tag_ids, scrap.state),
+            (self.screw, 3, tag, "done"),
+        )
+        downtime = events[0].productivity_ids
+        self.assertEqual(
+            (downtime.workcenter_id, downtime.mes_downtime_ref, downtime.duration),
+            (self.wc_asm, "DT-B2MML-1", 15),
+        )
+
     def test_xml_bomb_is_rejected_unexpanded_and_kept(self):
         bomb = (
             '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

@@ -438,6 +438,9 @@ _RESPONSE_STATES = _DONE_STATES | _RUNNING_STATES | {"aborted"}
 # The transactions whose ProductionPerformance reports what happened (Get asks for
 # one, Cancel takes one back: neither is a report to post).
 REPORTING_VERBS = ("Sync", "Process", "Show", "Acknowledge", "Change", "Respond")
+# The transactions that carry an order to run (a Cancel of a schedule is not read: an
+# order is cancelled by a revision whose request state is Cancelled).
+SCHEDULE_VERBS = ("Process", "Sync", "Show", "Change", "Acknowledge", "Respond")
 
 
 def production_performance_to_events(
@@ -1376,16 +1379,20 @@ class _ScheduleReader(_Walker):
         self.components = []
         self.byproducts = []
         self.operations = []
+        self.envelope = None
 
     def read(self):
-        qname = etree.QName(self.root)
-        if qname.namespace not in B2MML_NAMESPACES or qname.localname != "ProductionSchedule":
+        nouns, self.envelope = unwrap(
+            self.root, "ProductionSchedule", B2MML_NAMESPACES, SCHEDULE_VERBS, self._datetime
+        )
+        if len(nouns) > 1:
             raise _invalid(
-                "(root)",
-                self.root.tag,
-                "is not a ProductionSchedule of B2MML V0401, V0500 or V0600",
+                "DataArea/ProductionSchedule[2]",
+                MISSING,
+                "is a second production schedule: one document carries one order",
             )
-        children = self._children(self.root, "", _SCHEDULE_CHILDREN, _SCHEDULE_UNSUPPORTED)
+        # Paths are the schedule's own, wrapped or not.
+        children = self._children(nouns[0], "", _SCHEDULE_CHILDREN, _SCHEDULE_UNSUPPORTED)
         requests = self._all(children, "ProductionRequest")
         if not requests:
             self.errors.append(

@@ -188,6 +188,34 @@ def _original(envelope, ns):
     return original
 
 
+def wrap(noun, verb, *, sender, bod_id, created, release_id="1.0"):
+    """``noun`` (a bare B2MML document, bytes) in its ``<verb><noun>`` transaction:
+    an ApplicationArea naming ``sender`` (LogicalID), ``created`` and ``bod_id``, and a
+    DataArea holding the verb and the noun, in the noun's namespace."""
+    if verb not in VERBS:
+        raise ValueError(f"verb must be one of {', '.join(VERBS)}, got {verb!r}")
+    element = etree.fromstring(noun)
+    qname = etree.QName(element)
+    ns = qname.namespace
+
+    def add(parent, tag, text=None):
+        child = etree.SubElement(parent, etree.QName(ns, tag).text)
+        if text is not None:
+            child.text = str(text)
+        return child
+
+    root = etree.Element(etree.QName(ns, f"{verb}{qname.localname}").text, nsmap={None: ns})
+    root.set("releaseID", release_id)
+    application = add(root, "ApplicationArea")
+    add(add(application, "Sender"), "LogicalID", sender)
+    add(application, "CreationDateTime", created.isoformat())
+    add(application, "BODID", bod_id)
+    data = add(root, "DataArea")
+    add(data, verb)
+    data.append(element)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def _child(element, namespace, name):
     if element is None:
         return None

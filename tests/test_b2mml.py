@@ -1273,6 +1273,30 @@ def test_what_the_conventions_need_is_named_when_missing():
     ]
 
 
+@pytest.mark.parametrize("verb", ["Process", "Change", "Sync"])
+def test_an_order_travels_in_its_transaction_and_reads_back(verb):
+    order = _order()
+    bare = order_to_production_schedule(order, published_at=PUBLISHED)
+    wrapped = bod.wrap(bare, verb, sender="ODOO", bod_id="WH/MO/00001:r1", created=ANSWERED_AT)
+    document = _assert_valid(_schedule_xsd(), wrapped)
+    assert etree.QName(document).localname == f"{verb}ProductionSchedule"
+    assert document.findtext(f"{{{NS_V0600}}}ApplicationArea/{{{NS_V0600}}}BODID") == (
+        "WH/MO/00001:r1"
+    )
+    assert production_schedule_to_order(wrapped) == production_schedule_to_order(bare)
+    with pytest.raises(ValueError, match="verb must be one of"):
+        bod.wrap(bare, "Publish", sender="ODOO", bod_id="x", created=ANSWERED_AT)
+
+
+def test_a_cancel_or_get_of_a_schedule_is_refused_by_name():
+    bare = order_to_production_schedule(_order(), published_at=PUBLISHED)
+    for verb in ("Cancel", "Get"):
+        wrapped = bod.wrap(bare, verb, sender="ODOO", bod_id="x", created=ANSWERED_AT)
+        errors, text = _schedule_errors(wrapped)
+        assert errors == [("(root)", f"{verb}ProductionSchedule")]
+        assert f"is a {verb} transaction" in text
+
+
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)
 
 

@@ -175,6 +175,14 @@ class MesBackend(models.Model):
         "when its sender asked for one.",
         tracking=True,
     )
+    b2mml_transaction = fields.Boolean(
+        "Orders in a B2MML transaction",
+        help="B2MML orders go in their transaction (ProcessProductionSchedule for a new "
+        "order, ChangeProductionSchedule for its later revisions and its cancellation), "
+        "Odoo named by its B2MML logical id and each revision's idempotency key as BODID; "
+        "else as a bare ProductionSchedule.",
+        tracking=True,
+    )
     b2mml_order_key = fields.Selection(
         [
             ("request", "ProductionRequestID: Odoo's order reference"),

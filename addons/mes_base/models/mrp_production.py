@@ -8,7 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_datetime
 
-from mes_connector import MessageValidationError, order_idempotency_key, validate_order
+from mes_connector import MessageValidationError, bod, order_idempotency_key, validate_order
 from mes_connector.b2mml import order_to_production_schedule
 from mes_connector.messages import (
     Component,
@@ -635,8 +635,21 @@ class MrpProduction(models.Model):
                 continue
             revision = production.mes_revision + 1
             document = production._mes_order_document(revision, action)
+            key = order_idempotency_key(f"{uuid}/{backend.code}", production.name, revision)
             if backend.payload_format == "b2mml":
-                payload, payload_format = order_to_production_schedule(document).decode(), "xml"
+                payload = order_to_production_schedule(document)
+                if backend.b2mml_transaction:
+                    # A new order is to process; a later revision changes it (its request
+                    # state says when it cancels it). The BODID is the revision's key: the
+                    # MES tells a resent revision from a new one.
+                    payload = bod.wrap(
+                        payload,
+                        "Process" if action == "create" else "Change",
+                        sender=backend.b2mml_logical_id,
+                        bod_id=key,
+                        created=fields.Datetime.now().replace(microsecond=0, tzinfo=UTC),
+                    )
+                payload, payload_format = payload.decode(), "xml"
             else:
                 payload, payload_format = json.dumps(document, indent=2, ensure_ascii=False), "json"
             messages |= messages.sudo().create(
@@ -644,9 +657,7 @@ class MrpProduction(models.Model):
                     "backend_id": backend.id,
                     "direction": "outbound",
                     "message_type": "order_export",
-                    "external_id": order_idempotency_key(
-                        f"{uuid}/{backend.code}", production.name, revision
-                    ),
+                    "external_id": key,
                     "order_ref": production.name,
                     "production_id": production.id,
                     "mes_order_id": production.mes_order_id,

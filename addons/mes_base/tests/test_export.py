@@ -1,6 +1,8 @@
 import json
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
@@ -109,6 +111,40 @@ class TestExport(MesCase):
         self.assertEqual(message.state, "acknowledged")
         held = self.simulator.store.order(production.name)
         self.assertEqual((held["quantity"], held["payload"]["product"]["code"]), (4, "T-PUMP"))
+
+    def test_b2mml_orders_may_travel_in_their_transaction(self):
+        self.backend.write(
+            {"payload_format": "b2mml", "b2mml_transaction": True, "b2mml_logical_id": "ODOO-7"}
+        )
+        production = self._production(qty=4)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+        first = production.mes_message_ids
+        self.assertEqual(first.state, "acknowledged")  # the simulator read it
+        document = etree.fromstring(first.payload.encode())
+        ns = {"b": "http://www.mesa.org/xml/B2MML-V0600"}
+        self.assertEqual(etree.QName(document).localname, "ProcessProductionSchedule")
+        self.assertEqual(
+            (
+                document.findtext("b:ApplicationArea/b:Sender/b:LogicalID", namespaces=ns),
+                document.findtext("b:ApplicationArea/b:BODID", namespaces=ns),
+            ),
+            ("ODOO-7", first.external_id),
+        )
+        self.assertEqual(self.simulator.store.order(production.name)["quantity"], 4)
+        # Its next revision changes it.
+        with trap_jobs() as trap:
+            production.with_context(tracking_disable=True).product_qty = 5
+            self.env.cr.precommit.run()
+            trap.perform_enqueued_jobs()
+        second = production.mes_message_ids.filtered(lambda m: m.revision == 2)
+        self.assertEqual(
+            etree.QName(etree.fromstring(second.payload.encode())).localname,
+            "ChangeProductionSchedule",
+        )
+        self.assertEqual(second.state, "acknowledged")
+        self.assertEqual(self.simulator.store.order(production.name)["quantity"], 5)
 
     def test_delivery_reaches_mes_once(self):
         production = self._production()

@@ -90,6 +90,14 @@ class Conventions:
 
 
 DEFAULT_CONVENTIONS = Conventions()
+
+
+def scrap_use_clashes(use):
+    """Whether ``use`` would name scrap with a material use B2MML reads otherwise."""
+    letters = re.sub(r"[^a-z]", "", (use or "").lower())
+    return not letters or letters in _CONSUMED | _PRODUCED | _BY_PRODUCED
+
+
 _UOM_MAX = 32
 _TEXT_MAX = 256
 
@@ -509,11 +517,16 @@ def read_production_performance(
     root = _parse(xml, max_bytes)
     if conventions is not None and not isinstance(conventions, Conventions):
         raise ValueError(f"conventions must be a Conventions, got {conventions!r}")
+    if conventions is not None and scrap_use_clashes(conventions.scrap_use):
+        raise ValueError(
+            f"conventions.scrap_use {conventions.scrap_use!r} is a material use of B2MML itself"
+        )
     reader = _Reader(root, first_sequence, order_key, conventions)
     try:
         return reader.read(), reader.envelope
     except MessageValidationError as err:
-        err.envelope = reader.envelope
+        # Read before the problems were found (by the envelope's own check, too).
+        err.envelope = reader.envelope or getattr(err, "envelope", None)
         raise
 
 
@@ -774,12 +787,11 @@ class _Reader(_Walker):
                 )
                 or created
             )
-            key = f"P{position}." if len(nouns) > 1 else ""
+            # Keys are the report's own (its ID, else its content): the same report keeps
+            # its event ids whatever it comes beside, so it never posts twice.
             for _name, index, response in self._numbered(children, "ProductionResponse"):
                 self._response(
-                    response,
-                    self._path(base, f"ProductionResponse[{index}]"),
-                    f"{key}R{index}",
+                    response, self._path(base, f"ProductionResponse[{index}]"), f"R{index}"
                 )
         if self.envelope:
             self.envelope = dataclasses.replace(self.envelope, noun_ids=tuple(noun_ids))
@@ -906,23 +918,30 @@ class _Reader(_Walker):
 
     def _order_data(self, response, path, name):
         """Odoo's order as the value of the ProductionData ``name`` of the response's
-        segments (the first one, in document order)."""
-        for data in response.iter(
-            *(etree.QName(ns, "ProductionData").text for ns in B2MML_NAMESPACES)
-        ):
+        segments; segments naming different orders are an error."""
+        tags = [etree.QName(ns, "ProductionData").text for ns in B2MML_NAMESPACES]
+        where = f"{path}//ProductionData[ID={name}]/Value/ValueString"
+        values = []
+        for data in response.iter(*tags):
             ns = etree.QName(data).namespace
-            if _text(data.find(etree.QName(ns, "ID").text)) != name:
-                continue
-            value = data.find(f"{{{ns}}}Value/{{{ns}}}ValueString")
-            return self._code(value, f"{path}//ProductionData[ID={name}]/Value/ValueString")
-        self.errors.append(
-            FieldError(
-                f"{path}//ProductionData[ID={name}]",
-                MISSING,
-                "is missing: it names the order of this response",
+            if _text(data.find(etree.QName(ns, "ID").text)) == name:
+                values.append(self._code(data.find(f"{{{ns}}}Value/{{{ns}}}ValueString"), where))
+        if not values:
+            self.errors.append(
+                FieldError(
+                    f"{path}//ProductionData[ID={name}]",
+                    MISSING,
+                    "is missing: it names the order of this response",
+                )
             )
-        )
-        return None
+            return None
+        named = sorted({value for value in values if value})
+        if len(named) > 1:
+            self.errors.append(
+                FieldError(where, named, "names several orders: a response reports on one")
+            )
+            return None
+        return named[0] if named else None
 
     def _segment(self, segment, path, key, context, operation, when):
         children = self._children(segment, path, _SEGMENT_CHILDREN)
@@ -935,8 +954,9 @@ class _Reader(_Walker):
         # Downtime first: it happened during the operation, before what it produced.
         equipment = None
         for index, actual in enumerate(self._all(children, "EquipmentActual"), 1):
-            if not self._downtime(actual, f"{path}/EquipmentActual[{index}]", key, index, context):
-                equipment = equipment if equipment is not None else actual
+            where = f"{path}/EquipmentActual[{index}]"
+            if not self._downtime(actual, where, key, index, context) and equipment is None:
+                equipment = (actual, where)
         produced = []
         for name, index, child in self._numbered(children, *_MATERIALS, "SegmentResponse"):
             child_path = f"{path}/{name}[{index}]"
@@ -954,7 +974,7 @@ class _Reader(_Walker):
         data = {"operation": sequence}
         if equipment is not None:
             resource = self._code(
-                equipment.find("{*}EquipmentID"), f"{path}/EquipmentActual[1]/EquipmentID"
+                equipment[0].find("{*}EquipmentID"), f"{equipment[1]}/EquipmentID"
             )
             if resource:
                 data["resource"] = resource
@@ -1020,6 +1040,15 @@ class _Reader(_Walker):
         started = moment(conventions.downtime_start, True)
         ended = moment(conventions.downtime_end, False)
         comment = text(conventions.downtime_comment)
+        if ended is not None and started is not None and ended < started:
+            self.errors.append(
+                FieldError(
+                    properties[conventions.downtime_end][1],
+                    ended.isoformat(),
+                    f"is before the downtime's start {started.isoformat()}",
+                )
+            )
+            return True
         if None in (downtime_id, resource, reason, started):
             return True
         data = {
@@ -1147,15 +1176,16 @@ class _Reader(_Walker):
         return kind, data
 
     def _properties(self, element, path):
-        """{ID: (its ValueString element, its path)} of an element's ...Property children."""
+        """{ID: (its ValueString element, its path)} of an element's ...Property children,
+        each named by its ID (``MaterialActualProperty[ID=ScrapReason]``)."""
         found = {}
-        for index, prop in enumerate(
-            (child for child in element if _local(child).endswith("Property")), 1
-        ):
+        for prop in element:
+            if not isinstance(prop.tag, str) or not _local(prop).endswith("Property"):
+                continue
             name = _text(prop.find("{*}ID"))
             if name is None or name in found:
                 continue
-            where = f"{path}/{_local(prop)}[{index}]/Value/ValueString"
+            where = f"{path}/{_local(prop)}[ID={name}]/Value/ValueString"
             found[name] = (prop.find("{*}Value/{*}ValueString"), where)
         return found
 
@@ -1181,11 +1211,11 @@ class _Reader(_Walker):
 
     def _quality_results(self, properties, data, path, key, context, when):
         prefix = self.conventions.quality_prefix
-        for name, (value, where) in properties.items():
+        for position, (name, (value, where)) in enumerate(properties.items(), 1):
             if not name.startswith(prefix):
                 continue
             characteristic = self._code_text(
-                name[len(prefix) :] or None, where.rsplit("/Value/", 1)[0] + "/ID", "names no test"
+                name[len(prefix) :] or None, where.rsplit("/Value/", 1)[0], "names no test"
             )
             result = (_text(value) or "").lower()
             if result not in ("pass", "fail"):
@@ -1197,7 +1227,7 @@ class _Reader(_Walker):
                 continue
             quality = {"characteristic": characteristic, "result": result}
             quality.update({k: data[k] for k in ("product", "lot", "operation") if k in data})
-            self._emit(context, "quality_result", f"{key}.Q{characteristic}", quality, path, when)
+            self._emit(context, "quality_result", f"{key}.Q{position}", quality, path, when)
 
     def _code_text(self, text, path, missing_reason):
         if text is None:

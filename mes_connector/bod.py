@@ -77,43 +77,28 @@ def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
             f"is a {verb} transaction, which this interface does not take for a {noun} "
             f"(it takes {', '.join(verbs)})",
         )
+    ns = qname.namespace
     elements = {}
     for child in root:
-        if isinstance(child.tag, str) and etree.QName(child).namespace == qname.namespace:
+        if isinstance(child.tag, str) and etree.QName(child).namespace == ns:
             elements.setdefault(etree.QName(child).localname, child)
     application = elements.get("ApplicationArea")
-    data = elements.get("DataArea")
-    errors = []
-    if data is None:
-        raise _refused("DataArea", MISSING, f"is missing: a {qname.localname} carries its {noun}")
-    verb_element = _child(data, qname.namespace, verb)
-    if verb_element is None:
-        errors.append(FieldError(f"DataArea/{verb}", MISSING, "is missing"))
-    nouns = [
-        child
-        for child in data
-        if isinstance(child.tag, str) and child.tag == etree.QName(qname.namespace, noun).text
-    ]
-    if not nouns:
-        errors.append(FieldError(f"DataArea/{noun}", MISSING, "is missing"))
-    if errors:
-        raise MessageValidationError(errors)
+    # The envelope first: a transaction refused for its content is still answered.
     sender = created = bod_id = confirmation = original = None
     if application is not None:
-        sender_element = _child(application, qname.namespace, "Sender")
-        sender = _text(_child(sender_element, qname.namespace, "LogicalID"))
-        confirmation = _text(_child(sender_element, qname.namespace, "ConfirmationCode"))
-        bod_id = _text(_child(application, qname.namespace, "BODID"))
+        sender_element = _child(application, ns, "Sender")
+        sender = _text(_child(sender_element, ns, "LogicalID"))
+        confirmation = _text(_child(sender_element, ns, "ConfirmationCode"))
+        bod_id = _text(_child(application, ns, "BODID"))
         original = etree.tostring(application)
         if read_datetime is not None:
             created = read_datetime(
-                _child(application, qname.namespace, "CreationDateTime"),
-                "ApplicationArea/CreationDateTime",
+                _child(application, ns, "CreationDateTime"), "ApplicationArea/CreationDateTime"
             )
-    return nouns, Envelope(
+    envelope = Envelope(
         verb=verb,
         noun=noun,
-        namespace=qname.namespace,
+        namespace=ns,
         release_id=root.get("releaseID"),
         sender=sender,
         created=created,
@@ -121,6 +106,46 @@ def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
         confirmation=confirmation,
         application_area=original,
     )
+    data = elements.get("DataArea")
+    if data is None:
+        raise _refused(
+            "DataArea", MISSING, f"is missing: a {qname.localname} carries its {noun}", envelope
+        )
+    errors = []
+    nouns = []
+    verb_seen = False
+    counts = {}
+    for child in data:
+        if not isinstance(child.tag, str):
+            continue
+        child_name = etree.QName(child)
+        counts[child_name.localname] = counts.get(child_name.localname, 0) + 1
+        where = f"DataArea/{child_name.localname}[{counts[child_name.localname]}]"
+        if child_name.namespace == ns and child_name.localname == verb and not verb_seen:
+            verb_seen = True
+        elif child_name.namespace == ns and child_name.localname == noun:
+            nouns.append(child)
+        elif child_name.namespace in namespaces:
+            # Nothing the MES sends in B2MML is left unread: what is not this transaction's
+            # verb or noun (another version's noun, a misspelling, a second verb) is named.
+            errors.append(
+                FieldError(
+                    where,
+                    child_name.namespace if child_name.localname == noun else MISSING,
+                    f"is in another B2MML version than its {qname.localname}"
+                    if child_name.localname == noun
+                    else f"is not the {verb} or a {noun} of a {qname.localname}",
+                )
+            )
+    if not verb_seen:
+        errors.insert(0, FieldError(f"DataArea/{verb}", MISSING, "is missing"))
+    if not nouns:
+        errors.insert(
+            1 if not verb_seen else 0, FieldError(f"DataArea/{noun}", MISSING, "is missing")
+        )
+    if errors:
+        raise _refused_all(errors, envelope)
+    return nouns, envelope
 
 
 def answer(envelope, *, accepted, noun_ids=(), notes=(), sender="ODOO", bod_id, created):
@@ -228,5 +253,11 @@ def _text(element):
     return (element.text or "").strip() or None
 
 
-def _refused(field, value, reason):
-    return MessageValidationError([FieldError(field, value, reason)])
+def _refused(field, value, reason, envelope=None):
+    return _refused_all([FieldError(field, value, reason)], envelope)
+
+
+def _refused_all(errors, envelope):
+    error = MessageValidationError(errors)
+    error.envelope = envelope  # to answer the transaction all the same
+    return error

@@ -994,14 +994,21 @@ def test_several_performances_in_one_envelope_keep_apart():
     second = _performance(NS_V0600, _response(SEGMENT_10, request="WH/MO/00002"), doc_id=None)
     events = _events(_bod(NS_V0600, "Process", first, second))
     assert [(e["order_ref"], e["event_id"].split(":")[1]) for e in events] == [
-        ("WH/MO/00001", "P1.R1.S1.M1"),
-        ("WH/MO/00001", "P1.R1.S1"),
-        ("WH/MO/00001", "P1.R1.done"),
-        ("WH/MO/00002", "P2.R1.S1.M1"),
-        ("WH/MO/00002", "P2.R1.S1"),
-        ("WH/MO/00002", "P2.R1.done"),
+        ("WH/MO/00001", "R1.S1.M1"),
+        ("WH/MO/00001", "R1.S1"),
+        ("WH/MO/00001", "R1.done"),
+        ("WH/MO/00002", "R1.S1.M1"),
+        ("WH/MO/00002", "R1.S1"),
+        ("WH/MO/00002", "R1.done"),
     ]
     assert [e["sequence"] for e in events] == [1, 2, 3, 4, 5, 6]
+    # Each report keeps its ids, alone or beside another, in any position: sent again,
+    # it posts nothing twice.
+    assert len({e["event_id"] for e in events}) == 6
+    alone = _events(_bod(NS_V0600, "Process", second))
+    assert [e["event_id"] for e in alone] == [e["event_id"] for e in events[3:]]
+    swapped = _events(_bod(NS_V0600, "Process", second, first))
+    assert {e["event_id"] for e in swapped} == {e["event_id"] for e in events}
     # Errors name the noun they are in.
     broken = _performance(NS_V0600, _response(SEGMENT_10, request=""), doc_id=None)
     errors, _text = _errors(_bod(NS_V0600, "Process", first, broken))
@@ -1269,7 +1276,11 @@ def test_what_the_conventions_need_is_named_when_missing():
         (f"{base}/EquipmentActual[2]/EquipmentActualProperty[ID=DowntimeReason]", MISSING),
         (f"{base}/EquipmentActual[2]/EquipmentActualProperty[ID=DowntimeStart]", MISSING),
         (f"{base}/MaterialActual[1]/MaterialActualProperty[ID=ScrapReason]", MISSING),
-        (f"{base}/MaterialActual[2]/MaterialActualProperty[1]/Value/ValueString", "Maybe"),
+        (
+            f"{base}/MaterialActual[2]/MaterialActualProperty[ID=QualityResult:LEAK]/Value/"
+            "ValueString",
+            "Maybe",
+        ),
     ]
 
 
@@ -1295,6 +1306,86 @@ def test_a_cancel_or_get_of_a_schedule_is_refused_by_name():
         errors, text = _schedule_errors(wrapped)
         assert errors == [("(root)", f"{verb}ProductionSchedule")]
         assert f"is a {verb} transaction" in text
+
+
+def test_a_transaction_refused_for_its_envelope_is_still_answered():
+    head = (
+        f'<ProcessProductionPerformance xmlns="{NS_V0600}" releaseID="1"><ApplicationArea>'
+        "<CreationDateTime>2026-01-31T12:05:00Z</CreationDateTime><BODID>B-1</BODID>"
+        "</ApplicationArea>"
+    )
+    for body in ("", "<DataArea><Process/></DataArea>"):
+        xml = f"{head}{body}</ProcessProductionPerformance>".encode()
+        with pytest.raises(MessageValidationError) as info:
+            b2mml.read_production_performance(xml)
+        envelope = info.value.envelope
+        assert (envelope.verb, envelope.bod_id) == ("Process", "B-1")
+        answer = bod.answer(envelope, accepted=False, bod_id="A", created=ANSWERED_AT)
+        assert (
+            etree.fromstring(answer).find(f".//{{{NS_V0600}}}ResponseExpression").get("actionCode")
+            == "Rejected"
+        )
+
+
+def test_nothing_in_a_data_area_is_left_unread():
+    good = _performance(NS_V0600, _response(SEGMENT_10))
+    older = _performance(NS_V0401, _response(SEGMENT_10, request="WH/MO/00002"))
+    wrapped = _bod(NS_V0600, "Sync", good).replace(
+        b"</DataArea>",
+        etree.tostring(etree.fromstring(older)) + b"<ProductionPerformanse/><Sync/></DataArea>",
+    )
+    errors, text = _errors(wrapped)
+    assert errors == [
+        ("DataArea/ProductionPerformance[2]", NS_V0401),
+        ("DataArea/ProductionPerformanse[1]", MISSING),
+        ("DataArea/Sync[2]", MISSING),
+    ]
+    assert "is in another B2MML version than its SyncProductionPerformance" in text
+
+
+def test_shop_floor_conventions_refuse_what_cannot_be():
+    base = "ProductionResponse[1]/SegmentResponse[1]"
+    ended_first = _shop_floor_segment(end="2026-01-31T08:00:00Z")
+    errors, text = _errors(_performance(NS_V0600, _response(ended_first, state=None)))
+    assert errors == [
+        (
+            f"{base}/EquipmentActual[2]/EquipmentActualProperty[ID=DowntimeEnd]/Value/ValueString",
+            "2026-01-31T08:00:00+00:00",
+        )
+    ]
+    assert "is before the downtime's start 2026-01-31T08:20:00+00:00" in text
+    # A check named with spaces or letters of any language is read.
+    named = _shop_floor_segment().replace("QualityResult:LEAK", "QualityResult:Leak test é")
+    quality = next(
+        e
+        for e in _events(_performance(NS_V0600, _response(named, state=None)))
+        if e["event_type"] == "quality_result"
+    )
+    assert quality["data"]["characteristic"] == "Leak test é"
+    # A scrap named by a use B2MML reads otherwise would swallow consumption.
+    with pytest.raises(ValueError, match="is a material use of B2MML itself"):
+        production_performance_to_events(
+            _performance(NS_V0600, _response(SEGMENT_10)),
+            conventions=b2mml.Conventions(scrap_use="consumed"),
+        )
+
+
+def test_segments_naming_different_orders_in_production_data_are_refused():
+    two = VENDOR_SYNC.replace(
+        b"</SegmentResponse>",
+        b"</SegmentResponse><SegmentResponse><ProcessSegmentID>20</ProcessSegmentID>"
+        b"<ProductionData><ID>ERP_ORDER</ID><Value><ValueString>WH/MO/00043</ValueString>"
+        b"</Value></ProductionData></SegmentResponse>",
+    )
+    errors, text = _errors(two, order_key=("data", "ERP_ORDER"))
+    assert errors == [
+        (
+            "DataArea/ProductionPerformance[1]/ProductionResponse[1]//ProductionData"
+            "[ID=ERP_ORDER]/Value/ValueString",
+            ["WH/MO/00042", "WH/MO/00043"],
+        )
+    ]
+    assert "names several orders" in text
 
 
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)

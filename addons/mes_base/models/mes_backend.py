@@ -16,7 +16,7 @@ from odoo.tools import SQL
 from odoo.addons.base.models.res_users import INDEX_SIZE, KEY_CRYPT_CONTEXT
 
 from mes_connector import signing
-from mes_connector.b2mml import DEFAULT_CONVENTIONS, Conventions
+from mes_connector.b2mml import DEFAULT_CONVENTIONS, Conventions, scrap_use_clashes
 from mes_connector.client import MesClient
 from mes_connector.exceptions import MesError
 
@@ -432,6 +432,18 @@ class MesBackend(models.Model):
                         "Code %(code)r: use only letters, digits, '-' and '_' "
                         "(it becomes part of a URL).",
                         code=backend.code,
+                    )
+                )
+
+    @api.constrains("b2mml_scrap_use")
+    def _check_b2mml_scrap_use(self):
+        for backend in self:
+            if scrap_use_clashes(backend.b2mml_scrap_use):
+                raise ValidationError(
+                    self.env._(
+                        "Material use of scrap %(use)r: B2MML reads it as consumption, output or "
+                        "a by-product; name scrap otherwise (e.g. Scrap).",
+                        use=backend.b2mml_scrap_use,
                     )
                 )
 

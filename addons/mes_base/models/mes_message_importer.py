@@ -503,10 +503,13 @@ class MesMessage(models.Model):
         """An MES that took an order without its id acknowledges it by reporting on it."""
         production = self.production_id
         if production.mes_state == "sent":
+            mes_order_id = self.mes_order_id
+            if mes_order_id and production._mes_order_id_holder(mes_order_id, self.backend_id):
+                mes_order_id = False  # another order is that MES order: not this one too
             production.sudo().write(
                 {
                     "mes_state": "acknowledged",
-                    "mes_order_id": self.mes_order_id or production.mes_order_id,
+                    "mes_order_id": mes_order_id or production.mes_order_id,
                 }
             )
             self.search(

@@ -28,7 +28,14 @@ from mes_connector.validation import validation_errors
 
 from ..exceptions import MesConcurrentDelivery
 from .mes_event_processor import utc_naive
-from .mes_message import ERROR_STATES, REPORTED_COLUMNS, bounded_cause, cause_name, order_lane
+from .mes_message import (
+    ERROR_STATES,
+    REPORTED_COLUMNS,
+    bounded_cause,
+    cause_name,
+    first_line,
+    order_lane,
+)
 from .mes_message_importer import lane_key
 
 # Events of a B2MML document whose processing is queued in the request; beyond, by a job,
@@ -448,7 +455,17 @@ class MesMessage(models.Model):
         existing = self._find_inbound(backend, external_id)
         if existing:
             answer = {"status": "duplicate", "message_id": existing.id, "state": existing.state}
-            return self._b2mml_answer(backend, envelope, answer, self.env._("already received"))
+            # Answered as it was the first time: a document refused then is refused again.
+            refused = existing.state == "error"
+            return self._b2mml_answer(
+                backend,
+                envelope,
+                answer,
+                first_line(existing.error_text) or self.env._("already refused")
+                if refused
+                else self.env._("already received"),
+                accepted=not refused,
+            )
         vals = {
             "backend_id": backend.id,
             "direction": "inbound",
@@ -477,10 +494,16 @@ class MesMessage(models.Model):
             }
             return self._b2mml_answer(backend, envelope, answer, *[str(e) for e in errors[:20]])
         # A document numbers its events from 1: per order, they come after what that
-        # order already received, so documents apply in the order they arrive.
-        refs = {order_lane(event) for event in events}
+        # order already received, so documents apply in the order they arrive. Events
+        # received before (a report resent, perhaps with more in it) take no number: they
+        # are answered as duplicates, and the new ones follow what the order has.
+        known = set(
+            self._find_inbound(backend, {e["event_id"] for e in events}).mapped("external_id")
+        )
+        numbered = [event for event in events if event["event_id"] not in known]
+        refs = {order_lane(event) for event in numbered}
         last = self._last_sequences(backend, refs)
-        counts = Counter(order_lane(event) for event in events)
+        counts = Counter(order_lane(event) for event in numbered)
         full = sorted(ref for ref in refs if last.get(ref, 0) + counts[ref] > MAX_SEQUENCE)
         if full:
             document.write(
@@ -490,8 +513,8 @@ class MesMessage(models.Model):
                     "cause_code": "sequence_exhausted",
                     "cause_value": full[0],
                     "error_text": self.env._(
-                        "ProductionRequestID %(refs)s: the MES already numbered events of these "
-                        "orders up to %(max)s; their events cannot be numbered after them.",
+                        "Orders %(refs)s: the MES already numbered events of these orders up to "
+                        "%(max)s; their events cannot be numbered after them.",
                         refs=", ".join(full[:10]),
                         max=MAX_SEQUENCE,
                     ),
@@ -503,7 +526,7 @@ class MesMessage(models.Model):
                 "message_id": document.id,
                 "errors": [
                     {
-                        "field": "ProductionRequestID",
+                        "field": "order",
                         "value": full[0],
                         "reason": (f"the order's MES sequence is already {MAX_SEQUENCE}"),
                     }
@@ -511,7 +534,7 @@ class MesMessage(models.Model):
             }
             return self._b2mml_answer(backend, envelope, answer, document.error_text)
         next_sequence = {ref: last.get(ref, 0) + 1 for ref in refs}
-        for event in events:
+        for event in numbered:
             ref = order_lane(event)
             event["sequence"] = next_sequence[ref]
             next_sequence[ref] += 1
@@ -528,12 +551,12 @@ class MesMessage(models.Model):
         )
 
     @api.model
-    def _b2mml_answer(self, backend, envelope, answer, *notes):
+    def _b2mml_answer(self, backend, envelope, answer, *notes, accepted=None):
         """``answer``, with the BOD the MES's transaction asks for (``bod``, bytes) when it
         asks for one: an Acknowledge of a Process, a ConfirmBOD its sender wants."""
         answered = bod.answer(
             envelope,
-            accepted=answer["status"] != "rejected",
+            accepted=answer["status"] != "rejected" if accepted is None else accepted,
             noun_ids=envelope.noun_ids if envelope else (),
             notes=[note for note in notes if note],
             sender=backend.b2mml_logical_id,
@@ -572,20 +595,30 @@ class MesMessage(models.Model):
     def _last_sequences(self, backend, order_refs):
         """Highest MES sequence stored per order reference, read under a lock on the
         backend's B2MML numbering, so that two documents are numbered one after the other
-        (one lock and one query for a document, however many orders it reports on)."""
+        (one lock and one query for a document, however many orders it reports on).
+
+        This request's transaction reads a snapshot taken before it waited for the lock:
+        what another document committed meanwhile is read by a cursor of its own, which
+        sees every committed number (this transaction's own, none yet, are read too).
+        """
         self.env.cr.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mes:b2mml:{backend.id}",)
         )
         refs = [ref for ref in order_refs if ref]
         if not refs:
             return {}
-        self.env.cr.execute(
+        query = (
             "SELECT order_ref, COALESCE(MAX(sequence), 0) FROM mes_message"
             " WHERE backend_id = %s AND direction = 'inbound' AND order_ref = ANY(%s)"
-            " GROUP BY order_ref",
-            (backend.id, refs),
+            " GROUP BY order_ref"
         )
-        return dict(self.env.cr.fetchall())
+        self.env.cr.execute(query, (backend.id, refs))
+        last = dict(self.env.cr.fetchall())
+        with self.env.registry.cursor() as committed:
+            committed.execute(query, (backend.id, refs))
+            for ref, sequence in committed.fetchall():
+                last[ref] = max(last.get(ref, 0), sequence)
+        return last
 
     def _find_inbound(self, backend, external_ids):
         """The inbound messages of ``backend`` with these MES ids (one id, or a set)."""

@@ -523,9 +523,47 @@ class MrpProduction(models.Model):
         )
         return to_send._mes_send_revision("create")
 
+    def _mes_order_id_holder(self, mes_order_id, backend):
+        """Another live order of ``backend`` that the MES runs as ``mes_order_id``."""
+        return (
+            self.sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("mes_order_id", "=", mes_order_id),
+                    ("mes_backend_id", "=", backend.id),
+                    ("id", "not in", self.ids),
+                    ("state", "!=", "cancel"),
+                ],
+                limit=1,
+            )
+        )
+
     def _mes_adopt(self, mes_order_id):
-        """Cutover: the MES already runs this order; bind it to the MES's id, send nothing."""
+        """Cutover: the MES already runs this order; bind it to the MES's id, send nothing.
+        An order the MES took without saying its id is bound to it the same way."""
         self.ensure_one()
+        backend = self._mes_backend()
+        if not backend:
+            raise UserError(self.env._("No MES backend for the company of %s.", self.name))
+        holder = self._mes_order_id_holder(mes_order_id, backend)
+        if holder:
+            raise UserError(
+                self.env._(
+                    "MES order %(id)s is already %(order)s: one MES order is one order of Odoo.",
+                    id=mes_order_id,
+                    order=holder.name,
+                )
+            )
+        if self.mes_state == "sent" and not self.mes_order_id:
+            self.sudo().write({"mes_order_id": mes_order_id, "mes_state": "acknowledged"})
+            self._message_log(
+                body=self.env._(
+                    "Bound to MES order %s: the MES took this order without saying its id.",
+                    mes_order_id,
+                )
+            )
+            return
         if self.mes_state != "not_sent":
             raise UserError(
                 self.env._(
@@ -534,9 +572,6 @@ class MrpProduction(models.Model):
                     state=self.mes_state,
                 )
             )
-        backend = self._mes_backend()
-        if not backend:
-            raise UserError(self.env._("No MES backend for the company of %s.", self.name))
         self.sudo().write(
             {
                 "mes_backend_id": backend.id,

@@ -2,7 +2,7 @@ import json
 
 from lxml import etree
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from .common import INBOUND_KEY, MesCase, at, odoo_at
@@ -468,6 +468,63 @@ class TestIntake(MesCase, HttpCase):
             (downtime.workcenter_id, downtime.mes_downtime_ref, downtime.duration),
             (self.wc_asm, "DT-B2MML-1", 15),
         )
+
+    def test_a_report_resent_with_more_in_it_posts_only_the_new_events_in_turn(self):
+        production = self._production(qty=2)
+        production.action_confirm()
+        first = self._post(self._performance(production), content_type="application/xml")
+        events = self.env["mes.message"].browse(first.json()["message_id"]).child_ids
+        self.assertEqual(sorted(events.mapped("sequence")), [1, 2, 3, 4, 5])
+        # The same report (same ID), now with one more material: the five it had are
+        # duplicates and take no number; the new one follows the order's last.
+        more = self._performance(production).replace(
+            "<SegmentState>",
+            "<MaterialActual><MaterialDefinitionID>T-SCR</MaterialDefinitionID>"
+            "<MaterialUse>Consumed</MaterialUse><Quantity><QuantityString>1</QuantityString>"
+            "<UnitOfMeasure>Units</UnitOfMeasure></Quantity></MaterialActual><SegmentState>",
+        )
+        again = self._post(more, content_type="application/xml").json()
+        statuses = [result["status"] for result in again["results"]]
+        self.assertEqual(statuses.count("duplicate"), 5)
+        self.assertEqual(statuses.count("accepted"), 1)
+        new = self.env["mes.message"].browse(again["message_id"]).child_ids
+        self.assertEqual(new.sequence, 6)
+
+    def test_a_refused_process_sent_again_is_refused_again(self):
+        production = self._production(qty=2)
+        broken = self._wrapped(self._performance(production), "Process").replace(
+            "<QuantityString>8</QuantityString>", "<QuantityString>eight</QuantityString>"
+        )
+        ns = {"b": "http://www.wbf.org/xml/B2MML-V0401"}
+        for _attempt in range(2):
+            response = self._post(broken, content_type="application/xml")
+            answer = etree.fromstring(response.content)
+            self.assertEqual(
+                answer.find(".//b:ResponseExpression", ns).get("actionCode"), "Rejected"
+            )
+        # Refused for its envelope itself: answered as a transaction all the same.
+        no_noun = (
+            broken.split("<ProductionPerformance>")[0]
+            + "</DataArea></ProcessProductionPerformance>"
+        )
+        response = self._post(no_noun, content_type="application/xml")
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(response.headers["Content-Type"], "application/xml; charset=utf-8")
+
+    def test_one_mes_order_is_one_order_of_odoo(self):
+        self.backend.export_trigger = "manual"
+        first, second = self._production(qty=1), self._production(qty=1)
+        (first | second).action_confirm()
+        first._mes_adopt("777")
+        with self.assertRaisesRegex(UserError, f"MES order 777 is already {first.name}"):
+            second._mes_adopt("777")
+        # An order the MES took without saying its id is bound to it.
+        second.sudo().mes_state = "sent"
+        second.mes_backend_id = self.backend
+        second._mes_adopt("778")
+        self.assertEqual((second.mes_state, second.mes_order_id), ("acknowledged", "778"))
+        with self.assertRaisesRegex(ValidationError, "reads it as consumption"):
+            self.backend.b2mml_scrap_use = "Consumed"
 
     def test_xml_bomb_is_rejected_unexpanded_and_kept(self):
         bomb = (

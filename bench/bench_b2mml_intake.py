@@ -184,9 +184,10 @@ def setup_plant(rpc, run, orders, per_order):
             "consumption_owner": "mes",
         },
     )
-    key = rpc("mes.backend", "action_generate_inbound_key", [backend])["context"][
-        "mes_new_inbound_key"
-    ]
+    # A new key is in use once the manager clicks Use this key in its dialog.
+    action = rpc("mes.backend", "action_generate_inbound_key", [backend])
+    rpc("mes.backend.key.wizard", "action_use", [action["res_id"]], context=action["context"])
+    key = action["context"]["mes_new_inbound_key"]
     names = []
     for _i in range(orders):
         production = rpc(

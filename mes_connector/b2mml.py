@@ -77,6 +77,10 @@ class Conventions:
       ``downtime_comment``. It gives downtime_started, and downtime_ended with an end.
     - Quality: a material actual's property ``<quality_prefix><characteristic>``
       whose value is Pass or Fail, for the material and lot it describes.
+    - An operation's figures: the ProductionData ``setup_minutes``, ``run_minutes``
+      (minutes) and ``good_quantity``, ``reject_quantity`` (with their
+      UnitOfMeasure) of its SegmentResponse; the good quantity otherwise adds up what
+      the segment produced.
     """
 
     scrap_use: str = "Scrap"
@@ -87,6 +91,10 @@ class Conventions:
     downtime_end: str = "DowntimeEnd"
     downtime_comment: str = "DowntimeComment"
     quality_prefix: str = "QualityResult:"
+    setup_minutes: str = "SetupMinutes"
+    run_minutes: str = "RunMinutes"
+    good_quantity: str = "GoodQuantity"
+    reject_quantity: str = "RejectQuantity"
 
 
 DEFAULT_CONVENTIONS = Conventions()
@@ -988,8 +996,14 @@ class _Reader(_Walker):
             )
             if worker:
                 data["worker"] = worker
+        figures = self._operation_figures(segment, path)
+        if "good_quantity" in figures:
+            produced = []  # what the MES counted good, said as such
+        data.update(figures)
         if produced:
-            units = {material["uom"] for material in produced}
+            units = {material["uom"] for material in produced} | (
+                {figures["uom"]} if "uom" in figures else set()
+            )
             if len(units) > 1:
                 self.errors.append(
                     FieldError(
@@ -1008,6 +1022,62 @@ class _Reader(_Walker):
         event_type = self._segment_event_type(children, path, ended, context)
         if event_type:
             self._emit(context, event_type, key, data, path, when)
+
+    def _operation_figures(self, segment, path):
+        """The operation's minutes and quantities its ProductionData say (Conventions)."""
+        conventions = self.conventions
+        wanted = {
+            conventions.setup_minutes: "setup_minutes",
+            conventions.run_minutes: "run_minutes",
+            conventions.good_quantity: "good_quantity",
+            conventions.reject_quantity: "reject_quantity",
+        }
+        figures, units = {}, {}
+        for data in segment:
+            if not isinstance(data.tag, str) or _local(data) != "ProductionData":
+                continue
+            field = wanted.get(_text(data.find("{*}ID")))
+            if field is None or field in figures:
+                continue
+            where = f"{path}/ProductionData[ID={_text(data.find('{*}ID'))}]/Value"
+            text = _text(data.find("{*}Value/{*}ValueString"))
+            try:
+                number = Decimal(text) if text is not None else None
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or number < 0 or number > MAX_QUANTITY:
+                self.errors.append(
+                    FieldError(
+                        f"{where}/ValueString", text or MISSING, "is not a number of 0 or more"
+                    )
+                )
+                continue
+            figures[field] = float(number)
+            if field.endswith("_quantity"):
+                unit = _text(data.find("{*}Value/{*}UnitOfMeasure"))
+                if unit is None:
+                    self.errors.append(
+                        FieldError(
+                            f"{where}/UnitOfMeasure",
+                            MISSING,
+                            "is missing: a quantity needs its unit",
+                        )
+                    )
+                    figures.pop(field)
+                    continue
+                units[field] = unit
+        if len(set(units.values())) > 1:
+            self.errors.append(
+                FieldError(
+                    f"{path}/ProductionData",
+                    sorted(set(units.values())),
+                    "are quantities in different units",
+                )
+            )
+            return {}
+        if units:
+            figures["uom"] = next(iter(units.values()))
+        return figures
 
     def _downtime(self, actual, path, key, index, context):
         """The downtime an EquipmentActual reports (see :class:`Conventions`), emitted;

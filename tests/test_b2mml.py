@@ -1388,6 +1388,52 @@ def test_segments_naming_different_orders_in_production_data_are_refused():
     assert "names several orders" in text
 
 
+def _data(name, value, unit=None):
+    unit_xml = f"<UnitOfMeasure>{unit}</UnitOfMeasure>" if unit else ""
+    return (
+        f"<ProductionData><ID>{name}</ID><Value><ValueString>{value}</ValueString>"
+        f"{unit_xml}</Value></ProductionData>"
+    )
+
+
+def test_an_operations_minutes_and_quantities_come_from_its_production_data():
+    segment = (
+        "<SegmentResponse><ID>SR-20</ID><ProcessSegmentID>20</ProcessSegmentID>"
+        "<ActualStartTime>2026-01-31T09:30:00Z</ActualStartTime>"
+        "<ActualEndTime>2026-01-31T11:00:00Z</ActualEndTime>"
+        + _data("SetupMinutes", "5")
+        + _data("RunMinutes", "85.5")
+        + _data("GoodQuantity", "4", "Units")
+        + _data("RejectQuantity", "1", "Units")
+        + "<EquipmentActual><EquipmentID>WC-ASM</EquipmentID></EquipmentActual>"
+        + _material("FG-TABLE", "Produced", "5", "Units", lot="FG-L1")
+        + "<SegmentState>Completed</SegmentState></SegmentResponse>"
+    )
+    xml = _performance(NS_V0600, _response(segment, state=None))
+    _assert_valid(_performance_xsd(), xml)
+    completed = _events(xml)[-1]
+    assert completed["data"] == {
+        "operation": 20,
+        "resource": "WC-ASM",
+        "setup_minutes": 5.0,
+        "run_minutes": 85.5,
+        "good_quantity": 4.0,  # as the MES counted it, not the 5 it produced
+        "reject_quantity": 1.0,
+        "uom": "Units",
+        "started_at": "2026-01-31T09:30:00+00:00",
+        "ended_at": "2026-01-31T11:00:00+00:00",
+    }
+    wrong = segment.replace(_data("RunMinutes", "85.5"), _data("RunMinutes", "-3")).replace(
+        _data("RejectQuantity", "1", "Units"), _data("RejectQuantity", "1")
+    )
+    errors, _text = _errors(_performance(NS_V0600, _response(wrong, state=None)))
+    base = "ProductionResponse[1]/SegmentResponse[1]/ProductionData"
+    assert errors == [
+        (f"{base}[ID=RunMinutes]/Value/ValueString", "-3"),
+        (f"{base}[ID=RejectQuantity]/Value/UnitOfMeasure", MISSING),
+    ]
+
+
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)
 
 

@@ -249,6 +249,26 @@ class MesBackend(models.Model):
         "QualityResult:LEAK) is that check's result: Pass or Fail.",
     )
 
+    b2mml_setup_minutes = fields.Char(
+        "Production data of setup minutes",
+        default=DEFAULT_CONVENTIONS.setup_minutes,
+        required=True,
+        help="ProductionData of an operation's SegmentResponse: its setup minutes.",
+    )
+    b2mml_run_minutes = fields.Char(
+        "Production data of run minutes", default=DEFAULT_CONVENTIONS.run_minutes, required=True
+    )
+    b2mml_good_quantity = fields.Char(
+        "Production data of the good quantity",
+        default=DEFAULT_CONVENTIONS.good_quantity,
+        required=True,
+        help="Without it, the good quantity adds up what the operation's segment produced.",
+    )
+    b2mml_reject_quantity = fields.Char(
+        "Production data of the rejected quantity",
+        default=DEFAULT_CONVENTIONS.reject_quantity,
+        required=True,
+    )
     # When orders go to the MES
     export_trigger = fields.Selection(
         [

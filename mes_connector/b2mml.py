@@ -37,6 +37,7 @@ from .validation import (
     FieldError,
     _capped,
     in_datetime_range,
+    validate_event,
     validate_order,
     validation_errors,
 )
@@ -179,6 +180,191 @@ def order_to_production_schedule(order, published_at=None):
     else:
         _add(request, "RequestState", "Released")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def events_to_production_performance(
+    events, *, document_id, published_at=None, order_key="request", conventions=None
+):
+    """``mes.event/1`` events as one B2MML V0600 ``ProductionPerformance`` (UTF-8 bytes),
+    the inverse of :func:`production_performance_to_events` by the same ``order_key``
+    and :class:`Conventions`, for an MES (the simulator) that reports in B2MML.
+
+    One ``ProductionResponse`` per order (its ``ID`` the ``mes_order_id``, its
+    ``ProductionRequestID`` the ``order_ref`` when read by request), holding one
+    ``SegmentResponse`` per operation (its report, its minutes and quantities, its
+    materials, scrap and quality results) and one segment ``ORDER`` for what names no
+    operation (materials, downtime); ``ResponseState`` Completed with its EndTime once
+    the order is completed, else Running or Holding. What B2MML has no place for does
+    not travel: the start, hold and resumption of an order as events, and a quality
+    result's measurements, inspector and comment. Each event is validated first.
+    """
+    conventions = conventions or DEFAULT_CONVENTIONS
+    for event in events:
+        validate_event(event)
+    root = etree.Element(_v6("ProductionPerformance"), nsmap={None: NS_V0600})
+    _add(root, "ID", document_id)
+    _add(root, "PublishedDate", _xs_datetime(published_at or datetime.now(UTC)))
+    orders = {}
+    for event in events:
+        orders.setdefault((event.get("order_ref"), event.get("mes_order_id")), []).append(event)
+    for (order_ref, mes_order_id), order_events in orders.items():
+        _performance_response(root, order_ref, mes_order_id, order_events, order_key, conventions)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _performance_response(root, order_ref, mes_order_id, events, order_key, conventions):
+    response = _add(root, "ProductionResponse")
+    if mes_order_id:
+        _add(response, "ID", mes_order_id)
+    elif order_key == "response":
+        raise ValueError(f"order {order_ref}: read by the MES's order id, it needs mes_order_id")
+    if order_key == "request":
+        if not order_ref:
+            raise ValueError(f"MES order {mes_order_id}: read by request, it needs order_ref")
+        _add(response, "ProductionRequestID", order_ref)
+    completed = next((e for e in events if e["event_type"] == "order_completed"), None)
+    if completed:
+        _add(response, "EndTime", _xs_datetime(completed["occurred_at"]))
+    segments = {}
+
+    def segment(operation):
+        return segments.setdefault(
+            operation, {"report": None, "materials": [], "downtimes": {}, "quality": []}
+        )
+
+    held = False
+    for event in events:
+        kind, data = event["event_type"], event["data"]
+        if kind in ("operation_progress", "operation_completed"):
+            slot = segment(data["operation"])
+            if slot["report"] is None or kind == "operation_completed":
+                slot["report"] = (kind, data, event["occurred_at"])
+        elif kind in ("material_consumed", "output_produced", "scrap_reported"):
+            segment(data.get("operation"))["materials"].append((kind, data))
+        elif kind == "quality_result":
+            segment(data.get("operation"))["quality"].append(data)
+        elif kind == "downtime_started":
+            segment(None)["downtimes"].setdefault(data["downtime_id"], {}).update(data)
+        elif kind == "downtime_ended":
+            segment(None)["downtimes"].setdefault(data["downtime_id"], {}).update(
+                ended_at=data["ended_at"], resource=data["resource"]
+            )
+        elif kind in ("order_held", "order_resumed"):
+            held = kind == "order_held"
+    if isinstance(order_key, tuple):
+        first = segment(None) if not segments else next(iter(segments.values()))
+        first["data"] = (order_key[1], order_ref)
+    for operation, slot in segments.items():
+        _performance_segment(response, operation, slot, conventions)
+    _add(response, "ResponseState", "Completed" if completed else "Holding" if held else "Running")
+
+
+def _performance_segment(response, operation, slot, conventions):
+    element = _add(response, "SegmentResponse")
+    _add(element, "ID", "ORDER" if operation is None else f"OP-{operation}")
+    kind, report, _when = slot["report"] or (None, {}, None)
+    if operation is not None:
+        _add(element, "ProcessSegmentID", str(operation))
+        if report.get("started_at"):
+            _add(element, "ActualStartTime", _xs_datetime(report["started_at"]))
+        if report.get("ended_at"):
+            _add(element, "ActualEndTime", _xs_datetime(report["ended_at"]))
+    if slot.get("data"):
+        _production_data(element, *slot["data"])
+    for field in ("setup_minutes", "run_minutes", "good_quantity", "reject_quantity"):
+        if field in report:
+            unit = report.get("uom") if field.endswith("_quantity") else None
+            _production_data(
+                element, getattr(conventions, field), _decimal_text(report[field]), unit
+            )
+    if report.get("worker"):
+        _add(_add(element, "PersonnelActual"), "PersonID", report["worker"])
+    if report.get("resource"):
+        _add(_add(element, "EquipmentActual"), "EquipmentID", report["resource"])
+    for downtime in slot["downtimes"].values():
+        actual = _add(element, "EquipmentActual")
+        _add(actual, "EquipmentID", downtime["resource"])
+        for field, name in (
+            ("downtime_id", conventions.downtime_id),
+            ("reason", conventions.downtime_reason),
+            ("started_at", conventions.downtime_start),
+            ("ended_at", conventions.downtime_end),
+            ("comment", conventions.downtime_comment),
+        ):
+            if downtime.get(field):
+                value = downtime[field]
+                if field.endswith("_at"):
+                    value = _xs_datetime(value)
+                _material_property(actual, "EquipmentActualProperty", name, value)
+    quality = list(slot["quality"])
+    for kind_, data in slot["materials"]:
+        actual = _material_actual(element, kind_, data, conventions)
+        if kind_ == "output_produced":
+            mine = [
+                q
+                for q in quality
+                if (q.get("product"), q.get("lot")) == (data["product"], data.get("lot"))
+            ]
+            for result in mine:
+                quality.remove(result)
+                _quality_property(actual, result, conventions)
+    for result in quality:
+        # A result of nothing this document produced: on the material it names, none moved.
+        if not result.get("product"):
+            raise ValueError(
+                f"quality result {result['characteristic']}: name its product to send it in B2MML"
+            )
+        holder = _material_actual(
+            element,
+            "output_produced",
+            {
+                "product": result["product"],
+                "lot": result.get("lot"),
+                "quantity": 0,
+                "uom": result.get("uom") or "Units",
+            },
+            conventions,
+        )
+        _quality_property(holder, result, conventions)
+    if operation is not None:
+        _add(element, "SegmentState", "Completed" if kind != "operation_progress" else "Running")
+
+
+def _production_data(element, name, value, unit=None):
+    data = _add(element, "ProductionData")
+    _add(data, "ID", name)
+    holder = _add(data, "Value")
+    _add(holder, "ValueString", value)
+    if unit:
+        _add(holder, "UnitOfMeasure", unit)
+
+
+def _material_actual(element, kind, data, conventions):
+    actual = _add(element, "MaterialActual")
+    _add(actual, "MaterialDefinitionID", data["product"])
+    for lot in ([data["lot"]] if data.get("lot") else []) + list(data.get("serials") or []):
+        _add(actual, "MaterialLotID", lot)
+    if kind == "scrap_reported":
+        _add(actual, "MaterialUse", "Other", OtherValue=conventions.scrap_use)
+    else:
+        _add(actual, "MaterialUse", "Consumed" if kind == "material_consumed" else "Produced")
+    _quantity(actual, data["quantity"], data["uom"])
+    if kind == "scrap_reported":
+        _material_property(
+            actual, "MaterialActualProperty", conventions.scrap_reason, data["reason"]
+        )
+    return actual
+
+
+def _quality_property(actual, result, conventions):
+    name = f"{conventions.quality_prefix}{result['characteristic']}"
+    _material_property(actual, "MaterialActualProperty", name, result["result"].title())
+
+
+def _material_property(actual, tag, name, value):
+    prop = _add(actual, tag)
+    _add(prop, "ID", name)
+    _add(_add(prop, "Value"), "ValueString", str(value))
 
 
 def _order_segment(request, order):

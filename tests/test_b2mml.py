@@ -6,6 +6,7 @@ of the reader are checked against it too, so the reader is tested on real shapes
 
 import copy
 import functools
+import json
 import os
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from mes_connector.b2mml import (
     production_schedule_to_order,
 )
 from mes_connector.messages import Component, Operation, Product
+from mes_connector.simulator import shopfloor
 from mes_connector.validation import MISSING
 
 REPO = Path(__file__).resolve().parent.parent
@@ -1432,6 +1434,88 @@ def test_an_operations_minutes_and_quantities_come_from_its_production_data():
         (f"{base}[ID=RunMinutes]/Value/ValueString", "-3"),
         (f"{base}[ID=RejectQuantity]/Value/UnitOfMeasure", MISSING),
     ]
+
+
+def _shift_events(seed):
+    """A simulated run of a two-operation order with lots, scrap, a breakdown and a check."""
+    order = order_document(
+        components=(
+            Component(Product(code="C-LEG"), 20.0, "Units", operation_sequence=10),
+            Component(Product(code="C-TOP", tracking="lot"), 1.0, "Units", operation_sequence=20),
+        ),
+        operations=(
+            Operation(10, "Cut", "WC-CUT", 30.0),
+            Operation(20, "Assembly", "WC-ASM", 45.0),
+        ),
+    )
+    pairs = shopfloor.run_order(
+        order,
+        lots={"C-TOP": ["TOP-1", "TOP-2"]},
+        seed=seed,
+        now=datetime(2026, 1, 31, 12, 0, tzinfo=UTC),
+        breakdown=True,
+        quality_fail=seed % 2 == 1,
+    )
+    return [
+        {
+            "schema": "mes.event/1",
+            "event_id": f"MES-1-E{number:04d}",
+            "event_type": kind,
+            "order_ref": order["order_id"],
+            "mes_order_id": "MES-1",
+            "sequence": number,
+            "occurred_at": data.get("ended_at") or data.get("started_at") or "2026-01-31T12:00:00Z",
+            "data": data,
+        }
+        for number, (kind, data) in enumerate(pairs, 1)
+    ]
+
+
+def _comparable(events):
+    """Events as B2MML carries them: what it has no place for left out, in a stable order."""
+    kept = []
+    for event in events:
+        kind, data = event["event_type"], dict(event["data"])
+        if kind in ("order_started", "order_held", "order_resumed"):
+            continue
+        if kind == "quality_result":
+            data = {
+                k: v for k, v in data.items() if k not in ("measurements", "inspector", "comment")
+            }
+        if kind == "downtime_ended":
+            data.pop("reason", None)
+        # 1 and 1.0 are one quantity.
+        kept.append(
+            (kind, json.dumps(json.loads(json.dumps(data), parse_int=float), sort_keys=True))
+        )
+    return sorted(kept)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_what_the_simulated_shop_floor_reports_reads_back_the_same_in_b2mml(seed):
+    events = _shift_events(seed)
+    xml = b2mml.events_to_production_performance(
+        events, document_id=f"SHIFT-{seed}", published_at=PUBLISHED
+    )
+    _assert_valid(_performance_xsd(), xml)
+    read = _events(xml)
+    assert _comparable(read) == _comparable(events)
+    assert {e["order_ref"] for e in read} == {"WH/MO/00001"}
+    assert read[-1]["event_type"] == "order_completed"
+    # Wrapped, by the MES's order id, with a plant's own names: the same.
+    ours = b2mml.Conventions(scrap_use="Reject", run_minutes="Run")
+    wrapped = bod.wrap(
+        b2mml.events_to_production_performance(
+            events, document_id=f"SHIFT-{seed}", order_key="response", conventions=ours
+        ),
+        "Sync",
+        sender="SIM",
+        bod_id=f"B-{seed}",
+        created=ANSWERED_AT,
+    )
+    again = _events(wrapped, order_key="response", conventions=ours)
+    assert _comparable(again) == _comparable([{**e, "order_ref": None} for e in events])
+    assert all("order_ref" not in e for e in again)
 
 
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)

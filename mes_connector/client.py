@@ -254,6 +254,29 @@ class OdooIntakeClient(_HttpClient):
             answer = {"error": response.text[:_MAX_REASON]}
         return response.status_code, answer
 
+    def post_document(self, xml):
+        """Send one B2MML document (bytes); returns Odoo's JSON answer (its status, and
+        one result per event it read) or, for a transaction that asks for a B2MML
+        answer, ``{"status": ..., "bod": <the answer's bytes>}``.
+
+        Raises :class:`MesAuthError` on a refused key and :class:`MesTransientError`
+        when Odoo could not store the document.
+        """
+        response = self._request(
+            "POST",
+            self.path,
+            data=xml,
+            headers=self._headers_for(xml, "application/xml"),
+            check=False,
+        )
+        if response.status_code != 422:
+            # Kept and refused (422) is an answer; anything else that failed is raised.
+            self._raise_for_status(response)
+        if response.headers.get("Content-Type", "").startswith("application/xml"):
+            status = {200: "accepted", 202: "accepted"}.get(response.status_code, "rejected")
+            return {"status": status, "bod": response.content}
+        return self._json(response)
+
     def post_events(self, events):
         """Send a batch of event dicts; returns Odoo's answer per event.
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from mes_connector import MesError, MesTransientError, order_idempotency_key, validate_event
+from mes_connector import MesError, MesTransientError, b2mml, order_idempotency_key, validate_event
 from mes_connector.b2mml import order_to_production_schedule
 from mes_connector.client import OdooIntakeClient
 from mes_connector.simulator import Store
@@ -542,3 +542,35 @@ def test_incident_switches_are_checked(simulator):
     )
     assert response.status_code == 400
     assert "breakdown_every: -1" in response.json()["error"]
+
+
+@pytest.mark.parametrize("report", ["b2mml", "b2mml-bod"])
+def test_the_shop_floor_reports_in_b2mml_when_asked(
+    make_simulator, fake_odoo, make_order, odoo_api_key, report
+):
+    sim = _attach_odoo(make_simulator(report=report), fake_odoo, odoo_api_key)
+    fake_odoo.body = {"status": "accepted", "message_id": 1, "results": []}
+    _post_order(sim, make_order(quantity=3.0))
+    sim.run_order("MES-000001")
+    queued = [e["body"] for e in _get(sim, "/events")["events"]]
+    assert sim.push_pending() == len(queued)
+    (request,) = fake_odoo.requests
+    assert request["headers"]["Content-Type"] == "application/xml"
+    document = request["json"]  # the bytes as sent: not JSON
+    events, envelope = b2mml.read_production_performance(document)
+    if report == "b2mml-bod":
+        assert (envelope.verb, envelope.sender, envelope.bod_id) == (
+            "Sync",
+            "MES-SIMULATOR",
+            queued[0]["event_id"],
+        )
+    else:
+        assert envelope is None
+    carried = [e for e in queued if e["event_type"] not in ("order_started",)]
+    assert sorted(e["event_type"] for e in events) == sorted(e["event_type"] for e in carried)
+    assert {e["order_ref"] for e in events} == {"WH/MO/00001"}
+    assert {e["mes_order_id"] for e in events} == {"MES-000001"}
+    stored = _get(sim, "/events")["events"]
+    assert {(e["result"], e["attempts"]) for e in stored} == {("accepted", 1)}
+    with pytest.raises(ValueError, match="report must be one of"):
+        make_simulator(report="csv")

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from .server import SimulatorServer
+from .server import REPORT_FORMATS, SimulatorServer
 from .store import Store
 
 
@@ -57,6 +57,13 @@ def main(argv=None):
         default="MES",
         help="start of the MES order ids (and event ids) this simulator hands out",
     )
+    parser.add_argument(
+        "--report",
+        choices=REPORT_FORMATS,
+        default="json",
+        help="how events go to Odoo: JSON, or a B2MML ProductionPerformance per order, bare "
+        "or in its SyncProductionPerformance transaction",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -76,6 +83,7 @@ def main(argv=None):
         odoo_signing_secret=os.environ.get(args.odoo_signing_secret_env) or None,
         auto_complete=args.auto_complete,
         lots=dict(_lots(item, parser) for item in args.lots),
+        report=args.report,
     ).start()
     logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
     stopped = threading.Event()

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .. import b2mml, bod
 from ..b2mml import production_schedule_to_order
 from ..client import OdooIntakeClient
 from ..exceptions import MesError, MessageValidationError
@@ -45,6 +46,8 @@ from . import shopfloor
 from .store import RevisionConflict, Store
 
 _logger = logging.getLogger(__name__)
+# How the simulator reports to Odoo: JSON events, or B2MML (bare, or in a Sync BOD).
+REPORT_FORMATS = ("json", "b2mml", "b2mml-bod")
 
 MAX_BODY = 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
@@ -274,7 +277,11 @@ class SimulatorServer:
         lots=None,
         scrap_reasons=shopfloor.DEFAULT_SCRAP_REASONS,
         downtime_reasons=shopfloor.DEFAULT_DOWNTIME_REASONS,
+        report="json",
     ):
+        if report not in REPORT_FORMATS:
+            raise ValueError(f"report must be one of {', '.join(REPORT_FORMATS)}, got {report!r}")
+        self.report = report
         self.store = store or Store()
         self.api_key = api_key
         self.down = False
@@ -419,6 +426,8 @@ class SimulatorServer:
         pending = self.store.undelivered()
         if not pending:
             return 0
+        if self.report != "json":
+            return self._push_documents(pending)
         try:
             results = self.intake.post_events([event for _seq, event in pending])
         except MesError as err:
@@ -427,6 +436,33 @@ class SimulatorServer:
             raise
         for (seq, _event), result in zip(pending, results, strict=True):
             self.store.mark_delivered(seq, result.get("status"))
+        return len(pending)
+
+    def _push_documents(self, pending):
+        """Deliver queued events as B2MML, one ProductionPerformance per order (in its
+        Sync transaction with ``b2mml-bod``), its ID the order's first queued event."""
+        by_order = {}
+        for seq, event in pending:
+            by_order.setdefault(event.get("mes_order_id") or event.get("order_ref"), []).append(
+                (seq, event)
+            )
+        for items in by_order.values():
+            events = [event for _seq, event in items]
+            document_id = events[0]["event_id"]
+            now = datetime.now(UTC).replace(microsecond=0)
+            xml = b2mml.events_to_production_performance(
+                events, document_id=document_id, published_at=now
+            )
+            if self.report == "b2mml-bod":
+                xml = bod.wrap(xml, "Sync", sender="MES-SIMULATOR", bod_id=document_id, created=now)
+            try:
+                answer = self.intake.post_document(xml)
+            except MesError as err:
+                _logger.warning("could not deliver document %s to Odoo: %s", document_id, err)
+                self.store.mark_failed([seq for seq, _e in items], str(err))
+                raise
+            for seq, _event in items:
+                self.store.mark_delivered(seq, answer.get("status"))
         return len(pending)
 
     def _push_loop(self):

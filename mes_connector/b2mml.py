@@ -326,8 +326,8 @@ def _performance_segment(response, operation, slot, conventions):
             conventions,
         )
         _quality_property(holder, result, conventions)
-    if operation is not None:
-        _add(element, "SegmentState", "Completed" if kind != "operation_progress" else "Running")
+    if kind:
+        _add(element, "SegmentState", "Completed" if kind == "operation_completed" else "Running")
 
 
 def _production_data(element, name, value, unit=None):
@@ -1205,6 +1205,16 @@ class _Reader(_Walker):
             data["started_at"] = started.isoformat()
         if ended:
             data["ended_at"] = ended.isoformat()
+        says = {name for name, _child in children} & {
+            "SegmentState",
+            "ActualStartTime",
+            "ActualEndTime",
+            "PersonnelActual",
+        }
+        if not says and equipment is None and set(data) == {"operation"}:
+            # It only carries what was used or scrapped in the operation (a later part of a
+            # run the MES reports in parts): it says nothing of the operation itself.
+            return
         event_type = self._segment_event_type(children, path, ended, context)
         if event_type:
             self._emit(context, event_type, key, data, path, when)

@@ -1516,6 +1516,31 @@ def test_what_the_simulated_shop_floor_reports_reads_back_the_same_in_b2mml(seed
     again = _events(wrapped, order_key="response", conventions=ours)
     assert _comparable(again) == _comparable([{**e, "order_ref": None} for e in events])
     assert all("order_ref" not in e for e in again)
+    # Reported in two parts (what the MES had when it sent): read together, the same.
+    operations = [e for e in events if e["event_type"] == "operation_completed"]
+    cut = events.index(operations[-1]) + 1
+    parts = [
+        _events(
+            b2mml.events_to_production_performance(
+                part, document_id=f"SHIFT-{seed}-{index}", published_at=PUBLISHED
+            )
+        )
+        for index, part in enumerate((events[:cut], events[cut:]), 1)
+    ]
+    assert _comparable(parts[0] + parts[1]) == _comparable(events)
+
+
+def test_a_segment_that_only_carries_what_an_operation_used_reports_no_operation():
+    # A later part of a run: what operation 10 consumed and scrapped, nothing of itself.
+    segment = (
+        "<SegmentResponse><ID>OP-10</ID><ProcessSegmentID>10</ProcessSegmentID>"
+        + _material("STEEL", "Consumed", "2", "KG", lot="LOT-2026-007")
+        + "</SegmentResponse>"
+    )
+    events = _events(_performance(NS_V0600, _response(segment, state=None)))
+    assert [(e["event_type"], e["data"].get("operation")) for e in events] == [
+        ("material_consumed", 10)
+    ]
 
 
 ANSWERED_AT = datetime(2026, 1, 31, 12, 6, tzinfo=UTC)

@@ -295,8 +295,9 @@ def production(odoo_db, tmp_path_factory):
 class Simulator:
     """The simulator as a separate process, stoppable and restartable on one SQLite file."""
 
-    def __init__(self, odoo_url, backend_code, mes_key, odoo_key, workdir):
-        """With ``odoo_url`` the simulator pushes its events; without, Odoo pulls them."""
+    def __init__(self, odoo_url, backend_code, mes_key, odoo_key, workdir, options=()):
+        """With ``odoo_url`` the simulator pushes its events; without, Odoo pulls them.
+        ``options``: more command-line options (``--report b2mml-bod``)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.mes_key = mes_key
@@ -319,6 +320,7 @@ class Simulator:
                 # The demo plant's lots of its lot-tracked component.
                 "--lots",
                 "PH-10=PH-2611-A,PH-2611-B",
+                *options,
             ],
             env=env,
             cwd=str(REPO),

@@ -314,3 +314,55 @@ def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
             },
         )
         feed.stop()
+
+
+def test_shift_reported_in_b2mml_transactions_posts_the_mes_totals(plant, tmp_path_factory):
+    """The same shift from an MES that reports in B2MML: a SyncProductionPerformance per
+    order (scrap, downtime, quality and operation figures by the backend's conventions)."""
+    rpc, push_simulator, key = plant
+    backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
+    b2mml_mes = Simulator(
+        rpc.url,
+        "SIM",
+        push_simulator.mes_key,
+        key,
+        tmp_path_factory.mktemp("b2mml"),
+        options=("--report", "b2mml-bod"),
+    )
+    b2mml_mes.start()
+    rpc(
+        "mes.backend",
+        "write",
+        [backend_id],
+        {"base_url": b2mml_mes.url, "outbound_api_key_input": push_simulator.mes_key},
+    )
+    try:
+        orders = _confirm_shift(rpc)
+        mes = _run_shift(b2mml_mes, orders)
+        _wait_done(rpc, orders)
+        documents = rpc(
+            "mes.message",
+            "search_read",
+            [
+                ("backend_id", "=", backend_id),
+                ("message_type", "=", "b2mml_document"),
+                ("child_ids.production_id", "in", list(orders.values())),
+            ],
+            ["payload", "state"],
+        )
+        # A transaction per order or more (the MES sends what it has when it sends), each
+        # read and kept.
+        assert len(documents) >= len(orders)
+        assert all(d["payload"].lstrip().startswith("<?xml") for d in documents)
+        assert all("<SyncProductionPerformance" in d["payload"] for d in documents)
+        assert {d["state"] for d in documents} == {"processed"}
+        _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+        _assert_reconciled(rpc, orders)
+    finally:
+        rpc(
+            "mes.backend",
+            "write",
+            [backend_id],
+            {"base_url": push_simulator.url, "outbound_api_key_input": push_simulator.mes_key},
+        )
+        b2mml_mes.stop()

@@ -215,7 +215,8 @@ def document(run, component, names, per_order):
             f"</ProductionRequestID><SegmentResponse><ID>S1</ID>"
             "<ProcessSegmentID>10</ProcessSegmentID>" + material * per_order
         )
-        parts.append("</SegmentResponse></ProductionResponse>")
+        # The operation's own report: it is running.
+        parts.append("<SegmentState>Running</SegmentState></SegmentResponse></ProductionResponse>")
     parts.append("</ProductionPerformance>")
     return "".join(parts).encode()
 

@@ -665,7 +665,10 @@ def production_performance_to_events(
     ``material_consumed`` (Consumed) or ``output_produced`` (Produced, By-product
     Produced), then its nested segments, then the segment itself as
     ``operation_completed``, or ``operation_progress`` while it runs, when its
-    ProcessSegmentID or ID is a number (the operation's sequence); last an
+    ProcessSegmentID or ID is a number (the operation's sequence) and it says something
+    of the operation (a state, a time, its equipment or person, a figure, something
+    produced): a segment that only carries what was used in it reports no operation;
+    last an
     ``order_completed`` when the response's state is Completed. Material actuals with
     a zero quantity report nothing and are skipped.
 

@@ -296,8 +296,9 @@ class TestLargeDocument(MesCase):
 
     def test_a_large_document_is_stored_at_once_and_queued_in_slices(self):
         production = self._production()
-        # 1,000 consumptions and the operation's progress: 1,001 events.
-        materials, count = 2 * QUEUE_SLICE, 2 * QUEUE_SLICE + 1
+        # 1,001 consumptions in operation 10 (a segment that says nothing of the
+        # operation itself reports none): 1,001 events.
+        materials, count = 2 * QUEUE_SLICE + 1, 2 * QUEUE_SLICE + 1
         body = self._document(production, materials)
         with trap_jobs() as trap:
             answer = self.env["mes.message"]._intake_b2mml(self.backend, body)
@@ -381,8 +382,8 @@ class TestRefusedStaysRefused(MesCase):
             f"<ID>FULL-1</ID><ProductionResponse><ID>R-1</ID>"
             f"<ProductionRequestID>{production.name}</ProductionRequestID>"
             f"<EndTime>{recent()}</EndTime><SegmentResponse><ID>S1</ID>"
-            "<ProcessSegmentID>10</ProcessSegmentID></SegmentResponse></ProductionResponse>"
-            "</ProductionPerformance>"
+            "<ProcessSegmentID>10</ProcessSegmentID><SegmentState>Running</SegmentState>"
+            "</SegmentResponse></ProductionResponse></ProductionPerformance>"
         ).encode()
         answer = self.env["mes.message"]._intake_b2mml(self.backend, document)
         self.assertEqual(answer["status"], "rejected")

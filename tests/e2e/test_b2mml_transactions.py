@@ -39,7 +39,8 @@ def _performance(document_id, order_ref):
         f"<ProductionPerformance><ID>{document_id}</ID>"
         "<PublishedDate>2026-11-30T12:00:00Z</PublishedDate><ProductionResponse><ID>M1</ID>"
         f"<ProductionRequestID>{order_ref}</ProductionRequestID><SegmentResponse>"
-        f"<ProcessSegmentID>10</ProcessSegmentID>{materials}</SegmentResponse>"
+        f"<ProcessSegmentID>10</ProcessSegmentID>{materials}"
+        "<SegmentState>Running</SegmentState></SegmentResponse>"
         "</ProductionResponse></ProductionPerformance>"
     )
 

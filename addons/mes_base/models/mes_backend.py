@@ -55,6 +55,13 @@ def _verify_key(key, stored):
     return True
 
 
+def _convention(name, string, help_text=None):
+    """The backend's name for one of the B2MML conventions, the default's by default."""
+    return fields.Char(
+        string, default=getattr(DEFAULT_CONVENTIONS, name), required=True, help=help_text
+    )
+
+
 def is_mes_user_of(user, company):
     """Whether ``user`` is a person (not a portal user) who works with the MES in ``company``."""
     return (
@@ -204,70 +211,44 @@ class MesBackend(models.Model):
         "reference, e.g. ERP_ORDER.",
         tracking=True,
     )
-    # B2MML conventions: how scrap, downtime and quality results travel in a
-    # ProductionPerformance (see mes_connector.b2mml.Conventions).
-    b2mml_scrap_use = fields.Char(
+    # B2MML conventions: how scrap, downtime, quality results and an operation's figures
+    # travel in a ProductionPerformance (see mes_connector.b2mml.Conventions).
+    b2mml_scrap_use = _convention(
+        "scrap_use",
         "Material use of scrap",
-        default=DEFAULT_CONVENTIONS.scrap_use,
-        required=True,
-        help="A material actual whose MaterialUse is this (or Other with this OtherValue) "
-        "is scrap.",
+        "A material actual whose MaterialUse is this (or Other with this OtherValue) is scrap.",
     )
-    b2mml_scrap_reason = fields.Char(
-        "Property of the scrap reason", default=DEFAULT_CONVENTIONS.scrap_reason, required=True
-    )
-    b2mml_downtime_id = fields.Char(
+    b2mml_scrap_reason = _convention("scrap_reason", "Property of the scrap reason")
+    b2mml_downtime_id = _convention(
+        "downtime_id",
         "Property of a downtime's id",
-        default=DEFAULT_CONVENTIONS.downtime_id,
-        required=True,
-        help="An EquipmentActual with this property reports a downtime of its equipment.",
+        "An EquipmentActual with this property reports a downtime of its equipment.",
     )
-    b2mml_downtime_reason = fields.Char(
-        "Property of the downtime reason",
-        default=DEFAULT_CONVENTIONS.downtime_reason,
-        required=True,
+    b2mml_downtime_reason = _convention("downtime_reason", "Property of the downtime reason")
+    b2mml_downtime_start = _convention("downtime_start", "Property of the downtime start")
+    b2mml_downtime_end = _convention(
+        "downtime_end", "Property of the downtime end", "Absent while the downtime lasts."
     )
-    b2mml_downtime_start = fields.Char(
-        "Property of the downtime start", default=DEFAULT_CONVENTIONS.downtime_start, required=True
-    )
-    b2mml_downtime_end = fields.Char(
-        "Property of the downtime end",
-        default=DEFAULT_CONVENTIONS.downtime_end,
-        required=True,
-        help="Absent while the downtime lasts.",
-    )
-    b2mml_downtime_comment = fields.Char(
-        "Property of a downtime comment",
-        default=DEFAULT_CONVENTIONS.downtime_comment,
-        required=True,
-    )
-    b2mml_quality_prefix = fields.Char(
+    b2mml_downtime_comment = _convention("downtime_comment", "Property of a downtime comment")
+    b2mml_quality_prefix = _convention(
+        "quality_prefix",
         "Quality result properties start with",
-        default=DEFAULT_CONVENTIONS.quality_prefix,
-        required=True,
-        help="A material actual's property named this and a quality characteristic (e.g. "
+        "A material actual's property named this and a quality characteristic (e.g. "
         "QualityResult:LEAK) is that check's result: Pass or Fail.",
     )
-
-    b2mml_setup_minutes = fields.Char(
+    b2mml_setup_minutes = _convention(
+        "setup_minutes",
         "Production data of setup minutes",
-        default=DEFAULT_CONVENTIONS.setup_minutes,
-        required=True,
-        help="ProductionData of an operation's SegmentResponse: its setup minutes.",
+        "ProductionData of an operation's SegmentResponse: its setup minutes.",
     )
-    b2mml_run_minutes = fields.Char(
-        "Production data of run minutes", default=DEFAULT_CONVENTIONS.run_minutes, required=True
-    )
-    b2mml_good_quantity = fields.Char(
+    b2mml_run_minutes = _convention("run_minutes", "Production data of run minutes")
+    b2mml_good_quantity = _convention(
+        "good_quantity",
         "Production data of the good quantity",
-        default=DEFAULT_CONVENTIONS.good_quantity,
-        required=True,
-        help="Without it, the good quantity adds up what the operation's segment produced.",
+        "Without it, the good quantity adds up what the operation's segment produced.",
     )
-    b2mml_reject_quantity = fields.Char(
-        "Production data of the rejected quantity",
-        default=DEFAULT_CONVENTIONS.reject_quantity,
-        required=True,
+    b2mml_reject_quantity = _convention(
+        "reject_quantity", "Production data of the rejected quantity"
     )
     # When orders go to the MES
     export_trigger = fields.Selection(

@@ -144,18 +144,19 @@ class MesMessage(models.Model):
         return self._intake_prepared(backend, [prepared])[0]
 
     @api.model
-    def _intake_batch(self, backend, events, validated=False, enqueue=True):
+    def _intake_batch(self, backend, events, validated=False, enqueue=True, held=None):
         """Store the events of a batch or of a B2MML document; answers in the same order.
 
         One query finds the events already held, one insert stores the new ones, in the
         order of their ids (two deliveries sharing events take their locks in the same
         order). ``validated``: the events were checked already (read from a document).
         Without ``enqueue`` no processing job is queued: the caller queues them.
+        ``held``: the messages of these events already stored, when the caller looked.
         """
         prepared = [
             self._intake_vals(backend, None, event, validated=validated) for event in events
         ]
-        return self._intake_prepared(backend, prepared, enqueue=enqueue)
+        return self._intake_prepared(backend, prepared, enqueue=enqueue, held=held)
 
     @api.model
     def _intake_vals(self, backend, raw, event, rejection=None, validated=False):
@@ -198,14 +199,17 @@ class MesMessage(models.Model):
         return vals, errors
 
     @api.model
-    def _intake_prepared(self, backend, prepared, enqueue=True):
+    def _intake_prepared(self, backend, prepared, enqueue=True, held=None):
         """Store prepared ``(vals, errors)``: the answers, in order (see :meth:`_intake`).
 
         Raises :class:`MesConcurrentDelivery` when another request stores one of the same
         events at this moment (the caller rolls back and asks the MES to send again).
         """
-        ids = {vals["external_id"] for vals, _errors in prepared if vals["external_id"]}
-        held = {message.external_id: message for message in self._find_inbound(backend, ids)}
+        if held is None:
+            ids = {vals["external_id"] for vals, _errors in prepared if vals["external_id"]}
+            held = self._find_inbound(backend, ids)
+        # (Read in this transaction's snapshot: the caller's look is as good as a new one.)
+        held = {message.external_id: message for message in held}
         answers, new, later = [], {}, []
         for vals, errors in prepared:
             external_id = vals["external_id"]
@@ -497,9 +501,8 @@ class MesMessage(models.Model):
         # order already received, so documents apply in the order they arrive. Events
         # received before (a report resent, perhaps with more in it) take no number: they
         # are answered as duplicates, and the new ones follow what the order has.
-        known = set(
-            self._find_inbound(backend, {e["event_id"] for e in events}).mapped("external_id")
-        )
+        held = self._find_inbound(backend, {e["event_id"] for e in events})
+        known = set(held.mapped("external_id"))
         numbered = [event for event in events if event["event_id"] not in known]
         refs = {order_lane(event) for event in numbered}
         last = self._last_sequences(backend, refs)
@@ -542,7 +545,7 @@ class MesMessage(models.Model):
         # Read and stored in this request (one insert); a large document's processing jobs
         # are queued by a job of its own, in slices, so that the answer does not wait.
         small = len(events) <= QUEUE_SLICE
-        results = intake._intake_batch(backend, events, validated=True, enqueue=small)
+        results = intake._intake_batch(backend, events, validated=True, enqueue=small, held=held)
         if not small:
             document._queue_read_events()
         answer = {"status": "accepted", "message_id": document.id, "results": results}

@@ -1623,6 +1623,22 @@ _XS_DURATION = re.compile(
 _DECIMAL_INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
 
 
+def duration_minutes(text):
+    """Minutes of an xs:duration (``PT1H30M`` -> 90.0); ValueError saying what is wrong."""
+    match = _XS_DURATION.fullmatch(text)
+    numbers = match and [match[k] for k in ("Y", "M", "D", "h", "m", "s")]
+    if not match or not any(numbers) or text.endswith("T"):
+        raise ValueError("is not a duration (xs:duration, e.g. PT1H30M)")
+    if any(int(match[key] or 0) for key in ("Y", "M")):
+        raise ValueError("has years or months, which have no length in minutes")
+    seconds = Decimal(match["s"] or 0)
+    for key, factor in (("D", 86400), ("h", 3600), ("m", 60)):
+        seconds += int(match[key] or 0) * factor
+    if match["sign"] and seconds:
+        raise ValueError("is negative")
+    return float(seconds / 60)
+
+
 def production_schedule_to_order(xml, *, max_bytes=DEFAULT_MAX_BYTES):
     """The ``mes.order/1`` document a B2MML ``ProductionSchedule`` of one order carries.
 
@@ -1962,21 +1978,11 @@ class _ScheduleReader(_Walker):
         return ids[0][1]
 
     def _minutes(self, text, path, field):
-        match = _XS_DURATION.fullmatch(text)
-        numbers = match and [match[k] for k in ("Y", "M", "D", "h", "m", "s")]
-        if not match or not any(numbers) or text.endswith("T"):
-            self._fail(field, path, text, "is not a duration (xs:duration, e.g. PT1H30M)")
+        try:
+            return duration_minutes(text)
+        except ValueError as err:
+            self._fail(field, path, text, str(err))
             return None
-        if any(int(match[key] or 0) for key in ("Y", "M")):
-            self._fail(field, path, text, "has years or months, which have no length in minutes")
-            return None
-        seconds = Decimal(match["s"] or 0)
-        for key, factor in (("D", 86400), ("h", 3600), ("m", 60)):
-            seconds += int(match[key] or 0) * factor
-        if match["sign"] and seconds:
-            self._fail(field, path, text, "is negative")
-            return None
-        return float(seconds / 60)
 
     def _parameters(self, children, path):
         for index, production in enumerate(self._all(children, "ProductionParameter"), 1):

@@ -32,7 +32,10 @@ def _reason(response):
         text = response.text.strip()
     else:
         if isinstance(body, dict):
-            parts = [str(body.get(k)) for k in ("error", "reason", "message") if body.get(k)]
+            # "material refused: <the MES's reason>": the reason says what the error was.
+            head = ": ".join(str(body[k]) for k in ("error", "reason") if body.get(k))
+            parts = [head] if head else []
+            parts += [str(body["message"])] if body.get("message") else []
             parts += [
                 f"{e.get('field')}: {e.get('reason')}" if isinstance(e, dict) else str(e)
                 for e in body.get("errors") or []
@@ -60,6 +63,15 @@ class OrderAck:
     """
 
     mes_order_id: str | None
+    duplicate: bool
+    body: dict
+
+
+@dataclass(frozen=True)
+class MasterDataAck:
+    """The MES's answer to a master data delivery: ``body`` names the kind, code and
+    revision it holds (``status`` created, updated or duplicate)."""
+
     duplicate: bool
     body: dict
 
@@ -189,6 +201,39 @@ class MesClient(_HttpClient):
         return OrderAck(
             mes_order_id=str(mes_order_id), duplicate=body.get("status") == "duplicate", body=body
         )
+
+    def send_master_data(self, document, idempotency_key):
+        """Deliver one master data revision (a ``mes.*`` document of
+        :mod:`~mes_connector.master_data`); a redelivery with the same key is a no-op.
+
+        A refusal (422: invalid, or the MES will not take the record) or a stale
+        revision (409) raises :class:`MesRejectedError` with the MES's reason.
+        """
+        return self._deliver_master_data(
+            {"json_body": document}, "application/json", idempotency_key
+        )
+
+    def send_master_data_xml(self, document, idempotency_key):
+        """Deliver one master data revision as a B2MML document (bytes)."""
+        return self._deliver_master_data({"data": document}, "application/xml", idempotency_key)
+
+    def _deliver_master_data(self, body, content_type, idempotency_key):
+        if not idempotency_key:
+            raise ValueError("idempotency_key is required")
+        response = self._request(
+            "POST",
+            "/api/v1/master-data",
+            headers={"Idempotency-Key": idempotency_key, "Content-Type": content_type},
+            **body,
+        )
+        answer = self._json(response)
+        if not isinstance(answer, dict):
+            # Not what an MES that took the record says: try again rather than trust it.
+            raise MesTransientError(
+                f"MES answered the master data without a JSON object: {answer!r:.200}",
+                status=response.status_code,
+            )
+        return MasterDataAck(duplicate=answer.get("status") == "duplicate", body=answer)
 
     def send_resource_status(self, resource, status, idempotency_key, **details):
         """Tell the MES a resource is ``blocked`` (under maintenance in Odoo) or ``available``

@@ -1,7 +1,7 @@
 {
     "name": "MES Base",
     "summary": "Connect manufacturing orders to a legacy MES: export, intake, message queue",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",
@@ -21,6 +21,7 @@
         "views/mes_mapping_views.xml",
         "views/mes_message_views.xml",
         "views/mes_error_cause_views.xml",
+        "views/mes_master_data_views.xml",
         "wizards/mes_adopt_wizard_views.xml",
         "views/mrp_production_views.xml",
         "views/mrp_workcenter_views.xml",

@@ -13,7 +13,8 @@ from .store import Store
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m mes_connector.simulator",
-        description="Stand-in for a legacy MES: receives orders, reports production to Odoo.",
+        description="Stand-in for a legacy MES: receives orders and master data, reports "
+        "production to Odoo.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8070)
@@ -64,6 +65,12 @@ def main(argv=None):
         help="how events go to Odoo: JSON, or a B2MML ProductionPerformance per order, bare "
         "or in its SyncProductionPerformance transaction",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse orders that name materials or equipment the MES does not hold as "
+        "active master data (POST /api/v1/master-data)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -84,6 +91,7 @@ def main(argv=None):
         auto_complete=args.auto_complete,
         lots=dict(_lots(item, parser) for item in args.lots),
         report=args.report,
+        strict=args.strict,
     ).start()
     logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
     stopped = threading.Event()

@@ -5,7 +5,23 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``GET  /api/v1/health``
 - ``POST /api/v1/orders`` with ``Idempotency-Key``, JSON (``mes.order/1``) or B2MML
   (``application/xml``, a V0600 ``ProductionSchedule``): 201 created, 200 duplicate,
-  400/422 with the fields at fault, 401 without the right key, 503 while "down".
+  400/422 with the fields at fault, 401 without the right key, 503 while "down". In
+  strict mode, 422 for an order (not a cancellation) whose product, components or
+  by-products are not active materials the MES holds, or whose operations' resources
+  are not active equipment: ``{"error": "order names master data unknown to the MES",
+  "reason": "material C-9, equipment WC-1", "errors": [{field, value, reason}]}``.
+- ``POST /api/v1/master-data`` with ``Idempotency-Key``, JSON (``mes.material/1``,
+  ``mes.equipment/1``, ``mes.bom/1``, ``mes.material_lot/1``) or B2MML
+  (``application/xml``: MaterialInformation, EquipmentInformation or
+  OperationsDefinitionInformation, bare or in its Sync/Process/Change BOD). The MES keeps
+  the highest revision per (kind, code). 201 ``{"status": "created" | "updated", "kind",
+  "code", "revision"}`` (a document of several records: the first's, and all of them in
+  ``items``); 200 ``{"status": "duplicate", ...}`` for a key received before; 409
+  ``{"error": "stale revision", "reason": ...}`` for a revision no newer than the one
+  held; 422 ``{"error": ..., "errors": [...]}`` when invalid, ``{"error": "material
+  refused", "reason": ...}`` for a material the MES refuses (``refuse_materials``).
+- ``GET  /api/v1/master-data?kind=material|equipment|bom|lot``: ``{"items": [{kind, code,
+  revision, active, payload, deliveries, received_at}]}`` in the order first received.
 - ``GET  /api/v1/orders`` and ``GET /api/v1/orders/<mes id or order id>``
 - ``POST /api/v1/orders/<id>/run``: the shop floor runs the whole order; every
   event (start, downtime, operations, consumption by lot, scrap, output, final
@@ -13,7 +29,8 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``POST /api/v1/orders/<id>/complete`` ``{"quantity": n}``: only the final
   confirmation of the order.
 - ``POST /api/v1/materials`` ``{"lots": {"<product code>": ["<lot>", ...]}}``: lots
-  the shop floor holds, used for lot-tracked components.
+  the shop floor holds, used for lot-tracked components after the released lots Odoo
+  sent as master data (in the order received); a lot on hold is never used.
 - ``GET  /api/v1/events?after=<seq>&limit=<n>``: the event feed (pull mode).
 - ``PUT  /api/v1/resources/<code>/status`` with ``Idempotency-Key``,
   ``{"status": "blocked" | "available", "reason", "since", "reference"}``: what Odoo
@@ -21,10 +38,12 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
   product and lot, scrap per reason and product, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
-  "async_ack": bool, "breakdown_every": n, "quality_fail_every": n}`` (async_ack: answer
-  202 without the MES order id; every n-th order run has a 30-minute breakdown, fails its
-  quality check; 0: left to chance): fault switches (not authenticated: for tests and
-  demos on 127.0.0.1).
+  "async_ack": bool, "breakdown_every": n, "quality_fail_every": n, "strict": bool,
+  "refuse_materials": {"<code>": "<reason>"}}`` (async_ack: answer 202 without the MES
+  order id; every n-th order run has a 30-minute breakdown, fails its quality check; 0:
+  left to chance; strict: orders must name known master data; refuse_materials: the
+  MES refuses those materials with that reason): fault switches (not authenticated: for
+  tests and demos on 127.0.0.1).
 """
 
 import hmac
@@ -38,12 +57,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import b2mml, bod
 from ..b2mml import production_schedule_to_order
+from ..b2mml_master import b2mml_to_master_data
 from ..client import OdooIntakeClient
 from ..exceptions import MesError, MessageValidationError
+from ..idempotency import MASTER_DATA_KINDS
+from ..master_data import master_data_errors, master_data_identity
 from ..messages import EVENT_SCHEMA
-from ..validation import validation_errors
+from ..validation import FieldError, validation_errors
 from . import shopfloor
-from .store import RevisionConflict, Store
+from .store import RevisionConflict, StaleRevision, Store
 
 _logger = logging.getLogger(__name__)
 # How the simulator reports to Odoo: JSON events, or B2MML (bare, or in a Sync BOD).
@@ -51,6 +73,14 @@ REPORT_FORMATS = ("json", "b2mml", "b2mml-bod")
 
 MAX_BODY = 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
+
+
+class MaterialRefused(Exception):
+    """The MES will not take a material (switch ``refuse_materials``): HTTP 422."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,6 +169,13 @@ class _Handler(BaseHTTPRequestHandler):
             except LookupError as err:
                 return self._send(404, {"error": str(err)})
             return self._send(200, {"events": events})
+        if parts == ["master-data"] and method == "POST":
+            return self._receive_master_data()
+        if parts == ["master-data"] and method == "GET":
+            kind = (query.get("kind") or [None])[0]
+            if kind is not None and kind not in MASTER_DATA_KINDS:
+                raise ValueError(f"kind: {kind!r} must be one of {', '.join(MASTER_DATA_KINDS)}")
+            return self._send(200, {"items": store.master_data(kind)})
         if parts == ["materials"] and method == "POST":
             lots = self._body().get("lots") or {}
             if not isinstance(lots, dict):
@@ -194,6 +231,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 422, {"error": "order is not valid", "errors": [e.as_dict() for e in errors]}
             )
+        # A redelivery is answered as before; a cancellation goes whatever it names.
+        if (
+            self.sim.strict
+            and order["action"] != "cancel"
+            and not self.sim.store.order_receipt(key)
+        ):
+            unknown = self.sim.unknown_master_data(order)
+            if unknown:
+                named = dict.fromkeys(f"{kind} {error.value}" for kind, error in unknown)
+                return self._send(
+                    422,
+                    {
+                        "error": "order names master data unknown to the MES",
+                        "reason": ", ".join(named),
+                        "errors": [error.as_dict() for _kind, error in unknown],
+                    },
+                )
         try:
             mes_order_id, created = self.sim.store.receive_order(order, key)
         except RevisionConflict as err:
@@ -207,6 +261,58 @@ class _Handler(BaseHTTPRequestHandler):
             201 if created else 200,
             {"status": "created" if created else "duplicate", "mes_order_id": mes_order_id},
         )
+
+    def _receive_master_data(self):
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            return self._send(400, {"error": "the Idempotency-Key header is required"})
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() in XML_TYPES:
+            if self._raw is None:
+                raise ValueError(f"body is over the limit of {MAX_BODY} bytes")
+            try:
+                documents = b2mml_to_master_data(self._raw)
+            except MessageValidationError as err:
+                return self._send(
+                    422,
+                    {
+                        "error": "master data is not valid B2MML",
+                        "errors": [e.as_dict() for e in err.errors],
+                    },
+                )
+        else:
+            document = self._body()
+            errors = master_data_errors(document)
+            if errors:
+                return self._send(
+                    422,
+                    {"error": "master data is not valid", "errors": [e.as_dict() for e in errors]},
+                )
+            documents = [document]
+        records = []
+        for number, document in enumerate(documents, 1):
+            kind, code = master_data_identity(document)
+            if any((kind, code) == (k, c) for k, c, _d in records):
+                error = FieldError(
+                    f"(record {number})",
+                    f"{kind} {code}",
+                    "is carried twice: a document carries a record once",
+                )
+                return self._send(
+                    422, {"error": "master data is not valid", "errors": [error.as_dict()]}
+                )
+            records.append((kind, code, document))
+        try:
+            answers = self.sim.store.receive_master_data(
+                records, key, check=self.sim.refuse_master_data
+            )
+        except MaterialRefused as err:
+            return self._send(422, {"error": "material refused", "reason": err.reason})
+        except StaleRevision as err:
+            return self._send(409, {"error": "stale revision", "reason": str(err)})
+        answer = dict(answers[0])
+        if len(answers) > 1:
+            answer["items"] = answers
+        return self._send(200 if answer["status"] == "duplicate" else 201, answer)
 
     def _resource_status(self, resource):
         key = self.headers.get("Idempotency-Key")
@@ -245,8 +351,28 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{switch}: {value!r} must be a whole number, 0 or more")
                 setattr(sim, switch, value)
+        if "strict" in body:
+            if not isinstance(body["strict"], bool):
+                raise ValueError(f"strict: {body['strict']!r} must be true or false")
+            sim.strict = body["strict"]
+        if "refuse_materials" in body:
+            refused = body["refuse_materials"] or {}
+            if not isinstance(refused, dict) or not all(
+                isinstance(reason, str) for reason in refused.values()
+            ):
+                raise ValueError(
+                    f"refuse_materials: {refused!r} must map material codes to the MES's reasons"
+                )
+            sim.refuse_materials = dict(refused)
         return self._send(
-            200, {"down": sim.down, "delay": sim.delay, "auto_complete": sim.auto_complete}
+            200,
+            {
+                "down": sim.down,
+                "delay": sim.delay,
+                "auto_complete": sim.auto_complete,
+                "strict": sim.strict,
+                "refuse_materials": sim.refuse_materials,
+            },
         )
 
     def do_GET(self):
@@ -278,10 +404,16 @@ class SimulatorServer:
         scrap_reasons=shopfloor.DEFAULT_SCRAP_REASONS,
         downtime_reasons=shopfloor.DEFAULT_DOWNTIME_REASONS,
         report="json",
+        strict=False,
+        refuse_materials=None,
     ):
         if report not in REPORT_FORMATS:
             raise ValueError(f"report must be one of {', '.join(REPORT_FORMATS)}, got {report!r}")
         self.report = report
+        # Strict: orders must name master data the MES holds, active (an MES that
+        # plans from its own master data). refuse_materials: {code: reason} it refuses.
+        self.strict = strict
+        self.refuse_materials = dict(refuse_materials or {})
         self.store = store or Store()
         self.api_key = api_key
         self.down = False
@@ -338,6 +470,60 @@ class SimulatorServer:
         self.httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
+
+    # master data
+
+    def refuse_master_data(self, records):
+        """Raise :class:`MaterialRefused` for the first material of ``records``
+        (``[(kind, code, document)]``) the MES refuses."""
+        refused = self.refuse_materials
+        for kind, code, _document in records:
+            if kind == "material" and code in refused:
+                raise MaterialRefused(refused[code])
+
+    def unknown_master_data(self, order):
+        """``[(kind, FieldError)]``: the materials (product, components, by-products) and
+        equipment (operations' resources) of ``order`` the MES does not hold active."""
+        named = [("product.code", "material", order["product"]["code"])]
+        for key in ("components", "byproducts"):
+            for index, material in enumerate(order.get(key) or []):
+                code = material["product"]["code"]
+                named.append((f"{key}[{index}].product.code", "material", code))
+        for index, operation in enumerate(order.get("operations") or []):
+            named.append((f"operations[{index}].resource", "equipment", operation["resource"]))
+        held = {
+            kind: self.store.master_data_states(kind, [c for _f, k, c in named if k == kind])
+            for kind in ("material", "equipment")
+        }
+        unknown = []
+        for field, kind, code in named:
+            state = held[kind].get(code)
+            if state is None:
+                reason = f"is unknown to the MES: send its {kind} master first"
+            elif not state[1]:
+                reason = (
+                    f"is inactive in the MES (its {kind} master, revision {state[0]}, says so): "
+                    "send an active revision first"
+                )
+            else:
+                continue
+            unknown.append((kind, FieldError(field, code, reason)))
+        return unknown
+
+    def usable_lots(self):
+        """{product: [lot, ...]} the shop floor consumes: the released lots Odoo sent as
+        master data (in the order first received), then those registered by hand
+        (``lots``); a lot on hold never."""
+        usable, held = {}, set()
+        for product, lot, status in self.store.material_lots():
+            if status == "released":
+                usable.setdefault(product, []).append(lot)
+            else:
+                held.add((product, lot))
+        for product, lots in self.lots.items():
+            mine = usable.setdefault(product, [])
+            mine.extend(lot for lot in lots if lot not in mine and (product, lot) not in held)
+        return {product: lots for product, lots in usable.items() if lots}
 
     # the shop floor
 
@@ -406,7 +592,7 @@ class SimulatorServer:
             number = self.runs
         planned = shopfloor.run_order(
             order["payload"],
-            self.lots,
+            self.usable_lots(),
             self.scrap_reasons,
             self.downtime_reasons,
             breakdown=self._every(self.breakdown_every, number),

@@ -48,11 +48,37 @@ CREATE TABLE IF NOT EXISTS status_receipts (
     status TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS master_data (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    code TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (kind, code)
+);
+CREATE TABLE IF NOT EXISTS master_data_receipts (
+    idempotency_key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    code TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (idempotency_key, position)
+);
+CREATE INDEX IF NOT EXISTS master_data_receipts_record ON master_data_receipts (kind, code);
 """
 
 
 class RevisionConflict(ValueError):
     """An order revision that does not follow the one the MES holds (HTTP 409)."""
+
+
+class StaleRevision(RevisionConflict):
+    """A master data revision no newer than the one the MES holds (HTTP 409)."""
 
 
 def _check_revision(order, existing):
@@ -161,6 +187,15 @@ class Store:
                 raise
             return mes_order_id, True
 
+    def order_receipt(self, idempotency_key):
+        """Whether an order delivery with this key was received already."""
+        with self._lock:
+            return bool(
+                self._db.execute(
+                    "SELECT 1 FROM receipts WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+            )
+
     def _order_dict(self, row):
         order = dict(row)
         order["payload"] = json.loads(order["payload"])
@@ -234,6 +269,148 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT * FROM status_receipts ORDER BY received_at").fetchall()
             return [dict(row) for row in rows]
+
+    # master data
+
+    def receive_master_data(self, records, idempotency_key, check=None):
+        """Store master data records ``[(kind, code, document)]`` once per key, all or none.
+
+        Returns one answer per record, ``{"status", "kind", "code", "revision"}``:
+        created or updated, or duplicate (with the revisions first received) when the
+        key was received before. A revision no newer than the one held raises
+        :class:`StaleRevision`. ``check(records)``, called once the key is known to be
+        new, may raise to refuse them (nothing is stored).
+        """
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(
+                    "SELECT kind, code, revision FROM master_data_receipts"
+                    " WHERE idempotency_key = ? ORDER BY position",
+                    (idempotency_key,),
+                ).fetchall()
+                if rows:
+                    db.execute(
+                        "UPDATE master_data_receipts SET deliveries = deliveries + 1"
+                        " WHERE idempotency_key = ?",
+                        (idempotency_key,),
+                    )
+                    db.execute("COMMIT")
+                    return [{"status": "duplicate", **dict(row)} for row in rows]
+                if check is not None:
+                    check(records)
+                answers = []
+                now = _now()
+                for position, (kind, code, document) in enumerate(records):
+                    revision = document["revision"]
+                    held = db.execute(
+                        "SELECT revision FROM master_data WHERE kind = ? AND code = ?",
+                        (kind, code),
+                    ).fetchone()
+                    if held and revision <= held["revision"]:
+                        raise StaleRevision(
+                            f"{kind} {code}: revision {revision} arrives while the MES holds "
+                            f"revision {held['revision']}"
+                        )
+                    # The record keeps its place (id) in the order of first receipt.
+                    db.execute(
+                        "INSERT INTO master_data (kind, code, revision, active, payload,"
+                        " received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, code) DO"
+                        " UPDATE SET revision = excluded.revision, active = excluded.active,"
+                        " payload = excluded.payload, received_at = excluded.received_at",
+                        (
+                            kind,
+                            code,
+                            revision,
+                            int(document.get("active", True)),
+                            json.dumps(document),
+                            now,
+                        ),
+                    )
+                    status = "updated" if held else "created"
+                    db.execute(
+                        "INSERT INTO master_data_receipts (idempotency_key, position, kind, code,"
+                        " revision, status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (idempotency_key, position, kind, code, revision, status, now),
+                    )
+                    answers.append(
+                        {"status": status, "kind": kind, "code": code, "revision": revision}
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return answers
+
+    def _master_item(self, row):
+        item = dict(row)
+        item.pop("id")
+        item["active"] = bool(item["active"])
+        item["payload"] = json.loads(item["payload"])
+        item["deliveries"] = self._db.execute(
+            "SELECT COALESCE(SUM(deliveries), 0) FROM master_data_receipts"
+            " WHERE kind = ? AND code = ?",
+            (row["kind"], row["code"]),
+        ).fetchone()[0]
+        return item
+
+    def master_data(self, kind=None):
+        """The records held (of ``kind``), in the order they were first received: kind,
+        code, revision, active, payload (the latest document), deliveries (of every
+        revision) and received_at (of the latest revision)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM master_data" + (" WHERE kind = ?" if kind else "") + " ORDER BY id",
+                (kind,) if kind else (),
+            ).fetchall()
+            return [self._master_item(row) for row in rows]
+
+    def master_data_record(self, kind, code):
+        """One record held, as :meth:`master_data` lists it, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM master_data WHERE kind = ? AND code = ?", (kind, code)
+            ).fetchone()
+            return self._master_item(row) if row else None
+
+    def master_data_states(self, kind, codes):
+        """{code: (revision, active)} of the records of ``kind`` among ``codes`` held."""
+        codes = list(dict.fromkeys(codes))
+        if not codes:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT code, revision, active FROM master_data WHERE kind = ?"
+                f" AND code IN ({', '.join('?' * len(codes))})",
+                (kind, *codes),
+            ).fetchall()
+        return {row["code"]: (row["revision"], bool(row["active"])) for row in rows}
+
+    def master_data_duplicates(self):
+        """How many master data deliveries were duplicates of one received before."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT COALESCE(SUM(deliveries - 1), 0) FROM master_data_receipts"
+                " WHERE position = 0"
+            ).fetchone()[0]
+
+    def material_lots(self):
+        """The lots Odoo sent, ``[(product, lot, status)]`` in the order first received."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT payload FROM master_data WHERE kind = 'lot' ORDER BY id"
+            ).fetchall()
+        lots = [json.loads(row["payload"]) for row in rows]
+        return [(lot["product"], lot["lot"], lot["status"]) for lot in lots]
+
+    def lots_for(self, product):
+        """The released lots of ``product`` Odoo sent, in the order first received."""
+        return [
+            lot
+            for code, lot, status in self.material_lots()
+            if code == product and status == "released"
+        ]
 
     # events
 

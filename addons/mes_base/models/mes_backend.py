@@ -250,6 +250,17 @@ class MesBackend(models.Model):
     b2mml_reject_quantity = _convention(
         "reject_quantity", "Production data of the rejected quantity"
     )
+    # Master data to the MES
+    master_data_enabled = fields.Boolean(
+        "Send master data",
+        help="Products, work centers, bills of materials and lots of components go to the "
+        "MES before the first order that names them, and again when what the MES must know "
+        "of them changes; orders wait until the MES has acknowledged them.",
+        tracking=True,
+    )
+    master_data_ids = fields.One2many("mes.master.data", "backend_id", "Master data")
+    master_data_count = fields.Integer(compute="_compute_master_data_count")
+    resync_ids = fields.One2many("mes.master.resync", "backend_id", "Resyncs")
     # When orders go to the MES
     export_trigger = fields.Selection(
         [
@@ -789,6 +800,39 @@ class MesBackend(models.Model):
             if _verify_key(key, stored):
                 return self.browse(backend_id)
         return self.browse()
+
+    def _compute_master_data_count(self):
+        counts = dict(
+            self.env["mes.master.data"]._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id"], ["__count"]
+            )
+        )
+        for backend in self:
+            backend.master_data_count = counts.get(backend, 0)
+
+    def _master_data_lang(self):
+        """The language of the names the MES gets: its integration user's."""
+        return self.user_id.lang or "en_US"
+
+    def action_resync_master_data(self):
+        """Go-live, or a new MES: send all the master data it needs once more."""
+        self.ensure_one()
+        self._check_manager()
+        run = self.env["mes.master.resync"].sudo()._start(self)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mes.master.resync",
+            "res_id": run.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+        }
+
+    def action_view_master_data(self):
+        self.ensure_one()
+        self.env["mes.master.data"].check_access("read")
+        action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_master_data_action")
+        action["domain"] = [("backend_id", "=", self.id)]
+        return action
 
     def _get_client(self):
         self.ensure_one()

@@ -16,6 +16,7 @@ from mes_connector.validation import MISSING, FieldError, too_deep, validation_e
 
 from ..locking import lock_or_retry
 from .mes_event_processor import utc_naive
+from .mes_master_data import KIND_PRIORITY, MESSAGE_KIND
 
 _logger = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ STOPPING_STATES = ("waiting", "error")
 UNPOSTED_STATES = ("received", *STOPPING_STATES)
 MESSAGE_TYPE_SELECTION = [
     ("order_export", "Order export"),
+    ("master_material", "Material master"),
+    ("master_equipment", "Equipment master"),
+    ("master_bom", "Bill of materials"),
+    ("master_lot", "Material lot"),
     ("b2mml_document", "B2MML document"),
     ("order_started", "Order started"),
     ("order_held", "Order held"),
@@ -301,6 +306,30 @@ class MesMessage(models.Model):
     workcenter_id = fields.Many2one(
         "mrp.workcenter", "Work center", index="btree_not_null", readonly=True
     )
+    master_data_id = fields.Many2one(
+        "mes.master.data",
+        "Master data",
+        index="btree_not_null",
+        readonly=True,
+        ondelete="restrict",
+        help="Outbound master data: the material, equipment, bill or lot this revision is of.",
+    )
+    needs_master_data_ids = fields.Many2many(
+        "mes.master.data",
+        "mes_message_master_data_need_rel",
+        "message_id",
+        "master_data_id",
+        "Needs master data",
+        readonly=True,
+        help="Master data the MES must know before this message is sent to it.",
+    )
+    resync_id = fields.Many2one(
+        "mes.master.resync",
+        "Master data resync",
+        index="btree_not_null",
+        readonly=True,
+        ondelete="set null",
+    )
 
     def init(self):
         # One message per MES event id and per order revision key. A cancelled outbound
@@ -444,16 +473,18 @@ class MesMessage(models.Model):
                 detail = message.result_text
             message.status_detail = detail or False
 
-    @api.depends("message_type", "external_id", "order_ref")
+    @api.depends("message_type", "external_id", "order_ref", "master_data_id.code", "revision")
     def _compute_display_name(self):
         labels = dict(self._fields["message_type"]._description_selection(self.env))
         for message in self:
-            message.display_name = " ".join(
-                filter(
-                    None,
-                    [labels.get(message.message_type), message.order_ref or message.external_id],
+            name = message.order_ref or message.external_id
+            if message.master_data_id:
+                name = self.env._(
+                    "%(code)s rev. %(revision)s",
+                    code=message.master_data_id.code,
+                    revision=message.revision,
                 )
-            )
+            message.display_name = " ".join(filter(None, [labels.get(message.message_type), name]))
 
     # Actions
 
@@ -845,6 +876,8 @@ class MesMessage(models.Model):
                 identity_key=identity_exact,
                 eta=eta,
                 max_retries=backend.export_max_retries,
+                # What other messages name goes first (materials before bills and orders).
+                priority=KIND_PRIORITY.get(MESSAGE_KIND.get(message.message_type), 10),
             )._send()
             message.sudo().job_uuid = job.uuid
             if now:

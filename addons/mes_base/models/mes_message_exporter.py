@@ -13,6 +13,8 @@ from mes_connector.exceptions import (
     MesTransientError,
 )
 
+from .mes_master_data import MESSAGE_KIND
+
 
 # One model, one file per job (intake, importer, exporter) so that each is found by its
 # name: kept apart on purpose.
@@ -26,6 +28,8 @@ class MesMessage(models.Model):
             return self.sudo()._send()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
+        if self.message_type in MESSAGE_KIND:
+            return self._send_master_data()
         if self.message_type != "order_export":
             # Other outbound messages (added by other addons): _send_<type>.
             return getattr(self, f"_send_{self.message_type}")()
@@ -68,6 +72,7 @@ class MesMessage(models.Model):
                 seconds=10,
                 ignore_retry=True,
             )
+        self._wait_for_master_data()
         client = self.backend_id._get_client()
         try:
             if self.payload_format == "xml":

@@ -219,6 +219,9 @@ class MrpProduction(models.Model):
         message = self._mes_latest_revision()
         if not message:
             return False
+        missing = message.needs_master_data_ids._missing()
+        if message.state == "pending" and missing:
+            return missing._waiting_text()
         if message.state == "pending":
             if message.next_attempt_at:
                 return self.env._(
@@ -670,6 +673,13 @@ class MrpProduction(models.Model):
                 continue
             revision = production.mes_revision + 1
             document = production._mes_order_document(revision, action)
+            # First use: what the order names goes to the MES first, and the order waits
+            # for it (not a cancellation: the MES has what it cancels).
+            needs = (
+                production._mes_master_data(backend)
+                if backend.master_data_enabled and action != "cancel"
+                else messages.env["mes.master.data"]
+            )
             key = order_idempotency_key(f"{uuid}/{backend.code}", production.name, revision)
             if backend.payload_format == "b2mml":
                 payload = order_to_production_schedule(document)
@@ -701,6 +711,7 @@ class MrpProduction(models.Model):
                     "payload": payload,
                     "payload_format": payload_format,
                     "state": "pending",
+                    "needs_master_data_ids": [fields.Command.set(needs.ids)],
                 }
             )
             production.sudo().write(
@@ -714,6 +725,44 @@ class MrpProduction(models.Model):
             )
         messages._enqueue()
         return messages
+
+    def _mes_master_data(self, backend):
+        """The master data the MES needs to run this order (its product, components,
+        by-products, work centers and bill of materials), written for it where it does
+        not have it yet."""
+        self.ensure_one()
+        master = self.env["mes.master.data"].sudo()
+        moves = (self.move_raw_ids | self.move_byproduct_ids).filtered(
+            lambda m: m.state != "cancel"
+        )
+        needs = master._ensure(backend, "material", self.product_id | moves.product_id)
+        needs |= master._ensure(backend, "equipment", self.workorder_ids.workcenter_id)
+        if self.bom_id:
+            needs |= master._ensure(backend, "bom", self.bom_id)
+        # The lots in stock of its tracked components, that the shop floor consumes (the
+        # order does not wait for them: the MES reports which it used).
+        tracked = self.move_raw_ids.product_id.filtered(lambda p: p.tracking != "none")
+        if tracked:
+            lots = (
+                self.env["stock.lot"]
+                .sudo()
+                .search(
+                    [
+                        ("product_id", "in", tracked.ids),
+                        ("company_id", "in", (False, self.company_id.id)),
+                        (
+                            "quant_ids",
+                            "any",
+                            [("location_id.usage", "=", "internal"), ("quantity", ">", 0)],
+                        ),
+                    ]
+                )
+            )
+            known = master.search(
+                [("backend_id", "=", backend.id), ("kind", "=", "lot"), ("lot_id", "in", lots.ids)]
+            ).lot_id
+            master._ensure(backend, "lot", lots - known)
+        return needs
 
     def _mes_order_document(self, revision, action):
         """The order as the MES receives it, checked against the order schema."""

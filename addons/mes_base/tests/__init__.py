@@ -16,6 +16,7 @@ from . import (
     test_export,
     test_hostile_intake,
     test_intake,
+    test_master_data,
     test_monitoring,
     test_order_status,
     test_processing,

@@ -92,6 +92,7 @@ class MesQualityHold(models.Model):
             }
         )
         hold._unreserve()
+        lot._mes_schedule_status()
         if mode == "quarantine":
             hold._move_to_quarantine(backend.quarantine_location_id)
         return hold
@@ -188,6 +189,7 @@ class MesQualityHold(models.Model):
                 }
             )
             hold.message_post(body=reason)
+        self.lot_id._mes_schedule_status()
 
     def _move_back(self):
         """What is still in quarantine goes back where the hold took it from."""

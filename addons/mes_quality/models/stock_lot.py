@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from odoo.addons.mes_base.models.mes_master_data import schedule_master_data_check
+
 
 class StockLot(models.Model):
     _inherit = "stock.lot"
@@ -18,6 +20,14 @@ class StockLot(models.Model):
     def _compute_mes_on_hold(self):
         for lot in self:
             lot.mes_on_hold = any(hold.state == "held" for hold in lot.mes_hold_ids)
+
+    def _mes_lot_status(self):
+        # A lot on quality hold is not to be consumed: the MES is told so.
+        return "hold" if self.mes_on_hold else super()._mes_lot_status()
+
+    def _mes_schedule_status(self):
+        """The lot's hold changed: the MES holding it gets its new status at commit."""
+        schedule_master_data_check(self, "lot")
 
     def write(self, vals):
         if "mes_on_hold" in vals and not self.env.su:

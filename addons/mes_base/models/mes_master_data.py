@@ -11,8 +11,11 @@ import json
 import logging
 from datetime import UTC
 
+from psycopg2 import errors as pg_errors
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from mes_connector import bod
 from mes_connector.b2mml_master import master_data_to_b2mml
@@ -212,15 +215,31 @@ class MesMasterData(models.Model):
             # A code set free (its record renamed or deleted) is taken by this one.
             holder.write({field: odoo_record.id, "name": odoo_record.display_name})
             return holder
-        return self.create(
-            {
-                "backend_id": backend.id,
-                "kind": kind,
-                "code": code,
-                field: odoo_record.id,
-                "name": odoo_record.display_name,
-            }
-        )
+        try:
+            with self.env.cr.savepoint():
+                return self.create(
+                    {
+                        "backend_id": backend.id,
+                        "kind": kind,
+                        "code": code,
+                        field: odoo_record.id,
+                        "name": odoo_record.display_name,
+                    }
+                )
+        except pg_errors.UniqueViolation:
+            # Another transaction, committed after this one began or not yet, wrote the
+            # row: PostgreSQL says so as a serialization failure, which the request (or
+            # the job) is tried again for, then seeing the row.
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO mes_master_data (backend_id, kind, code) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (backend_id, kind, code) DO NOTHING",
+                    backend.id,
+                    kind,
+                    code,
+                )
+            )
+            raise
 
     def _live(self):
         """Whether the MES was last told this record is active."""
@@ -274,6 +293,17 @@ class MesMasterData(models.Model):
             payload, payload_format = payload.decode(), "xml"
         else:
             payload, payload_format = json.dumps(full, indent=2, ensure_ascii=False), "json"
+        self.write(
+            {
+                "revision": revision,
+                "document": json.dumps(document, sort_keys=True),
+                "problem": False,
+                "resync_id": resync.id if resync else self.resync_id.id,
+            }
+        )
+        # Two transactions writing the same revision meet on this row (a serialization
+        # failure, tried again), not on the message's unique key.
+        self.flush_recordset(["revision"])
         message = (
             self.env["mes.message"]
             .sudo()
@@ -296,14 +326,6 @@ class MesMasterData(models.Model):
                     "resync_id": resync.id if resync else False,
                 }
             )
-        )
-        self.write(
-            {
-                "revision": revision,
-                "document": json.dumps(document, sort_keys=True),
-                "problem": False,
-                "resync_id": resync.id if resync else self.resync_id.id,
-            }
         )
         # Delivered once this transaction is committed (its job is in it too).
         message._enqueue()

@@ -115,6 +115,16 @@ class Plant:
 
 def run_shift(plant):
     """Orders run by the simulator, and three of them with reports Odoo cannot post."""
+    # Go-live: the MES gets its master data first (a resync), then every order.
+    backend = plant.ref("mes_base.backend_simulator")
+    plant("mes.backend", "write", [backend], {"master_data_enabled": True})
+    resync = plant("mes.backend", "action_resync_master_data", [backend])["res_id"]
+
+    def resynced():
+        run = plant("mes.master.resync", "read", [resync], ["state", "to_deliver_count"])[0]
+        return run["state"] == "written" and run["to_deliver_count"] == 0
+
+    wait(resynced, 120, "the master data resync")
     products = ["mes_base.product_gp100", "mes_base.product_va200", "mes_base.product_cb300"]
     orders = []
     for index in range(9):
@@ -193,7 +203,8 @@ def run_shift(plant):
         # The order whose reports wait behind a lot Odoo does not know, and that report.
         "held_up_order": stuck[0],
         "waiting_message": waiting[0] if waiting else None,
-        "backend": plant.ref("mes_base.backend_simulator"),
+        "backend": backend,
+        "resync": resync,
         "timezone": plant("res.users", "search_read", [("login", "=", "admin")], ["tz"])[0]["tz"]
         or "UTC",
     }
@@ -224,6 +235,10 @@ def shoot(url, out, shift):
             ("11-message-waiting", f"mes.message/{shift['waiting_message']}", ".o_form_view")
         )
     screens.append(("12-mes-backend", f"mes.backend/{shift['backend']}", ".o_form_view"))
+    screens.append(("15-master-data", "action-mes_base.mes_master_data_action", ".o_list_view"))
+    screens.append(
+        ("16-master-data-resync", f"mes.master.resync/{shift['resync']}", ".o_form_view")
+    )
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -17,8 +17,11 @@ def try_lock(records):
         return True
     try:
         with records.env.cr.savepoint(flush=False):
+            # NO KEY UPDATE: what an UPDATE takes. It keeps out every other writer and
+            # locker of the row, not the transactions inserting rows that refer to it
+            # (their foreign key check shares its key).
             records.env.cr.execute(
-                f'SELECT id FROM "{records._table}" WHERE id IN %s FOR UPDATE NOWAIT',
+                f'SELECT id FROM "{records._table}" WHERE id IN %s FOR NO KEY UPDATE NOWAIT',
                 (tuple(records.ids),),
             )
     except pg_errors.LockNotAvailable:

@@ -34,4 +34,5 @@ from . import (
     stock_move_line,
     stock_scrap,
     stock_warehouse,
+    uom_uom,
 )

@@ -829,6 +829,7 @@ class MesBackend(models.Model):
 
     def action_view_master_data(self):
         self.ensure_one()
+        self.check_access("read")
         self.env["mes.master.data"].check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_master_data_action")
         action["domain"] = [("backend_id", "=", self.id)]

@@ -173,6 +173,16 @@ class MesMasterData(models.Model):
         UserError when a record cannot be described to the MES."""
         result = self.browse()
         for odoo_record in odoo_records:
+            company = odoo_record.company_id if "company_id" in odoo_record._fields else None
+            if company and company != backend.company_id:
+                raise UserError(
+                    self.env._(
+                        "%(record)s belongs to %(company)s: the MES of %(other)s does not get it.",
+                        record=odoo_record.display_name,
+                        company=company.name,
+                        other=backend.company_id.name,
+                    )
+                )
             needs = self.browse()
             for need_kind, needed in odoo_record._mes_master_data_needs():
                 needs |= self._ensure(backend, need_kind, needed, resync=resync)
@@ -242,15 +252,25 @@ class MesMasterData(models.Model):
             raise
 
     def _live(self):
-        """Whether the MES was last told this record is active."""
+        """Whether the MES was last told this record is in use (a lot: released)."""
         self.ensure_one()
-        return bool(self.document) and json.loads(self.document).get("active", True)
+        if not self.document:
+            return False
+        document = json.loads(self.document)
+        if self.kind == "lot":
+            return document.get("status") == "released"
+        return document.get("active", True)
 
     def _retire(self):
-        """The Odoo record behind this code is gone or has another code now: the MES is
-        told, in one last revision, that this one is no longer active."""
+        """The Odoo record behind this code is gone, has another code now or left this
+        MES's company: the MES is told, in one last revision, that it is no longer in use
+        (a lot: on hold, never consumed again)."""
         for record in self.filtered(lambda r: r.document and r._live()):
-            document = dict(json.loads(record.document), active=False)
+            document = json.loads(record.document)
+            if record.kind == "lot":
+                document["status"] = "hold"
+            else:
+                document["active"] = False
             record._write_revision(document)
 
     def _write_revision(self, document, needs=None, resync=None):
@@ -338,6 +358,10 @@ class MesMasterData(models.Model):
         """Compare the noted records' documents with what each MES holds; a record that
         cannot be described any more is marked so (the save that changed it stands)."""
         changed = self.env.cr.precommit.data.pop(CHANGED_KEY, {})
+        if "bom" in changed:
+            # The MES never gets a kit: the bills it is exploded in change with it.
+            kits = self.env["mrp.bom"].with_context(active_test=False).browse(changed["bom"])
+            changed["bom"] |= set(kits.exists()._mes_kit_users().ids)
         for kind, ids in changed.items():
             records = self.search(
                 [
@@ -353,7 +377,12 @@ class MesMasterData(models.Model):
         """Write a revision if the Odoo record changed what the MES must know."""
         self.ensure_one()
         odoo_record = self[KIND_FIELD[self.kind]]
-        if not odoo_record.exists():
+        company = (
+            odoo_record.company_id
+            if odoo_record.exists() and "company_id" in odoo_record._fields
+            else None
+        )
+        if not odoo_record.exists() or (company and company != self.backend_id.company_id):
             self._retire()
             return
         self._ensure_noted(self.backend_id, self.kind, odoo_record, row=self)
@@ -391,9 +420,44 @@ class MesMasterData(models.Model):
                 )
             elif record.state in ("failed", "invalid"):
                 parts.append(self.env._("%(name)s not delivered (%(why)s)", name=name, why=why))
+            elif record.state == "new":
+                parts.append(self.env._("%s not sent (its revision was cancelled)", name))
             else:
                 parts.append(self.env._("%s on its way", name))
         return self.env._("Waits for its master data: %s.", "; ".join(parts))
+
+    def _revision_withdrawn(self, message):
+        """A planner cancelled a revision before the MES took it: the next change, or the
+        next order naming the record, writes it again."""
+        for record in self:
+            if message.revision == record.revision and not record.message_ids.filtered(
+                lambda m, r=message: m.state == "acknowledged" and m.revision > r.revision
+            ):
+                record.document = False
+
+    def _check_nothing_waits(self, cancelled):
+        """A revision that messages not cancelled with it wait for stays: it is the MES's
+        only way to learn the record, and they would wait for it forever."""
+        waiting = (
+            self.env["mes.message"]
+            .sudo()
+            .search(
+                [
+                    ("needs_master_data_ids", "in", self.ids),
+                    ("direction", "=", "outbound"),
+                    ("state", "=", "pending"),
+                    ("id", "not in", cancelled.ids),
+                ]
+            )
+        )
+        if waiting:
+            raise UserError(
+                self.env._(
+                    "%(waiting)s wait for %(records)s: retry its revision, or cancel them with it.",
+                    waiting=", ".join(waiting[:10].mapped("display_name")),
+                    records=", ".join(self.mapped("display_name")),
+                )
+            )
 
     def _acknowledged(self, message):
         """The MES holds ``message``'s revision: what waited for this record goes on."""

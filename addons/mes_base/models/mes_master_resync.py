@@ -100,7 +100,21 @@ class MesMasterResync(models.Model):
         """Queue the run's next chunk again (a run whose worker was killed goes on by
         itself when queue_job requeues its job; this does not wait for that)."""
         self.backend_id._check_manager()
-        for run in self.filtered(lambda r: r.state != "written"):
+        for run in self.sudo().filtered(lambda r: r.state != "written"):
+            running = self.sudo().search(
+                [
+                    ("backend_id", "=", run.backend_id.id),
+                    ("state", "=", "running"),
+                    ("id", "!=", run.id),
+                ],
+                limit=1,
+            )
+            if running:
+                raise UserError(
+                    self.env._(
+                        "Another resync of %s is running: stop it first.", run.backend_id.name
+                    )
+                )
             run.state = "running"
             run._enqueue_chunk()
         return True
@@ -108,11 +122,13 @@ class MesMasterResync(models.Model):
     def action_stop(self):
         """Stop writing; what was written is delivered all the same."""
         self.backend_id._check_manager()
-        self.filtered(lambda r: r.state == "running").state = "stopped"
+        self.sudo().filtered(lambda r: r.state == "running").state = "stopped"
         return True
 
     def action_view_messages(self):
         self.ensure_one()
+        self.check_access("read")
+        self.env["mes.message"].check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("mes_base.mes_message_action")
         action["domain"] = [("resync_id", "=", self.id)]
         action["context"] = {}
@@ -145,18 +161,16 @@ class MesMasterResync(models.Model):
         """What a resync writes of ``kind`` for this run's MES."""
         company = self.backend_id.company_id.id
         companies = [False, company]
-        bom_domain = [
-            ("active", "=", True),
-            ("type", "=", "normal"),
-            ("company_id", "in", companies),
-        ]
+        any_bom = [("active", "=", True), ("company_id", "in", companies)]
+        bom_domain = [*any_bom, ("type", "=", "normal")]
+        # Components reach orders through kits too (exploded in them).
         if kind == "material":
             return [
                 ("company_id", "in", companies),
                 "|",
                 "|",
                 "|",
-                ("bom_line_ids", "any", [("bom_id", "any", bom_domain)]),
+                ("bom_line_ids", "any", [("bom_id", "any", any_bom)]),
                 ("variant_bom_ids", "any", bom_domain),
                 ("product_tmpl_id.bom_ids", "any", bom_domain),
                 ("id", "in", self._byproducts(bom_domain)),
@@ -167,7 +181,7 @@ class MesMasterResync(models.Model):
             return bom_domain
         return [
             ("company_id", "in", companies),
-            ("product_id.bom_line_ids", "any", [("bom_id", "any", bom_domain)]),
+            ("product_id.bom_line_ids", "any", [("bom_id", "any", any_bom)]),
             (
                 "quant_ids",
                 "any",

@@ -638,6 +638,8 @@ class MesMessage(models.Model):
             )
         self._check_planner()
         self._check_no_later_revision()
+        master = self.sudo().filtered(lambda m: m.direction == "outbound" and m.master_data_id)
+        master.master_data_id._check_nothing_waits(self)
         for message in self.sudo():
             message.write(
                 {
@@ -655,6 +657,8 @@ class MesMessage(models.Model):
             )
             if message.direction == "outbound" and message.production_id:
                 message.production_id._mes_revision_withdrawn(message)
+            if message.direction == "outbound" and message.master_data_id:
+                message.master_data_id._revision_withdrawn(message)
         # The rest of their lanes goes on: a person decided about the message they stopped at.
         self.filtered(lambda m: m.direction == "inbound")._enqueue_lanes()
         return True

@@ -21,6 +21,13 @@ BOM_FIELDS = {
 class MrpBom(models.Model):
     _inherit = "mrp.bom"
 
+    def _mes_per_variant(self):
+        """Whether the MES can get this bill: one of one product variant (a template's
+        bill of several variants is not sent; their orders go without it)."""
+        return (
+            len(self) == 1 and len(self.product_id or self.product_tmpl_id.product_variant_ids) == 1
+        )
+
     def _mes_product(self):
         """The product this bill makes, as the MES knows it: one per variant."""
         self.ensure_one()
@@ -51,13 +58,15 @@ class MrpBom(models.Model):
                     bom.display_name,
                 )
             )
-        _boms, lines = bom.explode(product, bom.product_qty)
+        # Per one bill (explode takes how many bills, not a quantity); kits exploded.
+        _boms, lines = bom.explode(product, 1.0)
 
         def code(p):
             return {"code": p._mes_master_code()}
 
         def sequence(operation):
-            return operation.sequence if operation else None
+            # Only an operation of this bill: a line bound elsewhere names none.
+            return operation.sequence if operation and operation in bom.operation_ids else None
 
         return {
             "schema": "mes.bom/1",
@@ -72,7 +81,11 @@ class MrpBom(models.Model):
                     "product": code(line.product_id),
                     "quantity": data["qty"],
                     "uom": line.product_uom_id.name,
-                    "operation_sequence": sequence(line.operation_id),
+                    # A kit's components are made at the operation of the kit's line,
+                    # as on Odoo's orders.
+                    "operation_sequence": sequence(
+                        line.operation_id or (data["parent_line"] or line).operation_id
+                    ),
                 }
                 for line, data in lines
             ],
@@ -96,10 +109,28 @@ class MrpBom(models.Model):
             ],
         }
 
+    def _mes_kit_users(self):
+        """The bills the kits among these bills are exploded in (the MES knows those)."""
+        kits = self.filtered(lambda b: b.type == "phantom")
+        if not kits:
+            return self.browse()
+        return (
+            self.env["mrp.bom.line"]
+            .sudo()
+            .search(
+                [
+                    "|",
+                    ("product_id", "in", kits.product_id.ids),
+                    ("product_tmpl_id", "in", kits.product_tmpl_id.ids),
+                ]
+            )
+            .bom_id.filtered(lambda b: b.type == "normal")
+        )
+
     def _mes_master_data_needs(self):
         """What the MES must know before this bill: its products and work centers."""
         self.ensure_one()
-        _boms, lines = self.explode(self._mes_product(), self.product_qty)
+        _boms, lines = self.explode(self._mes_product(), 1.0)
         products = self._mes_product() | self.byproduct_ids.product_id
         for line, _data in lines:
             products |= line.product_id

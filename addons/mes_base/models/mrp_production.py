@@ -737,7 +737,7 @@ class MrpProduction(models.Model):
         )
         needs = master._ensure(backend, "material", self.product_id | moves.product_id)
         needs |= master._ensure(backend, "equipment", self.workorder_ids.workcenter_id)
-        if self.bom_id:
+        if self.bom_id._mes_per_variant():
             needs |= master._ensure(backend, "bom", self.bom_id)
         # The lots in stock of its tracked components, that the shop floor consumes (the
         # order does not wait for them: the MES reports which it used).
@@ -761,7 +761,8 @@ class MrpProduction(models.Model):
             known = master.search(
                 [("backend_id", "=", backend.id), ("kind", "=", "lot"), ("lot_id", "in", lots.ids)]
             ).lot_id
-            master._ensure(backend, "lot", lots - known)
+            # A lot that cannot be described does not hold up the order.
+            master._ensure_noted(backend, "lot", lots - known)
         return needs
 
     def _mes_order_document(self, revision, action):

@@ -52,7 +52,7 @@ class MrpWorkcenter(models.Model):
             "capacity": workcenter.default_capacity,
             "time_efficiency": workcenter.time_efficiency,
             "active": workcenter.active,
-            "calendar": calendar and calendar._mes_calendar_document(),
+            "calendar": calendar._mes_calendar_document() if calendar else None,
         }
 
     def _mes_master_data_needs(self):

@@ -27,7 +27,8 @@ class ProductProduct(models.Model):
         return {
             "schema": "mes.material/1",
             "code": product._mes_master_code(),
-            "name": product.name,
+            # Variants by their attributes too: "Chair (Steel, Red)".
+            "name": product.with_context(display_default_code=False).display_name,
             "uom": product.uom_id.name,
             "tracking": product.tracking,
             "class": product.categ_id.complete_name or None,
@@ -42,8 +43,10 @@ class ProductProduct(models.Model):
         if MATERIAL_FIELDS & set(vals):
             schedule_master_data_check(self, "material")
             if "default_code" in vals:
-                # Bills of materials name their products by code.
+                # Bills of materials and lots name their products by code.
                 schedule_master_data_check(self._mes_boms(), "bom")
+                lots = self.env["stock.lot"].sudo().search([("product_id", "in", self.ids)])
+                schedule_master_data_check(lots, "lot")
         return res
 
     def _mes_boms(self):

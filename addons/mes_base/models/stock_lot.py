@@ -83,3 +83,10 @@ class StockLot(models.Model):
         if LOT_FIELDS & set(vals):
             schedule_master_data_check(self, "lot")
         return res
+
+    def unlink(self):
+        # The MES must not consume a lot Odoo no longer has.
+        self.env["mes.master.data"].sudo().search(
+            [("kind", "=", "lot"), ("lot_id", "in", self.ids)]
+        )._retire()
+        return super().unlink()

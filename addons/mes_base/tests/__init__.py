@@ -17,6 +17,7 @@ from . import (
     test_hostile_intake,
     test_intake,
     test_master_data,
+    test_master_data_edges,
     test_monitoring,
     test_order_status,
     test_processing,

@@ -52,6 +52,13 @@ class AccessCase(AccessMatrixMixin, MesCase):
             )
             for key, company in cls.companies.items()
         }
+        # A stopped master data resync per company, to resume, stop or look into.
+        cls.resyncs = {
+            key: cls.env["mes.master.resync"].create(
+                {"backend_id": cls.spare_backends[key].id, "state": "stopped"}
+            )
+            for key in cls.companies
+        }
         cls.messages, cls.productions, cls.mappings, cls.causes = {}, {}, {}, {}
         for key, company in cls.companies.items():
             backend = cls.backends[key]
@@ -132,6 +139,19 @@ class TestAccessMatrix(AccessCase):
             env["mes.backend.key.wizard"].browse(wizard.id).with_context(
                 mes_new_inbound_key=value
             ).action_use()
+
+        def resync(case, env, key):
+            self.backends[key].sudo().master_data_enabled = True
+            with trap_jobs():
+                backend(env, key).action_resync_master_data()
+
+        def resync_run(env, key):
+            return env["mes.master.resync"].browse(self.resyncs[key].id)
+
+        def resume(case, env, key):
+            self.spare_backends[key].sudo().master_data_enabled = True
+            with trap_jobs():
+                resync_run(env, key).action_resume()
 
         def retry(case, env, key):
             with trap_jobs():
@@ -222,6 +242,39 @@ class TestAccessMatrix(AccessCase):
                 "action_view_messages",
                 PLANNERS,
                 lambda c, e, k: backend(e, k).action_view_messages(),
+            ),
+            Row("mes.backend", "action_resync_master_data", MANAGERS, resync),
+            Row(
+                "mes.backend",
+                "action_view_master_data",
+                PLANNERS,
+                lambda c, e, k: backend(e, k).action_view_master_data(),
+            ),
+            # master data resyncs: MES managers run them, planners look into them
+            Row("mes.master.resync", "action_resume", MANAGERS, resume),
+            Row(
+                "mes.master.resync",
+                "action_stop",
+                MANAGERS,
+                lambda c, e, k: resync_run(e, k).action_stop(),
+            ),
+            Row(
+                "mes.master.resync",
+                "action_view_messages",
+                PLANNERS,
+                lambda c, e, k: resync_run(e, k).action_view_messages(),
+            ),
+            Row(
+                "mes.master.resync",
+                "read",
+                PLANNERS,
+                lambda c, e, k: resync_run(e, k).read(["state"]),
+            ),
+            Row(
+                "mes.master.resync",
+                "write",
+                NOBODY,
+                lambda c, e, k: resync_run(e, k).write({"cursor": 5}),
             ),
             # mes.message
             Row("mes.message", "read", PLANNERS, lambda c, e, k: _message(c, e, k).read(["state"])),

@@ -13,10 +13,9 @@ from mes_connector.simulator import Store
 from .common import MesCase
 
 
-@tagged("post_install", "-at_install")
-class TestMasterData(MesCase):
-    """Products, work centers, bills of materials and lots go to the MES before the
-    orders that name them, and again when what the MES must know of them changes."""
+class MasterDataCase(MesCase):
+    """The test backend sending master data to a strict simulated MES, empty for each
+    test, and what tests of master data do."""
 
     @classmethod
     def setUpClass(cls):
@@ -56,9 +55,13 @@ class TestMasterData(MesCase):
                     postponed.append(str(err))
         return postponed
 
-    def _master(self, kind, code):
+    def _master(self, kind, code, backend=None):
         return self.env["mes.master.data"].search(
-            [("backend_id", "=", self.backend.id), ("kind", "=", kind), ("code", "=", code)]
+            [
+                ("backend_id", "=", (backend or self.backend).id),
+                ("kind", "=", kind),
+                ("code", "=", code),
+            ]
         )
 
     def _held(self, kind, code):
@@ -68,10 +71,30 @@ class TestMasterData(MesCase):
                 return item
         return None
 
-    def _confirmed(self, qty=5):
-        production = self._production(qty=qty)
+    def _confirmed(self, qty=5, product=None, bom=None):
+        production = self.env["mrp.production"].create(
+            {
+                "product_id": (product or self.pump).id,
+                "product_qty": qty,
+                "bom_id": (bom or self.bom).id,
+            }
+        )
         production.action_confirm()
         return production
+
+    def _known(self):
+        """The first order confirmed and sent: the MES knows its master data."""
+        with trap_jobs() as trap:
+            production = self._confirmed()
+            self._run_jobs(trap)
+        self.assertEqual(production.mes_state, "acknowledged")
+        return production
+
+
+@tagged("post_install", "-at_install")
+class TestMasterData(MasterDataCase):
+    """Products, work centers, bills of materials and lots go to the MES before the
+    orders that name them, and again when what the MES must know of them changes."""
 
     def test_first_order_sends_its_master_data_first_then_the_order(self):
         with trap_jobs() as trap:
@@ -154,12 +177,6 @@ class TestMasterData(MesCase):
         self.assertIn("T-PUMP", order.error_text)
         self.assertIn("unknown to the MES", order.error_text)
         self.assertFalse(self.env["mes.master.data"].search([("backend_id", "=", self.backend.id)]))
-
-    def _known(self):
-        with trap_jobs() as trap:
-            production = self._confirmed()
-            self._run_jobs(trap)
-        return production
 
     def test_renamed_product_sends_one_revision_an_unrelated_write_none(self):
         self._known()

@@ -426,6 +426,20 @@ class MesMasterData(models.Model):
                 parts.append(self.env._("%s on its way", name))
         return self.env._("Waits for its master data: %s.", "; ".join(parts))
 
+    def _waiting_messages(self):
+        """Outbound messages not sent yet that need these records."""
+        return (
+            self.env["mes.message"]
+            .sudo()
+            .search(
+                [
+                    ("needs_master_data_ids", "in", self.ids),
+                    ("direction", "=", "outbound"),
+                    ("state", "=", "pending"),
+                ]
+            )
+        )
+
     def _revision_withdrawn(self, message):
         """A planner cancelled a revision before the MES took it: the next change, or the
         next order naming the record, writes it again."""
@@ -438,18 +452,7 @@ class MesMasterData(models.Model):
     def _check_nothing_waits(self, cancelled):
         """A revision that messages not cancelled with it wait for stays: it is the MES's
         only way to learn the record, and they would wait for it forever."""
-        waiting = (
-            self.env["mes.message"]
-            .sudo()
-            .search(
-                [
-                    ("needs_master_data_ids", "in", self.ids),
-                    ("direction", "=", "outbound"),
-                    ("state", "=", "pending"),
-                    ("id", "not in", cancelled.ids),
-                ]
-            )
-        )
+        waiting = self._waiting_messages() - cancelled
         if waiting:
             raise UserError(
                 self.env._(
@@ -469,16 +472,6 @@ class MesMasterData(models.Model):
     def _wake_waiting(self):
         """Outbound messages waiting for these records whose master data is all known now
         are tried at once instead of at their next planned try."""
-        waiting = (
-            self.env["mes.message"]
-            .sudo()
-            .search(
-                [
-                    ("needs_master_data_ids", "in", self.ids),
-                    ("direction", "=", "outbound"),
-                    ("state", "=", "pending"),
-                ]
-            )
-        )
+        waiting = self._waiting_messages()
         ready = waiting.filtered(lambda m: not m.needs_master_data_ids._missing())
         ready._enqueue(now=True)

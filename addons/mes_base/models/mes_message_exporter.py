@@ -13,6 +13,7 @@ from mes_connector.exceptions import (
     MesTransientError,
 )
 
+from ..locking import lock_or_retry
 from .mes_master_data import MESSAGE_KIND
 
 
@@ -28,6 +29,8 @@ class MesMessage(models.Model):
             return self.sudo()._send()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
+        # Held while it is delivered: a planner withdrawing it meanwhile waits for us.
+        lock_or_retry(self)
         if self.message_type in MESSAGE_KIND:
             return self._send_master_data()
         if self.message_type != "order_export":

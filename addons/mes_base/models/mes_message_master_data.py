@@ -8,7 +8,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from mes_connector.exceptions import MesPermanentError, MesTransientError
 
-from ..locking import lock_or_retry, try_lock
+from ..locking import try_lock
 
 # How long a message waits for master data before it looks again (it is woken at once
 # when the MES acknowledges what it waits for): on its way, or refused by the MES.
@@ -58,8 +58,7 @@ class MesMessage(models.Model):
 
     def _send_master_data(self):
         """Deliver one master data revision (queue job of _send): the latest only, after
-        what it names, once per key at the MES."""
-        lock_or_retry(self)
+        what it names, once per key at the MES (locked by _send)."""
         later = self._master_data_revisions(
             [("revision", ">", self.revision), ("state", "!=", "cancelled")]
         )

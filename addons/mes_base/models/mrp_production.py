@@ -17,6 +17,7 @@ from mes_connector.messages import (
     Product,
 )
 
+from ..locking import try_lock
 from .mes_backend import is_mes_user_of
 from .mes_message import STOPPING_STATES, UNPOSTED_STATES, first_line
 
@@ -507,13 +508,49 @@ class MrpProduction(models.Model):
             lambda p: p.mes_state in EXPORTED_STATES and not p._mes_cancel_on_its_way()
         )
         res = super()._action_cancel()
+        cancelled = exported.filtered(lambda p: p.state == "cancel")
         # Checked again: cancelling moves cancels the order through here a second time.
-        exported.filtered(
-            lambda p: p.state == "cancel" and not p._mes_cancel_on_its_way()
+        (cancelled - cancelled._mes_withdraw_unsent()).filtered(
+            lambda p: p.mes_state in EXPORTED_STATES and not p._mes_cancel_on_its_way()
         )._mes_send_revision("cancel")
         # Nobody has to fix the reports of a cancelled order: its activity is done.
         self.sudo().filtered("mes_held_up")._mes_check_held_up()
         return res
+
+    def _mes_withdraw_unsent(self):
+        """Orders cancelled while every revision of theirs still waits for its master
+        data: the MES never got them, so nothing is sent; their revisions are withdrawn
+        (a cancellation behind them would wait as long). Returns those orders."""
+        withdrawn = self.browse()
+        for production in self:
+            revisions = production.mes_message_ids.filtered(
+                lambda m: m.direction == "outbound" and m.state != "cancelled"
+            )
+            if (
+                not revisions
+                or any(m.state != "pending" for m in revisions)
+                or not revisions.needs_master_data_ids._missing()
+                # Its delivery job holds it: it may be on its way to the MES right now.
+                or not try_lock(revisions)
+            ):
+                continue
+            revisions.sudo().write(
+                {
+                    "state": "cancelled",
+                    "cancel_reason": self.env._(
+                        "%s was cancelled before the MES got it (it waited for its master "
+                        "data): nothing was sent.",
+                        production.name,
+                    ),
+                    "next_attempt_at": False,
+                    "processed_at": fields.Datetime.now(),
+                }
+            )
+            production.sudo().write(
+                {"mes_state": "not_sent", "mes_revision": 0, "mes_document": False}
+            )
+            withdrawn |= production
+        return withdrawn
 
     def _mes_export(self):
         """Write each order's first revision in this transaction and queue its delivery."""

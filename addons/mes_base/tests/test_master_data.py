@@ -291,6 +291,23 @@ class TestMasterData(MasterDataCase):
         self.assertEqual(order.state, "acknowledged")
         self.assertEqual(self.simulator.store.order(production.name)["revision"], 1)
 
+    def test_an_order_cancelled_while_it_waits_for_its_master_data_sends_nothing(self):
+        self.simulator.refuse_materials = {"T-HOUS": "no storage class for lot items"}
+        with trap_jobs() as trap:
+            production = self._confirmed()
+            self._run_jobs(trap)
+            production.action_cancel()
+            self._run_jobs(trap)
+        revision = production.mes_message_ids.filtered(lambda m: m.direction == "outbound")
+        self.assertEqual(revision.state, "cancelled")
+        self.assertEqual(
+            revision.cancel_reason,
+            f"{production.name} was cancelled before the MES got it (it waited for its "
+            "master data): nothing was sent.",
+        )
+        self.assertEqual((production.mes_state, production.mes_revision), ("not_sent", 0))
+        self.assertIsNone(self.simulator.store.order(production.name))
+
     def test_a_later_revision_supersedes_a_refused_one(self):
         self.simulator.refuse_materials = {"T-SCR": "name too short"}
         with trap_jobs() as trap:

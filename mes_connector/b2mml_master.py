@@ -79,11 +79,13 @@ from .b2mml import (
     BY_PRODUCT_USE,
     DEFAULT_MAX_BYTES,
     NS_V0600,
+    _add,
     _capped,
     _decimal_text,
     _invalid,
     _parse,
     _unwritable_texts,
+    _v6,
     _Walker,
     _xs_duration,
     duration_minutes,
@@ -154,17 +156,6 @@ def master_data_to_b2mml(document):
         raise MessageValidationError(errors)
     root = _WRITERS[document["schema"]](document)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
-def _v6(name):
-    return f"{{{NS_V0600}}}{name}"
-
-
-def _add(parent, name, text=None, **attrib):
-    element = etree.SubElement(parent, _v6(name), attrib)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def _root(name):

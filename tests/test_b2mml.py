@@ -7,12 +7,12 @@ of the reader are checked against it too, so the reader is tested on real shapes
 import copy
 import functools
 import json
-import os
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from b2mml_xsd import load_xsd
 from lxml import etree
 from orders import order_document
 
@@ -39,42 +39,16 @@ PUBLISHED = datetime(2026, 1, 30, 18, 0, tzinfo=UTC)
 # ---------------------------------------------------------------------------
 
 
-def _xsd_dir():
-    """The V0600 folder: $MES_B2MML_XSD_DIR, <repo>/../shared/b2mml/V0600, /work/shared/..."""
-    configured = os.environ.get("MES_B2MML_XSD_DIR")
-    if configured:
-        if not Path(configured).is_dir():
-            pytest.fail(f"MES_B2MML_XSD_DIR={configured!r} is not a folder of B2MML V0600 XSDs")
-        return Path(configured)
-    candidates = [REPO.parent / "shared" / "b2mml" / "V0600", Path("/work/shared/b2mml/V0600")]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    pytest.fail(
-        "The B2MML V0600 XSD set is missing: set MES_B2MML_XSD_DIR to its folder "
-        f"(looked in {', '.join(str(c) for c in candidates)}). Without it the generated "
-        "documents cannot be checked."
-    )
-
-
-def _load_schema(name):
-    path = _xsd_dir() / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing from the B2MML V0600 XSD set")
-    # The XSDs include each other by relative path: parse from the file itself.
-    return etree.XMLSchema(etree.parse(str(path)))
-
-
 # Plain cached functions, not fixtures: a missing XSD set makes the tests that need
 # it FAIL (a fixture would only report a setup error), and the set is read once.
 @functools.cache
 def _schedule_xsd():
-    return _load_schema("B2MML-V0600-ProductionSchedule.xsd")
+    return load_xsd("B2MML-V0600-ProductionSchedule.xsd")
 
 
 @functools.cache
 def _performance_xsd():
-    return _load_schema("B2MML-V0600-ProductionPerformance.xsd")
+    return load_xsd("B2MML-V0600-ProductionPerformance.xsd")
 
 
 def _assert_valid(schema, xml):
@@ -1599,7 +1573,7 @@ def _confirming(code):
 
 
 def test_a_sync_is_confirmed_only_when_its_sender_asks():
-    schema = _load_schema("B2MML-V0600-ConfirmBOD.xsd")
+    schema = load_xsd("B2MML-V0600-ConfirmBOD.xsd")
     ns = {"b": NS_V0600}
     always = _assert_valid(schema, _answer(_confirming("Always"), notes=["6 events read"]))
     assert etree.QName(always).localname == "ConfirmBOD"

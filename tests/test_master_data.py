@@ -3,12 +3,12 @@
 
 import copy
 import functools
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from b2mml_xsd import load_xsd
 from lxml import etree
 
 from mes_connector import (
@@ -597,23 +597,6 @@ def test_idempotency_key_refuses_what_names_nothing(args, message):
 # ---------------------------------------------------------------------------
 
 
-def _xsd_dir():
-    """The V0600 folder: $MES_B2MML_XSD_DIR, <repo>/../shared/b2mml/V0600, /work/shared/..."""
-    configured = os.environ.get("MES_B2MML_XSD_DIR")
-    if configured:
-        if not Path(configured).is_dir():
-            pytest.fail(f"MES_B2MML_XSD_DIR={configured!r} is not a folder of B2MML V0600 XSDs")
-        return Path(configured)
-    candidates = [REPO.parent / "shared" / "b2mml" / "V0600", Path("/work/shared/b2mml/V0600")]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    pytest.fail(
-        "The B2MML V0600 XSD set is missing: set MES_B2MML_XSD_DIR to its folder "
-        f"(looked in {', '.join(str(c) for c in candidates)})."
-    )
-
-
 # Not fixtures: without the XSDs the tests that need them fail, and each is read once.
 @functools.cache
 def _xsd(noun):
@@ -622,10 +605,7 @@ def _xsd(noun):
         "EquipmentInformation": "B2MML-V0600-Equipment.xsd",
         "OperationsDefinitionInformation": "B2MML-V0600-OperationsDefinition.xsd",
     }[noun]
-    path = _xsd_dir() / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing from the B2MML V0600 XSD set")
-    return etree.XMLSchema(etree.parse(str(path)))
+    return load_xsd(name)
 
 
 def _assert_valid(xml, noun):

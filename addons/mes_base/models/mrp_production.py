@@ -522,7 +522,8 @@ class MrpProduction(models.Model):
         data: the MES never got them, so nothing is sent; their revisions are withdrawn
         (a cancellation behind them would wait as long). Returns those orders."""
         withdrawn = self.browse()
-        for production in self:
+        # Read as the integration boundary: any MRP user may cancel an order.
+        for production in self.sudo():
             revisions = production.mes_message_ids.filtered(
                 lambda m: m.direction == "outbound" and m.state != "cancelled"
             )
@@ -534,7 +535,7 @@ class MrpProduction(models.Model):
                 or not try_lock(revisions)
             ):
                 continue
-            revisions.sudo().write(
+            revisions.write(
                 {
                     "state": "cancelled",
                     "cancel_reason": self.env._(
@@ -546,10 +547,8 @@ class MrpProduction(models.Model):
                     "processed_at": fields.Datetime.now(),
                 }
             )
-            production.sudo().write(
-                {"mes_state": "not_sent", "mes_revision": 0, "mes_document": False}
-            )
-            withdrawn |= production
+            production.write({"mes_state": "not_sent", "mes_revision": 0, "mes_document": False})
+            withdrawn |= self.browse(production.id)
         return withdrawn
 
     def _mes_export(self):

@@ -640,9 +640,14 @@ _RESPONSE_STATES = _DONE_STATES | _RUNNING_STATES | {"aborted"}
 # The transactions whose ProductionPerformance reports what happened (Get asks for
 # one, Cancel takes one back: neither is a report to post).
 REPORTING_VERBS = ("Sync", "Process", "Show", "Acknowledge", "Change", "Respond")
-# The transactions that carry an order to run (a Cancel of a schedule is not read: an
-# order is cancelled by a revision whose request state is Cancelled).
-SCHEDULE_VERBS = ("Process", "Sync", "Show", "Change", "Acknowledge", "Respond")
+# The transactions that carry an order to run, or cancel it (Cancel: the order its
+# schedule names is cancelled, as by a revision whose request state is Cancelled).
+SCHEDULE_VERBS = ("Process", "Sync", "Show", "Change", "Acknowledge", "Respond", "Cancel")
+# What a schedule's Get is, when it is refused.
+SCHEDULE_REFUSALS = {
+    "Get": "a request for the schedules it names (the sender asks for data), not an order "
+    "to run or cancel",
+}
 
 
 def production_performance_to_events(
@@ -1678,9 +1683,30 @@ def production_schedule_to_order(xml, *, max_bytes=DEFAULT_MAX_BYTES):
     (as ``OrderExport.to_dict()`` makes it: absent times None, no company "") and
     passes :func:`~mes_connector.validation.validate_order`; a value the schema
     refuses is reported at the XML path it came from.
+
+    In a transaction (:data:`SCHEDULE_VERBS`), a ``CancelProductionSchedule`` is the
+    cancellation (action ``cancel``) of the order its schedule names, at the revision it
+    says, whether its request state is ``Released`` (the schedule as it was sent) or
+    cancelled; an ``Action`` parameter other than ``cancel`` contradicts it and is
+    refused. A ``GetProductionSchedule`` asks for data and is refused by name.
+    """
+    return read_production_schedule(xml, max_bytes=max_bytes)[0]
+
+
+def read_production_schedule(xml, *, max_bytes=DEFAULT_MAX_BYTES):
+    """``(order, envelope)``: the order of :func:`production_schedule_to_order` and the
+    document's BOD :class:`~mes_connector.bod.Envelope` (None for a bare schedule; its
+    ``noun_ids`` the schedule's ID), to answer it in its own form. A document refused
+    for its content raises :class:`MessageValidationError` whose ``envelope`` attribute
+    is the envelope read before the problems were found (or None).
     """
     root = _parse(xml, max_bytes)
-    return _ScheduleReader(root).read()
+    reader = _ScheduleReader(root)
+    try:
+        return reader.read(), reader.envelope
+    except MessageValidationError as err:
+        err.envelope = reader.envelope or getattr(err, "envelope", None)
+        raise
 
 
 class _ScheduleReader(_Walker):
@@ -1698,13 +1724,23 @@ class _ScheduleReader(_Walker):
 
     def read(self):
         nouns, self.envelope = unwrap(
-            self.root, "ProductionSchedule", B2MML_NAMESPACES, SCHEDULE_VERBS, self._datetime
+            self.root,
+            "ProductionSchedule",
+            B2MML_NAMESPACES,
+            SCHEDULE_VERBS,
+            self._datetime,
+            refusals=SCHEDULE_REFUSALS,
         )
         if len(nouns) > 1:
             raise _invalid(
                 "DataArea/ProductionSchedule[2]",
                 MISSING,
                 "is a second production schedule: one document carries one order",
+            )
+        if self.envelope is not None:
+            schedule_id = _text(next((c for c in nouns[0] if _is_b2mml(c, "ID")), None))
+            self.envelope = dataclasses.replace(
+                self.envelope, noun_ids=(schedule_id,) if schedule_id else ()
             )
         # Paths are the schedule's own, wrapped or not.
         children = self._children(nouns[0], "", _SCHEDULE_CHILDREN, _SCHEDULE_UNSUPPORTED)
@@ -1863,6 +1899,20 @@ class _ScheduleReader(_Walker):
             self._fail("action", state_path, state, reason)
             return None
         text, where = self.parameters.get("action", (None, None))
+        if self.envelope is not None and self.envelope.verb == "Cancel":
+            # A Cancel cancels the order its schedule names, as sent (Released) or
+            # cancelled already; an Action parameter, when given, must say so too.
+            self.origin["action"] = where or state_path
+            if text is not None and text != "cancel":
+                self._fail(
+                    "action",
+                    where,
+                    text,
+                    f"contradicts the Cancel{self.envelope.noun} transaction, which cancels "
+                    "the order",
+                )
+                return None
+            return "cancel"
         if text is None:
             self.origin["action"] = state_path
             if cancelled:

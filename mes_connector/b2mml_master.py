@@ -510,8 +510,23 @@ def b2mml_to_master_data(xml, *, max_bytes=DEFAULT_MAX_BYTES):
     document carries, or when a value is wrong (the schemas' problems are named at the
     path the value came from).
     """
+    return read_master_data(xml, max_bytes=max_bytes)[0]
+
+
+def read_master_data(xml, *, max_bytes=DEFAULT_MAX_BYTES):
+    """``(documents, envelope)``: the documents of :func:`b2mml_to_master_data` and the
+    document's BOD :class:`~mes_connector.bod.Envelope` (None for a bare noun), to
+    answer it in its own form. A document refused for its content raises
+    :class:`MessageValidationError` whose ``envelope`` attribute is the envelope read
+    before the problems were found (or None).
+    """
     root = _parse(xml, max_bytes)
-    return _MasterReader(root).read()
+    reader = _MasterReader(root)
+    try:
+        return reader.read(), reader.envelope
+    except MessageValidationError as err:
+        err.envelope = reader.envelope or getattr(err, "envelope", None)
+        raise
 
 
 def _noun_of(root):
@@ -550,6 +565,7 @@ class _MasterReader(_Walker):
         self.records = []
         self.record = None
         self.bom = None  # what a bill's segments gave so far (see _bom)
+        self.envelope = None
 
     def read(self):
         noun = _noun_of(self.root)
@@ -564,6 +580,7 @@ class _MasterReader(_Walker):
         nouns, envelope = unwrap(
             self.root, noun, B2MML_NAMESPACES, MASTER_DATA_VERBS, self._datetime
         )
+        self.envelope = envelope
         for position, element in enumerate(nouns, 1):
             path = f"DataArea/{noun}[{position}]" if envelope else ""
             self._noun(noun, element, path)

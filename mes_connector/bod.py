@@ -18,6 +18,7 @@ holds the verb (``Sync``) and one or more nouns::
 :class:`Envelope`; the verbs are those of B2MML V0401, V0500 and V0600.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,9 @@ from .validation import MISSING, FieldError
 
 # The verbs of B2MML's transactions, as the schemas name their elements.
 VERBS = ("Get", "Show", "Process", "Acknowledge", "Change", "Respond", "Cancel", "Sync")
+# The verbs that answer a transaction with a noun: Acknowledge (a Process), Respond (a
+# Change); any transaction may also be answered by a ConfirmBOD.
+ANSWER_VERBS = ("Acknowledge", "Respond")
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,14 @@ class Envelope:
     noun_ids: tuple = ()
 
 
-def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
+def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None, refusals=None):
     """``(nouns, envelope)`` of ``root``: ``[root]`` and None for a bare ``noun``, or the
     nouns of a ``<Verb><noun>`` transaction in one of ``namespaces`` with its
     :class:`Envelope`. A verb not in ``verbs``, another document, or a transaction
     without its DataArea, verb or noun raises :class:`MessageValidationError` naming
-    the element. ``read_datetime(element, path)`` reads CreationDateTime (None or a
-    datetime; it reports its own errors).
+    the element (``refusals`` maps a verb to what the refusal says of it).
+    ``read_datetime(element, path)`` reads CreationDateTime (None or a datetime; it
+    reports its own errors).
     """
     qname = etree.QName(root)
     if qname.namespace not in namespaces:
@@ -71,11 +76,11 @@ def unwrap(root, noun, namespaces, verbs=VERBS, read_datetime=None):
             f"({', '.join(v + noun for v in verbs)})",
         )
     if verb not in verbs:
+        why = (refusals or {}).get(verb) or f"which this interface does not take for a {noun}"
         raise _refused(
             "(root)",
             qname.localname,
-            f"is a {verb} transaction, which this interface does not take for a {noun} "
-            f"(it takes {', '.join(verbs)})",
+            f"is a {verb} transaction, {why} (it takes {', '.join(verbs)})",
         )
     ns = qname.namespace
     elements = {}
@@ -166,28 +171,15 @@ def answer(envelope, *, accepted, noun_ids=(), notes=(), sender="ODOO", bod_id, 
         name = "ConfirmBOD"
     else:
         return None
-    ns = envelope.namespace
-
-    def add(parent, tag, text=None, **attrib):
-        element = etree.SubElement(parent, etree.QName(ns, tag).text, attrib)
-        if text is not None:
-            element.text = str(text)
-        return element
-
-    root = etree.Element(etree.QName(ns, name).text, nsmap={None: ns})
-    if name != "ConfirmBOD":  # the one BOD whose schema has no releaseID
-        root.set("releaseID", envelope.release_id or "1.0")
-    application = add(root, "ApplicationArea")
-    add(add(application, "Sender"), "LogicalID", sender)
-    add(application, "CreationDateTime", created.isoformat())
-    add(application, "BODID", bod_id)
-    data = add(root, "DataArea")
-    verb = add(data, "Acknowledge" if name != "ConfirmBOD" else "Confirm")
-    original = _original(envelope, ns)
-    if original is not None:
-        verb.append(original)
-    criteria = add(verb, "ResponseCriteria")
-    add(criteria, "ResponseExpression", actionCode="Accepted" if accepted else "Rejected")
+    root, data = reply(
+        name,
+        namespace=envelope.namespace,
+        accepted=accepted,
+        sender=sender,
+        bod_id=bod_id,
+        created=created,
+        envelope=envelope,
+    )
     if name == "ConfirmBOD":
         bod = add(data, "BOD")
         for note in notes:
@@ -198,6 +190,55 @@ def answer(envelope, *, accepted, noun_ids=(), notes=(), sender="ODOO", bod_id, 
             if noun_id:
                 add(noun, "ID", noun_id)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def reply(
+    name, *, namespace, accepted, sender, bod_id, created, envelope=None, status=None, reasons=()
+):
+    """``(root, data_area)``: the start of an answer BOD ``name`` (``Acknowledge<Noun>``,
+    ``Respond<Noun>`` or ``ConfirmBOD``) in ``namespace``, for the caller to add its
+    nouns (or ``BOD`` elements) to the DataArea.
+
+    Its ApplicationArea names ``sender``, ``created`` and ``bod_id``; its verb carries
+    the ApplicationArea of ``envelope`` (the request, when it came in a BOD) as its
+    OriginalApplicationArea and one ResponseCriteria: a ResponseExpression whose
+    actionCode is Accepted or Rejected (``accepted``), and, with a ``status`` (a
+    sentence saying why) or ``reasons``, a ChangeStatus of that Code, Description
+    and Reasons.
+    """
+    verb = next((v for v in ANSWER_VERBS if name.startswith(v)), "Confirm")
+    root = etree.Element(etree.QName(namespace, name).text, nsmap={None: namespace})
+    if name != "ConfirmBOD":  # the one BOD whose schema has no releaseID
+        root.set("releaseID", (envelope.release_id if envelope else None) or "1.0")
+    application = add(root, "ApplicationArea")
+    add(add(application, "Sender"), "LogicalID", sender)
+    add(application, "CreationDateTime", created.isoformat())
+    add(application, "BODID", bod_id)
+    data = add(root, "DataArea")
+    verb_element = add(data, verb)
+    original = _original(envelope, namespace) if envelope is not None else None
+    if original is not None:
+        verb_element.append(original)
+    criteria = add(verb_element, "ResponseCriteria")
+    code = "Accepted" if accepted else "Rejected"
+    add(criteria, "ResponseExpression", actionCode=code)
+    if status or reasons:
+        change = add(criteria, "ChangeStatus")
+        add(change, "Code", code)
+        if status:
+            add(change, "Description", status)
+        for reason in reasons:
+            add(change, "Reason", reason)
+    return root, data
+
+
+def add(parent, tag, text=None, **attrib):
+    """A child ``tag`` of ``parent``, in the parent's namespace, with ``text``."""
+    namespace = etree.QName(parent).namespace
+    element = etree.SubElement(parent, etree.QName(namespace, tag).text, attrib)
+    if text is not None:
+        element.text = str(text)
+    return element
 
 
 # Larger ApplicationAreas (a sender's UserArea can hold anything) are not echoed back.
@@ -211,6 +252,167 @@ def _original(envelope, ns):
     original = etree.fromstring(envelope.application_area)
     original.tag = etree.QName(ns, "OriginalApplicationArea").text
     return original
+
+
+# OAGIS 9: some MES answer with its own ConfirmBOD.
+NS_OAGIS9 = "http://www.openapplications.org/oagis/9"
+# An answer's notes, as a planner reads them: so many, so long at most.
+MAX_NOTES = 20
+MAX_NOTE_CHARS = 500
+# Where an answer says why (ChangeStatus, OAGIS process messages, a noun's own text).
+_NOTE_NAMES = ("Description", "ReasonCode", "Reason", "Note")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a receiver said of a transaction it was sent (see :func:`read_answer`).
+
+    ``outcome`` is ``"accepted"``, ``"modified"`` (taken with changes), ``"rejected"``,
+    ``"partial"`` (a ConfirmBOD's PartialBODFailureMessage: part of it failed) or None
+    when the answer says none of them; ``code`` is what said it, as written (the
+    actionCode ``Accepted``, ``BODFailureMessage``...). ``notes`` are its texts (why),
+    ``request_ids`` the IDs of the acknowledged nouns' ``ProductionRequest`` elements.
+    """
+
+    name: str
+    namespace: str
+    noun: str | None
+    outcome: str | None
+    code: str | None = None
+    notes: tuple = ()
+    bod_id: str | None = None
+    request_ids: tuple = ()
+
+    def mes_order_id(self, order_id):
+        """The receiver's id of the order ``order_id`` (the ``ProductionRequest/ID`` Odoo
+        sent), or None when the answer gives none.
+
+        The rule: an Accepted or Modified Acknowledge (or Respond) of a
+        ``ProductionSchedule`` names the MES's order by the ``ID`` of the one
+        ``ProductionRequest`` it holds, when that ID is not ``order_id``. An MES that
+        echoes Odoo's request (its ID is Odoo's order id), that holds no or several
+        ProductionRequests, another noun, a ConfirmBOD: no MES id.
+        """
+        if self.outcome not in ("accepted", "modified") or len(self.request_ids) != 1:
+            return None
+        request_id = self.request_ids[0]
+        if not request_id or request_id == order_id:
+            return None
+        return request_id
+
+
+def read_answer(root, namespaces):
+    """The :class:`Answer` the document ``root`` (a parsed element) gives, or None when
+    it is no answer: not an ``Acknowledge<Noun>``, ``Respond<Noun>`` or ``ConfirmBOD``
+    of one of ``namespaces`` (a ConfirmBOD may also be OAGIS 9's).
+
+    Its outcome is what its verb's ResponseCriteria say (ResponseExpression's
+    actionCode, else ChangeStatus/Code: Accepted, Modified or Rejected; one Rejected
+    rejects) or, in a ConfirmBOD, what its BODs hold: a BODFailureMessage rejects, a
+    PartialBODFailureMessage is partial, a BODSuccessMessage accepts. Its notes, in this
+    order: the ChangeStatus' Description, ReasonCode, Reason and state change texts, the
+    Description and Note of OAGIS ErrorProcessMessages, a BOD's Description and Note, a
+    noun's (and its ProductionRequests') Description and Note.
+    """
+    qname = etree.QName(root)
+    ns, name = qname.namespace, qname.localname
+    if name == "ConfirmBOD" and (ns in namespaces or ns == NS_OAGIS9):
+        verb, noun = "Confirm", None
+    elif ns in namespaces:
+        verb = next((v for v in ANSWER_VERBS if name.startswith(v) and name != v), None)
+        if verb is None:
+            return None
+        noun = name[len(verb) :]
+    else:
+        return None
+    bod_id = _text(_child(_child(root, ns, "ApplicationArea"), ns, "BODID"))
+    data = _child(root, ns, "DataArea")
+    codes, notes = [], []
+    verb_element = _child(data, ns, verb)
+    if verb_element is not None:
+        for criteria in verb_element.iterfind(etree.QName(ns, "ResponseCriteria").text):
+            expression = _child(criteria, ns, "ResponseExpression")
+            status = _child(criteria, ns, "ChangeStatus")
+            code = (expression.get("actionCode") or "").strip() if expression is not None else ""
+            code = code or _text(_child(status, ns, "Code"))
+            if code:
+                codes.append(code)
+            if status is not None:
+                notes += _notes(status, ns)
+    failure = partial = success = False
+    request_ids = []
+    tail = []  # the BODs' and nouns' own texts, after what says why
+    for element in data if data is not None else ():
+        if not isinstance(element.tag, str) or etree.QName(element).namespace != ns:
+            continue
+        local = etree.QName(element).localname
+        if noun is None and local == "BOD":
+            for child in element:
+                message = etree.QName(child).localname if isinstance(child.tag, str) else None
+                if message == "BODFailureMessage":
+                    failure = True
+                elif message == "PartialBODFailureMessage":
+                    partial = True
+                elif message == "BODSuccessMessage":
+                    success = True
+                if message in ("BODFailureMessage", "PartialBODFailureMessage"):
+                    for error in child.iter("{*}ErrorProcessMessage"):
+                        notes += _notes(error, None, deep=False)
+            tail += _notes(element, ns, deep=False)
+        elif noun is not None and local == noun:
+            tail += _notes(element, ns, deep=False)
+            requests = [element] if noun == "ProductionRequest" else []
+            if noun == "ProductionSchedule":
+                requests = element.findall(etree.QName(ns, "ProductionRequest").text)
+            for request in requests:
+                request_ids.append(_text(_child(request, ns, "ID")))
+                tail += _notes(request, ns, deep=False)
+    said = {re.sub(r"[^a-z]", "", code.lower()): code for code in reversed(codes)}
+    if failure:
+        outcome, code = "rejected", "BODFailureMessage"
+    elif partial:
+        outcome, code = "partial", "PartialBODFailureMessage"
+    elif "rejected" in said:
+        outcome, code = "rejected", said["rejected"]
+    elif "modified" in said:
+        outcome, code = "modified", said["modified"]
+    elif "accepted" in said:
+        outcome, code = "accepted", said["accepted"]
+    elif success:
+        outcome, code = "accepted", "BODSuccessMessage"
+    else:
+        outcome, code = None, codes[0] if codes else None
+    kept = []
+    for note in notes + tail:
+        if note not in kept and len(kept) < MAX_NOTES:
+            kept.append(note)
+    return Answer(
+        name=name,
+        namespace=ns,
+        noun=noun,
+        outcome=outcome,
+        code=code,
+        notes=tuple(kept),
+        bod_id=bod_id,
+        request_ids=tuple(request_ids),
+    )
+
+
+def _notes(element, ns, deep=True):
+    """The texts (whitespace collapsed, cut) of ``element``'s Description, Reason... of
+    namespace ``ns`` (None: any): its children, or all its descendants when ``deep``."""
+    found = []
+    for child in element.iter() if deep else element:
+        if child is element or not isinstance(child.tag, str):
+            continue
+        qname = etree.QName(child)
+        if qname.localname in _NOTE_NAMES and (ns is None or qname.namespace == ns):
+            text = " ".join((child.text or "").split())
+            if len(text) > MAX_NOTE_CHARS:
+                text = text[: MAX_NOTE_CHARS - 3] + "..."
+            if text:
+                found.append(text)
+    return found
 
 
 def wrap(noun, verb, *, sender, bod_id, created, release_id="1.0"):

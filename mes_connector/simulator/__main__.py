@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from .server import REPORT_FORMATS, SimulatorServer
+from .server import ANSWER_FORMATS, REPORT_FORMATS, SimulatorServer
 from .store import Store
 
 
@@ -66,6 +66,13 @@ def main(argv=None):
         "or in its SyncProductionPerformance transaction",
     )
     parser.add_argument(
+        "--answer",
+        choices=ANSWER_FORMATS,
+        default="json",
+        help="how orders and master data sent in B2MML are answered: JSON, or the BOD an MES "
+        "that speaks B2MML answers with (AcknowledgeProductionSchedule, ConfirmBOD)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="refuse orders that name materials or equipment the MES does not hold as "
@@ -92,6 +99,7 @@ def main(argv=None):
         lots=dict(_lots(item, parser) for item in args.lots),
         report=args.report,
         strict=args.strict,
+        answer=args.answer,
     ).start()
     logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
     stopped = threading.Event()

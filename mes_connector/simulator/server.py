@@ -4,12 +4,14 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 
 - ``GET  /api/v1/health``
 - ``POST /api/v1/orders`` with ``Idempotency-Key``, JSON (``mes.order/1``) or B2MML
-  (``application/xml``, a V0600 ``ProductionSchedule``): 201 created, 200 duplicate,
-  400/422 with the fields at fault, 401 without the right key, 503 while "down". In
-  strict mode, 422 for an order (not a cancellation) whose product, components or
-  by-products are not active materials the MES holds, or whose operations' resources
-  are not active equipment: ``{"error": "order names master data unknown to the MES",
-  "reason": "material C-9, equipment WC-1", "errors": [{field, value, reason}]}``.
+  (``application/xml``, a ``ProductionSchedule`` of V0401, V0500 or V0600, bare or in
+  its Process/Change/Sync BOD; a ``CancelProductionSchedule`` cancels the order it
+  names): 201 created, 200 duplicate, 400/422 with the fields at fault, 409 for a
+  revision out of order, 401 without the right key, 503 while "down". In strict mode,
+  422 for an order (not a cancellation) whose product, components or by-products are
+  not active materials the MES holds, or whose operations' resources are not active
+  equipment: ``{"error": "order names master data unknown to the MES", "reason":
+  "material C-9, equipment WC-1", "errors": [{field, value, reason}]}``.
 - ``POST /api/v1/master-data`` with ``Idempotency-Key``, JSON (``mes.material/1``,
   ``mes.equipment/1``, ``mes.bom/1``, ``mes.material_lot/1``) or B2MML
   (``application/xml``: MaterialInformation, EquipmentInformation or
@@ -20,6 +22,20 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
   ``{"error": "stale revision", "reason": ...}`` for a revision no newer than the one
   held; 422 ``{"error": ..., "errors": [...]}`` when invalid, ``{"error": "material
   refused", "reason": ...}`` for a material the MES refuses (``refuse_materials``).
+- Answers in B2MML (``answer="bod"``, ``--answer bod``, control ``"answer": "bod"``):
+  with the same HTTP statuses, an order sent in B2MML is answered with an
+  ``AcknowledgeProductionSchedule`` and master data sent in B2MML with a
+  ``ConfirmBOD`` (``application/xml``, B2MML V0600, or the namespace of the request's
+  BOD; the request's ApplicationArea as OriginalApplicationArea). Accepted: the
+  acknowledged ``ProductionSchedule`` (its ID the request's, in a BOD) holds one
+  ``ProductionRequest`` whose ``ID`` is the MES order id (the order id Odoo sent
+  while ``async_ack``: taken, no MES id yet); the ConfirmBOD's BOD a Description per
+  record held (``material FG-1 revision 2: created``). Rejected (400, 409, 422):
+  ResponseCriteria/ChangeStatus Code Rejected, its Description the error and reason
+  of the JSON answer, each field at fault a Description of the ProductionSchedule (or
+  a Note of the ConfirmBOD's BOD). JSON requests, and what the transport answers (401,
+  404, 503, a master data body over the size limit), are answered in JSON whatever the
+  switch.
 - ``GET  /api/v1/master-data?kind=material|equipment|bom|lot``: ``{"items": [{kind, code,
   revision, active, payload, deliveries, received_at}]}`` in the order first received.
 - ``GET  /api/v1/orders`` and ``GET /api/v1/orders/<mes id or order id>``
@@ -39,10 +55,11 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
   product and lot, scrap per reason and product, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
   "async_ack": bool, "breakdown_every": n, "quality_fail_every": n, "strict": bool,
-  "refuse_materials": {"<code>": "<reason>"}}`` (async_ack: answer 202 without the MES
-  order id; every n-th order run has a 30-minute breakdown, fails its quality check; 0:
-  left to chance; strict: orders must name known master data; refuse_materials: the
-  MES refuses those materials with that reason): fault switches (not authenticated: for
+  "refuse_materials": {"<code>": "<reason>"}, "answer": "json" | "bod"}`` (async_ack:
+  answer 202 without the MES order id; every n-th order run has a 30-minute breakdown,
+  fails its quality check; 0: left to chance; strict: orders must name known master
+  data; refuse_materials: the MES refuses those materials with that reason; answer: how
+  B2MML requests are answered, see above): fault switches (not authenticated: for
   tests and demos on 127.0.0.1).
 """
 
@@ -51,13 +68,16 @@ import json
 import logging
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lxml import etree
+
 from .. import b2mml, bod
-from ..b2mml import production_schedule_to_order
-from ..b2mml_master import b2mml_to_master_data
+from ..b2mml import NS_V0600, read_production_schedule
+from ..b2mml_master import read_master_data
 from ..client import OdooIntakeClient
 from ..exceptions import MesError, MessageValidationError
 from ..idempotency import MASTER_DATA_KINDS
@@ -71,8 +91,67 @@ _logger = logging.getLogger(__name__)
 # How the simulator reports to Odoo: JSON events, or B2MML (bare, or in a Sync BOD).
 REPORT_FORMATS = ("json", "b2mml", "b2mml-bod")
 
+# How the simulator answers an order or master data sent in B2MML: JSON, or the BOD
+# an MES that speaks B2MML answers with (an AcknowledgeProductionSchedule, a ConfirmBOD).
+ANSWER_FORMATS = ("json", "bod")
+# Who the simulator's BODs say they come from (ApplicationArea/Sender/LogicalID).
+SENDER = "MES-SIMULATOR"
+
 MAX_BODY = 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
+
+
+def _answer_start(name, envelope, accepted, status):
+    """An answer BOD ``name`` to ``envelope``'s transaction (None: a bare document),
+    in its namespace (V0600 for a bare document)."""
+    return bod.reply(
+        name,
+        namespace=envelope.namespace if envelope else NS_V0600,
+        accepted=accepted,
+        sender=SENDER,
+        bod_id=str(uuid.uuid4()),
+        created=datetime.now(UTC).replace(microsecond=0),
+        envelope=envelope,
+        status=status,
+    )
+
+
+def acknowledge_schedule(
+    envelope, *, accepted, order=None, mes_order_id=None, status=None, notes=()
+):
+    """The ``AcknowledgeProductionSchedule`` (bytes) that answers an order: Accepted or
+    Rejected, in the namespace of ``envelope`` (the request's BOD; V0600 for a bare
+    schedule), with the request's ApplicationArea as its OriginalApplicationArea.
+
+    Its ``ProductionSchedule`` holds the request's schedule ID (when it came in a BOD),
+    ``notes`` as its Descriptions (why it was rejected; ``status``, the ChangeStatus
+    Description, says what) and one ``ProductionRequest`` whose ID is ``mes_order_id``,
+    the MES's id of the order (taken), else the order id it read (an echo: no MES id).
+    """
+    root, data = _answer_start("AcknowledgeProductionSchedule", envelope, accepted, status)
+    schedule = bod.add(data, "ProductionSchedule")
+    if envelope is not None and envelope.noun_ids:
+        bod.add(schedule, "ID", envelope.noun_ids[0])
+    for note in notes:
+        bod.add(schedule, "Description", note)
+    request_id = mes_order_id or (order or {}).get("order_id")
+    if request_id:
+        bod.add(bod.add(schedule, "ProductionRequest"), "ID", request_id)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def confirm_bod(envelope, *, accepted, status=None, descriptions=(), notes=()):
+    """The ``ConfirmBOD`` (bytes) that answers master data: Accepted or Rejected (its
+    ChangeStatus Description saying why: ``status``), in the namespace of ``envelope``
+    (V0600 for a bare document); its BOD holds ``descriptions`` (what the MES holds
+    now) and ``notes`` (what is wrong)."""
+    root, data = _answer_start("ConfirmBOD", envelope, accepted, status)
+    element = bod.add(data, "BOD")
+    for description in descriptions:
+        bod.add(element, "Description", description)
+    for note in notes:
+        bod.add(element, "Note", note)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 class MaterialRefused(Exception):
@@ -208,20 +287,49 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"events": store.events(after=after, limit=limit)})
         return self._send(404, {"error": f"no such path /api/v1/{'/'.join(parts)}"})
 
+    def _xml_request(self):
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip() in XML_TYPES
+
+    def _send_xml(self, status, data):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _receive_order(self):
+        xml = self._xml_request()
+        in_bod = xml and self.sim.answer == "bod"
+        envelope = order = None
+
+        def refuse(status, payload, notes=()):
+            """Answer a refusal: ``payload`` in JSON, or a Rejected Acknowledge whose
+            ChangeStatus says ``payload``'s error (and reason), ``notes`` as notes."""
+            if not in_bod:
+                return self._send(status, payload)
+            head = payload["error"] + (f": {payload['reason']}" if payload.get("reason") else "")
+            return self._send_xml(
+                status,
+                acknowledge_schedule(
+                    envelope, accepted=False, order=order, status=head, notes=notes
+                ),
+            )
+
         key = self.headers.get("Idempotency-Key")
         if not key:
-            return self._send(400, {"error": "the Idempotency-Key header is required"})
-        if (self.headers.get("Content-Type") or "").split(";")[0].strip() in XML_TYPES:
+            return refuse(400, {"error": "the Idempotency-Key header is required"})
+        if xml:
             try:
-                order = production_schedule_to_order(self._raw or b"")
+                order, envelope = read_production_schedule(self._raw or b"")
             except MessageValidationError as err:
-                return self._send(
+                envelope = getattr(err, "envelope", None)
+                return refuse(
                     422,
                     {
                         "error": "order is not valid B2MML",
                         "errors": [e.as_dict() for e in err.errors],
                     },
+                    [str(e) for e in err.errors],
                 )
             errors = []
         else:
@@ -240,44 +348,73 @@ class _Handler(BaseHTTPRequestHandler):
             unknown = self.sim.unknown_master_data(order)
             if unknown:
                 named = dict.fromkeys(f"{kind} {error.value}" for kind, error in unknown)
-                return self._send(
+                return refuse(
                     422,
                     {
                         "error": "order names master data unknown to the MES",
                         "reason": ", ".join(named),
                         "errors": [error.as_dict() for _kind, error in unknown],
                     },
+                    [str(error) for _kind, error in unknown],
                 )
         try:
             mes_order_id, created = self.sim.store.receive_order(order, key)
         except RevisionConflict as err:
-            return self._send(409, {"error": "revision out of order", "reason": str(err)})
+            return refuse(409, {"error": "revision out of order", "reason": str(err)})
         if created:
             self.sim.order_received(mes_order_id)
         if self.sim.async_ack:
             # An MES that queues orders: it says "taken", its id comes with its reports.
+            if in_bod:
+                return self._send_xml(
+                    202, acknowledge_schedule(envelope, accepted=True, order=order)
+                )
             return self._send(202, {"status": "accepted"})
+        status = 201 if created else 200
+        if in_bod:
+            return self._send_xml(
+                status,
+                acknowledge_schedule(
+                    envelope, accepted=True, order=order, mes_order_id=mes_order_id
+                ),
+            )
         return self._send(
-            201 if created else 200,
+            status,
             {"status": "created" if created else "duplicate", "mes_order_id": mes_order_id},
         )
 
     def _receive_master_data(self):
+        xml = self._xml_request()
+        in_bod = xml and self.sim.answer == "bod"
+        envelope = None
+
+        def refuse(status, payload, notes=()):
+            """Answer a refusal: ``payload`` in JSON, or a Rejected ConfirmBOD whose
+            ChangeStatus says ``payload``'s error (and reason), ``notes`` as notes."""
+            if not in_bod:
+                return self._send(status, payload)
+            head = payload["error"] + (f": {payload['reason']}" if payload.get("reason") else "")
+            return self._send_xml(
+                status, confirm_bod(envelope, accepted=False, status=head, notes=notes)
+            )
+
         key = self.headers.get("Idempotency-Key")
         if not key:
-            return self._send(400, {"error": "the Idempotency-Key header is required"})
-        if (self.headers.get("Content-Type") or "").split(";")[0].strip() in XML_TYPES:
+            return refuse(400, {"error": "the Idempotency-Key header is required"})
+        if xml:
             if self._raw is None:
                 raise ValueError(f"body is over the limit of {MAX_BODY} bytes")
             try:
-                documents = b2mml_to_master_data(self._raw)
+                documents, envelope = read_master_data(self._raw)
             except MessageValidationError as err:
-                return self._send(
+                envelope = getattr(err, "envelope", None)
+                return refuse(
                     422,
                     {
                         "error": "master data is not valid B2MML",
                         "errors": [e.as_dict() for e in err.errors],
                     },
+                    [str(e) for e in err.errors],
                 )
         else:
             document = self._body()
@@ -297,8 +434,10 @@ class _Handler(BaseHTTPRequestHandler):
                     f"{kind} {code}",
                     "is carried twice: a document carries a record once",
                 )
-                return self._send(
-                    422, {"error": "master data is not valid", "errors": [error.as_dict()]}
+                return refuse(
+                    422,
+                    {"error": "master data is not valid", "errors": [error.as_dict()]},
+                    [str(error)],
                 )
             records.append((kind, code, document))
         try:
@@ -306,13 +445,20 @@ class _Handler(BaseHTTPRequestHandler):
                 records, key, check=self.sim.refuse_master_data
             )
         except MaterialRefused as err:
-            return self._send(422, {"error": "material refused", "reason": err.reason})
+            return refuse(422, {"error": "material refused", "reason": err.reason})
         except StaleRevision as err:
-            return self._send(409, {"error": "stale revision", "reason": str(err)})
+            return refuse(409, {"error": "stale revision", "reason": str(err)})
         answer = dict(answers[0])
         if len(answers) > 1:
             answer["items"] = answers
-        return self._send(200 if answer["status"] == "duplicate" else 201, answer)
+        status = 200 if answer["status"] == "duplicate" else 201
+        if in_bod:
+            held = [
+                f"{item['kind']} {item['code']} revision {item['revision']}: {item['status']}"
+                for item in answers
+            ]
+            return self._send_xml(status, confirm_bod(envelope, accepted=True, descriptions=held))
+        return self._send(status, answer)
 
     def _resource_status(self, resource):
         key = self.headers.get("Idempotency-Key")
@@ -351,6 +497,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{switch}: {value!r} must be a whole number, 0 or more")
                 setattr(sim, switch, value)
+        if "answer" in body:
+            if body["answer"] not in ANSWER_FORMATS:
+                raise ValueError(
+                    f"answer: {body['answer']!r} must be one of {', '.join(ANSWER_FORMATS)}"
+                )
+            sim.answer = body["answer"]
         if "strict" in body:
             if not isinstance(body["strict"], bool):
                 raise ValueError(f"strict: {body['strict']!r} must be true or false")
@@ -372,6 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "auto_complete": sim.auto_complete,
                 "strict": sim.strict,
                 "refuse_materials": sim.refuse_materials,
+                "answer": sim.answer,
             },
         )
 
@@ -406,10 +559,15 @@ class SimulatorServer:
         report="json",
         strict=False,
         refuse_materials=None,
+        answer="json",
     ):
         if report not in REPORT_FORMATS:
             raise ValueError(f"report must be one of {', '.join(REPORT_FORMATS)}, got {report!r}")
+        if answer not in ANSWER_FORMATS:
+            raise ValueError(f"answer must be one of {', '.join(ANSWER_FORMATS)}, got {answer!r}")
         self.report = report
+        # How orders and master data sent in B2MML are answered: JSON, or a BOD.
+        self.answer = answer
         # Strict: orders must name master data the MES holds, active (an MES that
         # plans from its own master data). refuse_materials: {code: reason} it refuses.
         self.strict = strict

@@ -29,8 +29,6 @@ class MesMessage(models.Model):
             return self.sudo()._send()
         if self.state != "pending":
             return f"nothing to do: message is {self.state}"
-        # Held while it is delivered: a planner withdrawing it meanwhile waits for us.
-        lock_or_retry(self)
         if self.message_type in MESSAGE_KIND:
             return self._send_master_data()
         if self.message_type != "order_export":
@@ -76,6 +74,10 @@ class MesMessage(models.Model):
                 ignore_retry=True,
             )
         self._wait_for_master_data()
+        # The order is held while its revision is delivered: cancelling it meanwhile
+        # waits for the MES's answer, then sees what the MES got (never withdraws a
+        # revision on its way). Not the message: queue_job notes our retries on it.
+        lock_or_retry(production)
         client = self.backend_id._get_client()
         try:
             if self.payload_format == "xml":
@@ -87,6 +89,18 @@ class MesMessage(models.Model):
         except MesPermanentError as err:
             self.production_id.sudo().mes_state = "rejected"
             return self._set_refused(err)
+        if ack.mes_order_id is None and self.order_action == "cancel":
+            # A cancellation the MES took: nothing more will come of the order.
+            self.write(
+                {
+                    "state": "acknowledged",
+                    "processed_at": fields.Datetime.now(),
+                    "error_code": False,
+                    "error_text": False,
+                }
+            )
+            production.sudo().mes_state = "cancelled"
+            return "cancellation taken by the MES"
         if ack.mes_order_id is None:
             # Taken for later processing: the MES acknowledges it when it reports on it.
             self.write(

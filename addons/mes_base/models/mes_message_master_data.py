@@ -58,7 +58,8 @@ class MesMessage(models.Model):
 
     def _send_master_data(self):
         """Deliver one master data revision (queue job of _send): the latest only, after
-        what it names, once per key at the MES (locked by _send)."""
+        what it names, once per key at the MES (which keeps the highest revision it got:
+        one overtaken on its way is refused as stale)."""
         later = self._master_data_revisions(
             [("revision", ">", self.revision), ("state", "!=", "cancelled")]
         )

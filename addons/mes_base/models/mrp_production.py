@@ -531,8 +531,8 @@ class MrpProduction(models.Model):
                 not revisions
                 or any(m.state != "pending" for m in revisions)
                 or not revisions.needs_master_data_ids._missing()
-                # Its delivery job holds it: it may be on its way to the MES right now.
-                or not try_lock(revisions)
+                # Its delivery job holds the order: on its way to the MES right now.
+                or not try_lock(production)
             ):
                 continue
             revisions.write(

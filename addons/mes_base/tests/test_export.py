@@ -146,6 +146,37 @@ class TestExport(MesCase):
         self.assertEqual(second.state, "acknowledged")
         self.assertEqual(self.simulator.store.order(production.name)["quantity"], 5)
 
+    def test_mes_answering_in_b2mml_transactions(self):
+        """An MES that answers a Process with an AcknowledgeProductionSchedule names its
+        order there; one that takes orders for later (echoing Odoo's id) still takes
+        their cancellation: the order is cancelled on the MES, not left 'sent'."""
+        self.backend.write({"payload_format": "b2mml", "b2mml_transaction": True})
+        self.simulator.answer = "bod"
+        self.addCleanup(setattr, self.simulator, "answer", "json")
+        production = self._production(qty=2)
+        with trap_jobs() as trap:
+            production.action_confirm()
+            trap.perform_enqueued_jobs()
+        held = self.simulator.store.order(production.name)
+        self.assertEqual(
+            (production.mes_state, production.mes_order_id),
+            ("acknowledged", held["mes_order_id"]),
+        )
+        self.simulator.async_ack = True
+        self.addCleanup(setattr, self.simulator, "async_ack", False)
+        later = self._production(qty=3)
+        with trap_jobs() as trap:
+            later.action_confirm()
+            trap.perform_enqueued_jobs()
+        self.assertEqual((later.mes_state, later.mes_order_id), ("sent", False))
+        with trap_jobs() as trap:
+            later.action_cancel()
+            trap.perform_enqueued_jobs()
+        cancel = later.mes_message_ids.filtered(lambda m: m.order_action == "cancel")
+        self.assertEqual(cancel.state, "acknowledged")
+        self.assertEqual(later.mes_state, "cancelled")
+        self.assertEqual(self.simulator.store.order(later.name)["status"], "cancelled")
+
     def test_delivery_reaches_mes_once(self):
         production = self._production()
         with trap_jobs() as trap:

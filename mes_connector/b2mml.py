@@ -1700,8 +1700,13 @@ def read_production_schedule(xml, *, max_bytes=DEFAULT_MAX_BYTES):
     for its content raises :class:`MessageValidationError` whose ``envelope`` attribute
     is the envelope read before the problems were found (or None).
     """
-    root = _parse(xml, max_bytes)
-    reader = _ScheduleReader(root)
+    return read_with_envelope(_ScheduleReader, xml, max_bytes)
+
+
+def read_with_envelope(reader_class, xml, max_bytes):
+    """``(what reader_class reads, the BOD envelope or None)``; a refusal carries the
+    envelope read before the problems were found (``envelope`` attribute)."""
+    reader = reader_class(_parse(xml, max_bytes))
     try:
         return reader.read(), reader.envelope
     except MessageValidationError as err:

@@ -83,12 +83,12 @@ from .b2mml import (
     _capped,
     _decimal_text,
     _invalid,
-    _parse,
     _unwritable_texts,
     _v6,
     _Walker,
     _xs_duration,
     duration_minutes,
+    read_with_envelope,
 )
 from .bod import VERBS, unwrap
 from .exceptions import MessageValidationError
@@ -520,13 +520,7 @@ def read_master_data(xml, *, max_bytes=DEFAULT_MAX_BYTES):
     :class:`MessageValidationError` whose ``envelope`` attribute is the envelope read
     before the problems were found (or None).
     """
-    root = _parse(xml, max_bytes)
-    reader = _MasterReader(root)
-    try:
-        return reader.read(), reader.envelope
-    except MessageValidationError as err:
-        err.envelope = reader.envelope or getattr(err, "envelope", None)
-        raise
+    return read_with_envelope(_MasterReader, xml, max_bytes)
 
 
 def _noun_of(root):

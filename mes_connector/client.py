@@ -343,17 +343,23 @@ class MesClient(_HttpClient):
             lambda: _request_id_of(document),
         )
 
-    def _deliver_order(self, body, content_type, idempotency_key, sent_order_id):
+    def _deliver(self, path, what, body, content_type, idempotency_key):
+        """POST one revision with its key: (the response, its B2MML answer or None)."""
         if not idempotency_key:
             raise ValueError("idempotency_key is required")
         response = self._request(
             "POST",
-            "/api/v1/orders",
+            path,
             headers=_delivery_headers(idempotency_key, content_type),
             check=False,
             **body,
         )
-        answer = self._b2mml_answer(response, "order")
+        return response, self._b2mml_answer(response, what)
+
+    def _deliver_order(self, body, content_type, idempotency_key, sent_order_id):
+        response, answer = self._deliver(
+            "/api/v1/orders", "order", body, content_type, idempotency_key
+        )
         if answer is not None:
             mes_order_id = answer.mes_order_id(sent_order_id())
             return OrderAck(
@@ -394,16 +400,9 @@ class MesClient(_HttpClient):
         return self._deliver_master_data({"data": document}, "application/xml", idempotency_key)
 
     def _deliver_master_data(self, body, content_type, idempotency_key):
-        if not idempotency_key:
-            raise ValueError("idempotency_key is required")
-        response = self._request(
-            "POST",
-            "/api/v1/master-data",
-            headers=_delivery_headers(idempotency_key, content_type),
-            check=False,
-            **body,
+        response, b2mml_answer = self._deliver(
+            "/api/v1/master-data", "master data", body, content_type, idempotency_key
         )
-        b2mml_answer = self._b2mml_answer(response, "master data")
         if b2mml_answer is not None:
             return MasterDataAck(duplicate=False, body=_answer_body(b2mml_answer))
         self._raise_for_status(response)

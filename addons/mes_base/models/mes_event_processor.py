@@ -64,6 +64,9 @@ class MesEventProcessor(models.AbstractModel):
                 ),
                 event.get("order_ref") or message.order_ref,
             )
+        # Units of serial output and partial confirmations split the order: the MES's
+        # next report is for the open rest of it.
+        production = production._mes_open_member()
         message.production_id = production
         if production.state == "draft":
             raise MesWaiting(
@@ -312,15 +315,19 @@ class MesEventProcessor(models.AbstractModel):
 
     def _process_material_consumed(self, message, event):
         production = self._production(message, event)
-        data = event["data"]
         if message.backend_id.consumption_owner == "odoo":
             return self.env._(
                 "kept, not posted: %s consumes the bill of materials when the order is "
                 "confirmed finished (backend policy)",
                 production.name,
             )
-        product = self._product(message, data["product"], "data.product")
-        workorder = self._workorder(production, data)
+        return self._consume(message, production, event["data"])
+
+    def _consume(self, message, production, data, field="data"):
+        """Post a reported consumption (``data``: product, quantity, uom, lot or serials,
+        operation) on the order's component move, as picked lines of ``message``."""
+        product = self._product(message, data["product"], f"{field}.product")
+        workorder = self._workorder(production, data, f"{field}.operation")
         moves = production.move_raw_ids.filtered(
             lambda m: m.product_id == product and m.state not in ("done", "cancel")
         )
@@ -332,9 +339,10 @@ class MesEventProcessor(models.AbstractModel):
                 raise MesDataError(
                     "component_not_in_order",
                     self.env._(
-                        "data.product: %(product)s (MES code %(code)r) is not a component of order "
-                        "%(ref)s. Allow components outside the BOM on the backend, or correct the "
-                        "message.",
+                        "%(field)s.product: %(product)s (MES code %(code)r) is not a component "
+                        "of order %(ref)s. Allow components outside the BOM on the backend, or "
+                        "correct the message.",
+                        field=field,
                         product=product.display_name,
                         code=data["product"],
                         ref=production.name,
@@ -342,8 +350,11 @@ class MesEventProcessor(models.AbstractModel):
                     value=data["product"],
                 )
             move = self._add_component(production, product, workorder)
-        quantity = self._quantity(message, data, product, move.product_uom)
-        lines = self._report_lines(message, move, product, data, quantity)
+        uom = self._uom(message, data["uom"], product, f"{field}.uom")
+        quantity = uom._compute_quantity(
+            data["quantity"], move.product_uom, rounding_method="HALF-UP"
+        )
+        lines = self._report_lines(message, move, product, data, quantity, field=field)
         return self.env._(
             "%(qty)s %(uom)s of %(product)s%(lots)s consumed by %(ref)s",
             qty=quantity,
@@ -379,39 +390,59 @@ class MesEventProcessor(models.AbstractModel):
         or the bill of materials quantities a finished work order fills in)."""
         moves.move_line_ids.filtered(lambda ml: not ml.mes_message_id).unlink()
 
-    def _report_lines(self, message, move, product, data, quantity, create_lots=False):
+    def _report_lines(
+        self, message, move, product, data, quantity, create_lots=False, field="data"
+    ):
         """Record a reported quantity on the move's lines, per lot or serial, as picked.
 
         Consumed lots must exist in Odoo (else the message waits for them); produced
         ones (``create_lots``) are created.
         """
         self._drop_unreported(move)
-        serials = data.get("serials") or []
         if product.tracking == "serial":
-            if not serials and data.get("lot"):
-                serials = [data["lot"]]
-            if len(serials) != quantity:
-                raise MesDataError(
-                    "serial_count",
-                    self.env._(
-                        "data.serials: %(n)s serial numbers for a quantity of %(qty)s of "
-                        "%(product)s; one serial per unit is needed.",
-                        n=len(serials),
-                        qty=quantity,
-                        product=product.display_name,
-                    ),
-                )
+            serials = self._serials(product, data, quantity, field)
             lots = [
-                self._lot(message, product, serial, "data.serials", create=create_lots)
+                self._lot(message, product, serial, f"{field}.serials", create=create_lots)
                 for serial in serials
             ]
             lines = self._add_lines(message, move, [(lot, 1.0) for lot in lots])
         else:
-            lot = self._lot(message, product, data.get("lot"), "data.lot", create=create_lots)
+            lot = self._lot(message, product, data.get("lot"), f"{field}.lot", create=create_lots)
             lines = self._add_lines(message, move, [(lot, quantity)])
         move.picked = True
         message.move_ids |= move
         return lines
+
+    def _serials(self, product, data, quantity, field="data"):
+        """The serials of a reported quantity of a serial-tracked product: one per unit,
+        each once."""
+        serials = list(data.get("serials") or ([data["lot"]] if data.get("lot") else []))
+        if float_compare(len(serials), quantity, precision_digits=6):
+            raise MesDataError(
+                "serial_count",
+                self.env._(
+                    "%(field)s.serials: %(n)s serial numbers for a quantity of %(qty)s of "
+                    "%(product)s; one serial per unit is needed.",
+                    field=field,
+                    n=len(serials),
+                    qty=quantity,
+                    product=product.display_name,
+                ),
+            )
+        twice = sorted({serial for serial in serials if serials.count(serial) > 1})
+        if twice:
+            raise MesDataError(
+                "serial_twice",
+                self.env._(
+                    "%(field)s.serials: serial %(serial)s of %(product)s is reported for two "
+                    "units; each unit has a serial of its own.",
+                    field=field,
+                    serial=", ".join(twice),
+                    product=product.display_name,
+                ),
+                value=twice[0],
+            )
+        return serials
 
     def _add_lines(self, message, move, lots_and_quantities):
         """One move line per lot and message: each posted quantity names its message."""
@@ -466,6 +497,17 @@ class MesEventProcessor(models.AbstractModel):
                     ref=production.name,
                 ),
             )
+        if data.get("components"):
+            raise MesDataError(
+                "components_of_byproduct",
+                self.env._(
+                    "data.components: given for the by-product %(product)s of order %(ref)s; "
+                    "components go into the order's product. Report them with its output, or "
+                    "as consumption.",
+                    product=product.display_name,
+                    ref=production.name,
+                ),
+            )
         quantity = self._quantity(message, data, product, move.product_uom)
         self._report_lines(message, move, product, data, quantity, create_lots=True)
         return self.env._(
@@ -477,16 +519,12 @@ class MesEventProcessor(models.AbstractModel):
 
     def _finished_output(self, message, production, product, data):
         quantity = self._quantity(message, data, product, production.product_uom_id)
+        components = data.get("components") or []
         if product.tracking == "serial":
-            raise MesDataError(
-                "serial_output_unsupported",
-                self.env._(
-                    "data.product: %(product)s is tracked by serial number; Odoo produces one "
-                    "serial per manufacturing order. Split the order per unit, or track the "
-                    "product by lot.",
-                    product=product.display_name,
-                ),
-            )
+            return self._produce_units(message, production, product, data, quantity)
+        if components and message.backend_id.consumption_owner == "mes":
+            for index, component in enumerate(components):
+                self._consume(message, production, component, f"data.components[{index}]")
         if product.tracking == "lot":
             lot = self._lot(message, product, data.get("lot"), "data.lot", create=True)
             if production.lot_producing_id and production.lot_producing_id != lot:
@@ -514,14 +552,231 @@ class MesEventProcessor(models.AbstractModel):
             ref=production.name,
         )
 
+    # Serial-numbered output
+
+    def _produce_units(self, message, production, product, data, quantity):
+        """Finished units, each with its serial, posted as Odoo produces serials: one
+        order per unit, split from the order (WH/MO/00012-001 makes SN-1, the rest goes
+        on as WH/MO/00012-002), so that each serial's genealogy is its own: the
+        components reported with the unit (``components``), or reported since the
+        previous unit, are what Odoo links to it.
+
+        The order's last planned unit is held until the MES confirms the order finished
+        (or reports one more unit, which raises the order's quantity): what the MES
+        reports after it is consumed by it.
+        """
+        serials = self._serials(product, data, quantity)
+        components = data.get("components") or []
+        if components and len(serials) > 1:
+            raise MesDataError(
+                "unit_components",
+                self.env._(
+                    "data.components: given for %(n)s units (%(serials)s); components are "
+                    "those of one unit. Report each unit with its serial and its components.",
+                    n=len(serials),
+                    serials=", ".join(serials),
+                ),
+            )
+        lots = [self._new_unit(message, production, product, serial) for serial in serials]
+        backend = message.backend_id
+        unit = product.uom_id._compute_quantity(1.0, production.product_uom_id)
+        member = production
+        for lot in lots:
+            member = self._post_held_unit(message, member, unit)
+            if backend.consumption_owner == "mes":
+                for index, component in enumerate(components):
+                    self._consume(message, member, component, f"data.components[{index}]")
+            member.write(
+                {
+                    "lot_producing_id": lot.id,
+                    "mes_output_qty": unit,
+                    "qty_producing": member.qty_produced + unit,
+                }
+            )
+            self._produce_started(member)
+            last = member
+            if self._left_to_produce(member) > 0:
+                member = self._post_unit(message, member, message.occurred_at)
+        # The report is shown under the order its last unit is (or waits) on.
+        message.production_id = last
+        return self.env._(
+            "%(n)s unit(s) of %(product)s produced: %(serials)s",
+            n=len(serials),
+            product=product.display_name,
+            serials=", ".join(serials),
+        )
+
+    def _left_to_produce(self, production):
+        """-1, 0 or 1: whether the order has more to produce than its reported output."""
+        return float_compare(
+            production.product_qty,
+            production.qty_producing,
+            precision_rounding=production.product_uom_id.rounding,
+        )
+
+    def _new_unit(self, message, production, product, serial):
+        """The lot of a unit's serial: new, or one that is not in stock and was not
+        produced before (unless unbuilt or scrapped since, as Odoo allows)."""
+        lot = self.env["stock.lot"].search(
+            [
+                ("name", "=", serial),
+                ("product_id", "=", product.id),
+                ("company_id", "in", [False, message.company_id.id]),
+            ],
+            limit=1,
+        )
+        if not lot:
+            return self.env["stock.lot"].create(
+                {"name": serial, "product_id": product.id, "company_id": message.company_id.id}
+            )
+        held = production.lot_producing_id == lot and production.mes_output_qty
+        if held:
+            raise MesDataError(
+                "serial_twice",
+                self.env._(
+                    "data.serials: serial %(serial)s of %(product)s is already the unit "
+                    "%(ref)s produced; it is reported again for another unit. Each unit has a "
+                    "serial of its own.",
+                    serial=serial,
+                    product=product.display_name,
+                    ref=production.name,
+                ),
+                value=serial,
+            )
+        quant = (
+            self.env["stock.quant"]
+            .sudo()
+            .search(
+                [
+                    ("lot_id", "=", lot.id),
+                    ("location_id.usage", "=", "internal"),
+                    ("quantity", ">", 0),
+                ],
+                limit=1,
+            )
+        )
+        if quant:
+            raise MesDataError(
+                "serial_in_stock",
+                self.env._(
+                    "data.serials: serial %(serial)s of %(product)s is already in stock at "
+                    "%(location)s; a unit just produced cannot carry it. Correct the serial "
+                    "in the MES and send the report again.",
+                    serial=serial,
+                    product=product.display_name,
+                    location=quant.location_id.display_name,
+                ),
+                value=serial,
+            )
+        if production._is_finished_sn_already_produced(lot):
+            producer = (
+                self.env["stock.move.line"]
+                .sudo()
+                .search(
+                    [
+                        ("lot_id", "=", lot.id),
+                        ("state", "=", "done"),
+                        ("location_id.usage", "=", "production"),
+                    ],
+                    order="id desc",
+                    limit=1,
+                )
+            )
+            raise MesDataError(
+                "serial_produced",
+                self.env._(
+                    "data.serials: serial %(serial)s of %(product)s was already produced "
+                    "(%(ref)s); a serial is produced once, unless the unit is unbuilt or "
+                    "scrapped first.",
+                    serial=serial,
+                    product=product.display_name,
+                    ref=producer.move_id.production_id.name or producer.reference or "?",
+                ),
+                value=serial,
+            )
+        return lot
+
+    def _post_held_unit(self, message, production, unit):
+        """A unit waiting on the order's last planned quantity is posted before another
+        one is made: one more unit than planned raises the order's quantity."""
+        if not (production.lot_producing_id and production.mes_output_qty):
+            return production
+        if self._left_to_produce(production) <= 0:
+            self.env["change.production.qty"].create(
+                {"mo_id": production.id, "product_qty": production.product_qty + unit}
+            ).change_prod_qty()
+            production._message_log(
+                body=self.env._(
+                    "The MES produced more units than planned: the quantity is now %s.",
+                    production.product_qty,
+                )
+            )
+        return self._post_unit(message, production, production.date_finished)
+
+    def _post_unit(self, message, production, finished_at):
+        """Post the order's held unit; the rest of the order goes on as its backorder, to
+        the MES the same order. Returns that backorder (or the order, when nothing is left)."""
+        self._prepare_consumption(production, message.backend_id, tolerance=False)
+        return self._mark_done(message, production, finished_at, rest="continue")
+
+    def _mark_done(self, message, production, finished_at, rest):
+        """Post the order's reported output and consumption with Odoo's own mark done.
+
+        ``rest``: what becomes of a quantity left to produce: ``continue`` (a backorder
+        the MES goes on reporting on as the same order), ``backorder`` (a backorder for
+        the planners, not bound to the MES) or ``close`` (none). Returns the order the
+        MES reports on next (the continuing backorder, or the order).
+        """
+        before = production.move_raw_ids | production.move_finished_ids
+        left = self._left_to_produce(production) > 0
+        production.with_context(
+            skip_backorder=True,
+            mo_ids_to_backorder=production.ids if left and rest != "close" else [],
+            skip_consumption=True,
+            skip_redirection=True,
+            mes_continue_order=rest == "continue",
+        ).button_mark_done()
+        production.mes_floor_state = "completed"
+        # Finished when the shop floor finished it (Odoo writes the moment it posts).
+        self._set_actual_dates(production, finish=finished_at)
+        production.mes_output_qty = 0.0
+        message.move_ids |= (
+            before | production.move_raw_ids | production.move_finished_ids
+        ).filtered(lambda m: m.state == "done")
+        return production._mes_open_member() if rest == "continue" else production
+
     def _produce_started(self, production):
         if production.state == "confirmed":
             production.state = "progress"
 
+    def _prepare_consumption(self, production, backend, tolerance=True):
+        """The components the order posts: the bill of materials for what it produced
+        (Odoo owns consumption), or exactly what the MES reported (the MES owns it,
+        within the backend's tolerance when ``tolerance``)."""
+        if backend.consumption_owner == "odoo":
+            production._set_qty_producing()
+        else:
+            open_moves = (production.move_raw_ids | production.move_byproduct_ids).filtered(
+                lambda m: m.state not in ("done", "cancel")
+            )
+            # The MES owns material: only what it reported is posted.
+            self._drop_unreported(open_moves)
+            for move in open_moves.filtered(lambda m: not m.move_line_ids):
+                move.picked = False
+                move.manual_consumption = True
+            if tolerance:
+                self._check_consumption(production, backend)
+        self._check_lots(production)
+
     def _process_order_completed(self, message, event):
-        production = self._production(message, event)
-        backend = message.backend_id
         data = event["data"]
+        final = data.get("final", True)
+        production = self._production(message, event, closed_ok=final)
+        if production.state in ("done", "cancel"):
+            return self._completed_before(message, production)
+        if production.product_id.tracking == "serial":
+            return self._complete_units(message, production, event, final)
+        backend = message.backend_id
         if "quantity" in data:
             product = production.product_id
             quantity = self._quantity(message, data, product, production.product_uom_id)
@@ -553,53 +808,167 @@ class MesEventProcessor(models.AbstractModel):
                     ref=production.name,
                 ),
             )
-        if backend.consumption_owner == "odoo":
-            production._set_qty_producing()
-        else:
-            open_moves = (production.move_raw_ids | production.move_byproduct_ids).filtered(
-                lambda m: m.state not in ("done", "cancel")
+        self._prepare_consumption(production, backend)
+        finished_at = utc_naive(event["occurred_at"])
+        if not final:
+            # A shift's part: posted now, the rest goes on as the same MES order.
+            rest = self._mark_done(message, production, finished_at, rest="continue")
+            production.mes_closed_by_part = rest == production
+            return self.env._(
+                "part of order %(ref)s posted: %(qty)s %(uom)s; %(rest)s goes on",
+                ref=production.name,
+                qty=production.qty_produced,
+                uom=production.product_uom_id.name,
+                rest=rest.name if rest != production else self.env._("nothing"),
             )
-            # The MES owns material: only what it reported is posted.
-            self._drop_unreported(open_moves)
-            for move in open_moves.filtered(lambda m: not m.move_line_ids):
-                move.picked = False
-                move.manual_consumption = True
-            self._check_consumption(production, backend)
-        self._check_lots(production)
         if not backend.close_on_completion:
-            self._produce_started(production)
-            production.mes_floor_state = "completed"
-            production._message_log(
-                body=self.env._(
-                    "The shop floor finished the order on %(when)s with %(qty)s %(uom)s; "
-                    "a planner closes it.",
-                    when=self._plant_time(production, utc_naive(event["occurred_at"])),
-                    qty=production.qty_producing,
-                    uom=production.product_uom_id.name,
-                )
-            )
-            return self.env._("order %s finished, left open for a planner", production.name)
-        before = production.move_raw_ids | production.move_finished_ids
-        to_backorder = production.ids if backend.backorder_policy == "always" else []
-        production.with_context(
-            skip_backorder=True,
-            mo_ids_to_backorder=to_backorder,
-            skip_consumption=True,
-            skip_redirection=True,
-        ).button_mark_done()
-        production.mes_floor_state = "completed"
-        # Finished when the shop floor finished it (Odoo writes the moment it posts).
-        self._set_actual_dates(production, finish=utc_naive(event["occurred_at"]))
-        production.mes_output_qty = 0.0
-        message.move_ids |= (
-            before | production.move_raw_ids | production.move_finished_ids
-        ).filtered(lambda m: m.state == "done")
+            return self._leave_open(production, event)
+        self._mark_done(
+            message,
+            production,
+            finished_at,
+            rest="backorder" if backend.backorder_policy == "always" else "close",
+        )
         return self.env._(
             "order %(ref)s done: %(qty)s %(uom)s",
             ref=production.name,
             qty=production.qty_produced,
             uom=production.product_uom_id.name,
         )
+
+    def _leave_open(self, production, event):
+        self._produce_started(production)
+        production.mes_floor_state = "completed"
+        production._message_log(
+            body=self.env._(
+                "The shop floor finished the order on %(when)s with %(qty)s %(uom)s; "
+                "a planner closes it.",
+                when=self._plant_time(production, utc_naive(event["occurred_at"])),
+                qty=production.qty_producing,
+                uom=production.product_uom_id.name,
+            )
+        )
+        return self.env._("order %s finished, left open for a planner", production.name)
+
+    def _completed_before(self, message, production):
+        """A final confirmation after the order's partial confirmations posted all of it."""
+        family = production._mes_family()
+        if family[-1:].mes_closed_by_part and all(p.state in ("done", "cancel") for p in family):
+            return self.env._(
+                "order %(ref)s: nothing left to post, its parts (%(parts)s) posted all of it",
+                ref=production._mes_ref(),
+                parts=", ".join(family.mapped("name")),
+            )
+        # Not a rest of one: a closed order, as for any report.
+        return self._production(message, {"order_ref": production.name})
+
+    def _complete_units(self, message, production, event, final):
+        """Confirmation of an order of serial-numbered units: each unit was posted as it
+        was reported; the last one, held, is posted now."""
+        backend = message.backend_id
+        data = event["data"]
+        family = production._mes_family()
+        done = (family - production).filtered(lambda p: p.state == "done")
+        held = bool(production.lot_producing_id and production.mes_output_qty)
+        made = sum(
+            p.product_uom_id._compute_quantity(p.qty_produced, production.product_uom_id)
+            for p in done
+        ) + (production.mes_output_qty if held else 0.0)
+        if final and "quantity" in data:
+            quantity = self._quantity(
+                message, data, production.product_id, production.product_uom_id
+            )
+            if float_compare(quantity, made, precision_rounding=production.product_uom_id.rounding):
+                raise MesDataError(
+                    "serial_completion_quantity",
+                    self.env._(
+                        "data.quantity: order %(ref)s is confirmed with %(qty)s %(uom)s of "
+                        "%(product)s, but the MES reported %(made)s unit(s) with their serials. "
+                        "A serial-numbered unit is posted when the MES reports its serial: "
+                        "report the missing units, or correct the quantity.",
+                        ref=production._mes_ref(),
+                        qty=quantity,
+                        uom=production.product_uom_id.name,
+                        product=production.product_id.display_name,
+                        made=made,
+                    ),
+                )
+        if not final:
+            return self.env._(
+                "part of order %(ref)s confirmed: %(made)s unit(s) posted as reported",
+                ref=production._mes_ref(),
+                made=made,
+            )
+        if not backend.close_on_completion:
+            return self._leave_open(production, event)
+        finished_at = utc_naive(event["occurred_at"])
+        rest = "backorder" if backend.backorder_policy == "always" else "close"
+        if held:
+            self._prepare_consumption(production, backend, tolerance=False)
+            self._mark_done(message, production, finished_at, rest=rest)
+            return self.env._(
+                "order %(ref)s done: %(made)s unit(s)", ref=production._mes_ref(), made=made
+            )
+        if not done:
+            raise MesDataError(
+                "nothing_produced",
+                self.env._(
+                    "data: order %s is confirmed as finished but no unit was reported.",
+                    production.name,
+                ),
+            )
+        self._close_short(message, production, made, rest)
+        return self.env._(
+            "order %(ref)s done: %(made)s unit(s); the rest, %(rest)s, %(what)s",
+            ref=production._mes_ref(),
+            made=made,
+            rest=production.name,
+            what=self.env._("left for the planners")
+            if rest == "backorder"
+            else self.env._("cancelled"),
+        )
+
+    def _close_short(self, message, production, made, rest):
+        """The MES finished an order of units short: its open rest has nothing to post.
+        It is cancelled, or left to the planners as an order of its own (backorder
+        policy), without telling the MES (which closed it)."""
+        reported = (production.move_raw_ids | production.move_byproduct_ids).move_line_ids.filtered(
+            lambda line: line.mes_message_id and line.state not in ("done", "cancel")
+        )
+        if reported:
+            raise MesDataError(
+                "consumption_without_unit",
+                self.env._(
+                    "order %(ref)s is confirmed finished after its last unit, but the MES "
+                    "reported %(products)s consumed after that unit (%(messages)s): no unit "
+                    "carries it. Have the MES report it with a unit, or cancel those reports.",
+                    ref=production.name,
+                    products=", ".join(reported.product_id.mapped("display_name")),
+                    messages=", ".join(reported.mes_message_id.mapped("external_id")),
+                ),
+            )
+        production._message_log(
+            body=self.env._(
+                "The MES finished its order %(ref)s with %(made)s unit(s): this rest of it is "
+                "no longer run by the MES.",
+                ref=production._mes_ref(),
+                made=made,
+            )
+        )
+        production.sudo().write(
+            {
+                "mes_state": "not_sent",
+                "mes_order_id": False,
+                "mes_order_ref": False,
+                "mes_backend_id": False,
+                "mes_revision": 0,
+                "mes_document": False,
+                "mes_floor_state": False,
+            }
+        )
+        message.production_id = production
+        if rest == "close":
+            production.action_cancel()
 
     def _check_consumption(self, production, backend):
         """Reported consumption against the BOM for the quantity produced, within tolerance."""

@@ -388,6 +388,23 @@ class MesMessage(models.Model):
             "reported_resource": data.get("resource") or False,
         }
 
+    def _event_data(self):
+        """The data of the event an inbound message holds; its figures as columns when
+        its payload is no event."""
+        self.ensure_one()
+        try:
+            event = json.loads(self.payload or "")
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and isinstance(event.get("data"), dict):
+            return event["data"]
+        return {
+            "product": self.reported_product,
+            "quantity": self.reported_quantity,
+            "uom": self.reported_uom,
+            "lot": self.reported_lot,
+        }
+
     @api.depends("error_code", "cause_code", "cause_value")
     def _compute_error_cause(self):
         for message in self:

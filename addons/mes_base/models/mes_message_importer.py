@@ -442,9 +442,22 @@ class MesMessage(models.Model):
                 order="id desc",
                 limit=1,
             )
-        return production.search(
+        named = production.search(
             [("name", "=", self.order_ref), ("company_id", "=", self.company_id.id)], limit=1
         )
+        if named:
+            return named
+        # An order split as the MES reported (units of serial output, partial confirmations)
+        # is renamed by Odoo (-001, -002): the MES goes on naming it as it was sent.
+        return production.search(
+            [
+                ("mes_order_ref", "=", self.order_ref),
+                ("company_id", "=", self.company_id.id),
+                ("mes_backend_id", "=", self.backend_id.id),
+            ],
+            order="id desc",
+            limit=1,
+        )._mes_open_member()
 
     def _locate(self):
         """Link the message to its order, product and work center where they can be found.

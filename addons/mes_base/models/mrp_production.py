@@ -116,6 +116,15 @@ class MrpProduction(models.Model):
         "Held on the shop floor", readonly=True, copy=False, help="The MES reported the order held."
     )
     mes_order_id = fields.Char("MES order id", readonly=True, copy=False, index=True)
+    mes_order_ref = fields.Char(
+        "MES order reference",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The reference the MES knows the order by: its name when it was first sent. The "
+        "orders split from it as the MES reports (a unit of serial-numbered output, the rest "
+        "after a shift's partial confirmation) keep it: to the MES they are one order.",
+    )
     mes_held_up = fields.Boolean(
         "MES reports held up",
         readonly=True,
@@ -123,6 +132,13 @@ class MrpProduction(models.Model):
         groups="mes_base.group_mes_user",
         help="Something held up this order's MES reports and its people were told: they are "
         "told again when all of them are posted.",
+    )
+    mes_closed_by_part = fields.Boolean(
+        "Closed by a partial confirmation",
+        readonly=True,
+        copy=False,
+        help="A partial confirmation of the MES posted the whole order: the MES's final "
+        "confirmation has nothing more to post.",
     )
     mes_floor_state = fields.Selection(
         [("started", "Started"), ("completed", "Finished")],
@@ -562,8 +578,69 @@ class MrpProduction(models.Model):
         )
         return to_send._mes_send_revision("create")
 
+    def _mes_ref(self):
+        """The reference the MES knows this order by."""
+        self.ensure_one()
+        return self.mes_order_ref or self.name
+
+    def _mes_family(self):
+        """The orders the MES runs as one: this one and those split from the same MES
+        order (units of serial-numbered output, rests of partial confirmations)."""
+        self.ensure_one()
+        if not self.mes_order_ref or not self.mes_backend_id:
+            return self
+        return (
+            self.sudo()
+            .search(
+                [
+                    ("mes_order_ref", "=", self.mes_order_ref),
+                    ("mes_backend_id", "=", self.mes_backend_id.id),
+                    ("company_id", "=", self.company_id.id),
+                ],
+                order="id",
+            )
+            .with_env(self.env)
+        )
+
+    def _mes_open_member(self):
+        """The order of the family the MES's next report posts on: the open one."""
+        if len(self) != 1 or self.state not in ("done", "cancel") or not self.mes_order_ref:
+            return self
+        return self._mes_family().filtered(lambda p: p.state not in ("done", "cancel"))[-1:] or self
+
+    def _mes_family_quantity(self):
+        """The quantity of the MES order: this order's and that of the orders split from it
+        (what they produced), not the cancelled ones."""
+        self.ensure_one()
+        others = (self._mes_family() - self).filtered(lambda p: p.state != "cancel")
+        return self.product_qty + sum(
+            p.product_uom_id._compute_quantity(p.product_qty, self.product_uom_id) for p in others
+        )
+
+    def _get_backorder_mo_vals(self):
+        vals = super()._get_backorder_mo_vals()
+        if self.env.context.get("mes_continue_order") and self.mes_backend_id:
+            # The rest of an order the MES goes on running: to the MES it is the same order.
+            this = self.sudo()
+            vals.update(
+                {
+                    "mes_backend_id": this.mes_backend_id.id,
+                    "mes_order_ref": this._mes_ref(),
+                    "mes_order_id": this.mes_order_id,
+                    "mes_state": this.mes_state,
+                    "mes_revision": this.mes_revision,
+                    "mes_document": this.mes_document,
+                    "mes_adopted": this.mes_adopted,
+                    "mes_hold": this.mes_hold,
+                    "mes_floor_state": this.mes_floor_state,
+                }
+            )
+        return vals
+
     def _mes_order_id_holder(self, mes_order_id, backend):
-        """Another live order of ``backend`` that the MES runs as ``mes_order_id``."""
+        """Another live order of ``backend`` that the MES runs as ``mes_order_id`` (not one
+        split from the same MES order: to the MES they are one)."""
+        refs = [ref for ref in self.mapped("mes_order_ref") if ref]
         return (
             self.sudo()
             .with_context(active_test=False)
@@ -572,6 +649,7 @@ class MrpProduction(models.Model):
                     ("mes_order_id", "=", mes_order_id),
                     ("mes_backend_id", "=", backend.id),
                     ("id", "not in", self.ids),
+                    ("mes_order_ref", "not in", refs),
                     ("state", "!=", "cancel"),
                 ],
                 limit=1,
@@ -615,6 +693,7 @@ class MrpProduction(models.Model):
             {
                 "mes_backend_id": backend.id,
                 "mes_order_id": mes_order_id,
+                "mes_order_ref": self.name,
                 "mes_state": "acknowledged",
                 "mes_revision": 1,
                 "mes_adopted": True,
@@ -716,7 +795,8 @@ class MrpProduction(models.Model):
                 if backend.master_data_enabled and action != "cancel"
                 else messages.env["mes.master.data"]
             )
-            key = order_idempotency_key(f"{uuid}/{backend.code}", production.name, revision)
+            reference = production._mes_ref()
+            key = order_idempotency_key(f"{uuid}/{backend.code}", reference, revision)
             if backend.payload_format == "b2mml":
                 payload = order_to_production_schedule(document)
                 if backend.b2mml_transaction:
@@ -739,7 +819,7 @@ class MrpProduction(models.Model):
                     "direction": "outbound",
                     "message_type": "order_export",
                     "external_id": key,
-                    "order_ref": production.name,
+                    "order_ref": reference,
                     "production_id": production.id,
                     "mes_order_id": production.mes_order_id,
                     "revision": revision,
@@ -753,6 +833,7 @@ class MrpProduction(models.Model):
             production.sudo().write(
                 {
                     "mes_backend_id": backend.id,
+                    "mes_order_ref": reference,
                     "mes_state": "pending",
                     "mes_revision": revision,
                     "mes_document": json.dumps(document),
@@ -830,12 +911,16 @@ class MrpProduction(models.Model):
         def product(p):
             return Product(code=p.default_code, name=p.name, tracking=p.tracking)
 
+        # The MES runs one order for the orders split from it: its quantity is theirs, and
+        # what this one (the open rest) needs is scaled to it.
+        quantity = self._mes_family_quantity()
+        scale = quantity / self.product_qty if self.product_qty else 1.0
         document = OrderExport(
-            order_id=self.name,
+            order_id=self._mes_ref(),
             revision=revision,
             action=action,
             product=product(self.product_id),
-            quantity=self.product_qty,
+            quantity=quantity,
             uom=self.product_uom_id.name,
             planned_start=_utc(self.date_start),
             planned_end=_utc(self.date_finished),
@@ -845,7 +930,7 @@ class MrpProduction(models.Model):
             components=tuple(
                 Component(
                     product=product(move.product_id),
-                    quantity=move.product_uom_qty,
+                    quantity=move.product_uom_qty * scale,
                     uom=move.product_uom.name,
                     operation_sequence=move.operation_id.sequence if move.operation_id else None,
                 )
@@ -855,7 +940,7 @@ class MrpProduction(models.Model):
             byproducts=tuple(
                 Component(
                     product=product(move.product_id),
-                    quantity=move.product_uom_qty,
+                    quantity=move.product_uom_qty * scale,
                     uom=move.product_uom.name,
                     operation_sequence=move.operation_id.sequence if move.operation_id else None,
                 )
@@ -868,7 +953,7 @@ class MrpProduction(models.Model):
                     sequence=wo.operation_id.sequence if wo.operation_id else index,
                     name=wo.name,
                     resource=wo.workcenter_id.code,
-                    duration_minutes=wo.duration_expected,
+                    duration_minutes=wo.duration_expected * scale,
                 )
                 for index, wo in enumerate(self.workorder_ids, start=1)
             ),

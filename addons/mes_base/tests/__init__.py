@@ -22,4 +22,5 @@ from . import (
     test_order_status,
     test_processing,
     test_security,
+    test_serial_output,
 )

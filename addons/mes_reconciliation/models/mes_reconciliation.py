@@ -414,35 +414,45 @@ class _Computation:
                 ("direction", "=", "inbound"),
                 ("state", "!=", "cancelled"),
                 "|",
+                "|",
                 ("production_id", "=", production.id),
+                # A report of several serial units posts on the orders of each.
+                ("move_ids", "in", production.move_finished_ids.ids),
                 "&",
                 ("order_ref", "=", production.name),
                 ("company_id", "=", self.company.id),
             ],
             order="sequence, occurred_at, id",
         )
+        # The finished serials this order posted.
+        self.units = set(
+            production.move_finished_ids.filtered(
+                lambda m: m.state == "done" and m.product_id == production.product_id
+            ).move_line_ids.lot_id.mapped("name")
+        )
 
     # Keys: (kind, product id, MES code, lot, work center id)
 
     def _lot_key(self, product, lot_name):
-        if not product or product.tracking != "lot":
+        if not product or product.tracking == "none":
             return ""
         return lot_name or ""
 
     def _kind_of(self, product):
         return "output" if product == self.production.product_id else "byproduct"
 
-    def _to_product_uom(self, message, product):
-        """A message's quantity in the product's unit; None if its unit cannot be read."""
+    def _to_product_uom(self, message, product, quantity=None, uom_code=None):
+        """A message's quantity (or ``quantity`` in ``uom_code``) in the product's unit;
+        None if its unit cannot be read."""
         if not product:
             return None
+        if uom_code is None:
+            quantity, uom_code = message.reported_quantity, message.reported_uom
         try:
-            uom = self.env["mes.event.processor"]._uom(message, message.reported_uom, product, "")
+            uom = self.env["mes.event.processor"]._uom(message, uom_code, product, "")
         except MesDataError:  # unmapped, or of another category: left unconverted
             return None
-        return uom._compute_quantity(
-            message.reported_quantity, product.uom_id, rounding_method="HALF-UP"
-        )
+        return uom._compute_quantity(quantity, product.uom_id, rounding_method="HALF-UP")
 
     def _report(self, message):
         kind = {
@@ -454,7 +464,6 @@ class _Computation:
         }.get(message.message_type, False)
         if kind is False:
             return
-        pending = message.state in OPEN_INBOUND
         if kind == "time":
             key = ("time", False, False, "", message.workcenter_id.id)
             quantity = message.reported_minutes / 60.0
@@ -462,25 +471,70 @@ class _Computation:
         else:
             product = message.product_id
             kind = kind or (self._kind_of(product) if product else "output")
-            quantity = self._to_product_uom(message, product)
-            if quantity is None:
-                code = f"{message.reported_product} ({message.reported_uom})"
-                key = (kind, False, code, message.reported_lot or "", False)
-                quantity = message.reported_quantity
+            data = message._event_data()
+            if kind == "output" and product.tracking == "serial":
+                self._report_units(message, product, data.get("serials") or [])
             else:
-                key = (kind, product.id, False, self._lot_key(product, message.reported_lot), False)
+                self._report_material(message, kind, product, data)
+            if message.production_id == self.production:
+                # What went into the unit, reported with it.
+                processor = self.env["mes.event.processor"]
+                for component in data.get("components") or []:
+                    try:
+                        part = processor._product(message, component["product"], "")
+                    except MesDataError:
+                        part = self.env["product.product"]
+                    self._report_material(message, "component", part, component)
+            return
+        self._add_report(message, key, quantity)
+
+    def _add_report(self, message, key, quantity):
         bucket = self.buckets[key]
         bucket["reported"] += quantity
-        if pending:
+        if message.state in OPEN_INBOUND:
             bucket["pending"] += quantity
+
+    def _report_material(self, message, kind, product, data):
+        """A reported quantity of ``product`` (``data``: quantity, uom, lot or serials)."""
+        quantity = self._to_product_uom(message, product, data["quantity"], data["uom"])
+        if quantity is None:
+            code = f"{data.get('product')} ({data['uom']})"
+            self._add_report(
+                message, (kind, False, code, data.get("lot") or "", False), data["quantity"]
+            )
+            return
+        serials = data.get("serials") if product.tracking == "serial" else None
+        if serials:
+            for serial in serials:
+                self._add_report(
+                    message, (kind, product.id, False, serial, False), quantity / len(serials)
+                )
+            return
+        key = (kind, product.id, False, self._lot_key(product, data.get("lot")), False)
+        self._add_report(message, key, quantity)
+
+    def _report_units(self, message, product, serials):
+        """Finished serial units, one line each, on the order that posted it; a report
+        not posted yet, on the order it waits on."""
+        if message.state in OPEN_INBOUND:
+            here = serials if message.production_id == self.production else []
+        else:
+            here = [serial for serial in serials if serial in self.units]
+        for serial in here:
+            self._add_report(message, ("output", product.id, False, serial, False), 1.0)
 
     def _report_completion(self):
         """A completion with a quantity is the order's total good output."""
         production = self.production
         completions = self.messages.filtered(
-            lambda m: m.message_type == "order_completed" and m.reported_quantity
+            lambda m: (
+                m.message_type == "order_completed"
+                and m.reported_quantity
+                and m.production_id == production
+            )
         )
-        if not completions:
+        # Serial units are reported one by one with their serials, not by a count.
+        if not completions or production.product_id.tracking == "serial":
             return
         completion = completions[-1]
         total = self._to_product_uom(completion, production.product_id)

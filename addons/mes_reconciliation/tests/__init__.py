@@ -4,4 +4,9 @@ import odoo.tests.common as _odoo_test_common
 if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
     _odoo_test_common.SETATTR_SOURCES = {}
 
-from . import test_access, test_reconciliation, test_reconciliation_tour
+from . import (
+    test_access,
+    test_reconciliation,
+    test_reconciliation_tour,
+    test_serial_reconciliation,
+)

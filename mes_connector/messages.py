@@ -16,6 +16,8 @@ EVENT_TYPES = (
     "material_consumed",
     "output_produced",
     "scrap_reported",
+    "rework_started",
+    "rework_completed",
     "downtime_started",
     "downtime_ended",
     "quality_result",

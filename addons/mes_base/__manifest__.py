@@ -22,6 +22,7 @@
         "views/mes_message_views.xml",
         "views/mes_error_cause_views.xml",
         "views/mes_master_data_views.xml",
+        "views/mes_rework_views.xml",
         "wizards/mes_adopt_wizard_views.xml",
         "views/mrp_production_views.xml",
         "views/mrp_workcenter_views.xml",

@@ -51,13 +51,17 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
 - ``PUT  /api/v1/resources/<code>/status`` with ``Idempotency-Key``,
   ``{"status": "blocked" | "available", "reason", "since", "reference"}``: what Odoo
   says of a resource (under maintenance: blocked); ``GET /api/v1/resources`` lists them.
-- ``GET  /api/v1/totals``: per order, what was reported: produced, consumed per
-  product and lot, scrap per reason and product, downtime minutes per resource.
+- ``GET  /api/v1/totals``: per order, what was reported: produced (and the serials of
+  the units), consumed per product and lot or serial, scrap per reason and product,
+  rework per reason and outcome, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
-  "async_ack": bool, "breakdown_every": n, "quality_fail_every": n, "strict": bool,
+  "async_ack": bool, "breakdown_every": n, "quality_fail_every": n, "partial_every": n,
+  "rework_every": n, "strict": bool,
   "refuse_materials": {"<code>": "<reason>"}, "answer": "json" | "bod"}`` (async_ack:
   answer 202 without the MES order id; every n-th order run has a 30-minute breakdown,
-  fails its quality check; 0: left to chance; strict: orders must name known master
+  fails its quality check (0: left to chance), is run in two shifts (a partial
+  confirmation, then the rest), sends a unit to rework (good, then scrapped, in turn;
+  0: never); strict: orders must name known master
   data; refuse_materials: the MES refuses those materials with that reason; answer: how
   B2MML requests are answered, see above): fault switches (not authenticated: for
   tests and demos on 127.0.0.1).
@@ -491,7 +495,7 @@ class _Handler(BaseHTTPRequestHandler):
             sim.auto_complete = body["auto_complete"]
         if "async_ack" in body:
             sim.async_ack = bool(body["async_ack"])
-        for switch in ("breakdown_every", "quality_fail_every"):
+        for switch in ("breakdown_every", "quality_fail_every", "partial_every", "rework_every"):
             if switch in body:
                 value = body[switch]
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -580,6 +584,12 @@ class SimulatorServer:
         self.auto_complete = auto_complete
         self.breakdown_every = 0
         self.quality_fail_every = 0
+        # Shift mode: every n-th run in two shifts (a partial confirmation first), every
+        # n-th run with a unit sent to rework (reworked good, then scrapped, in turn).
+        self.partial_every = 0
+        self.rework_every = 0
+        self.reworks = 0
+        self.used_serials = set()
         self.runs = 0
         self._runs_lock = threading.Lock()
         self.push_interval = push_interval
@@ -748,14 +758,21 @@ class SimulatorServer:
         with self._runs_lock:
             self.runs += 1
             number = self.runs
-        planned = shopfloor.run_order(
-            order["payload"],
-            self.usable_lots(),
-            self.scrap_reasons,
-            self.downtime_reasons,
-            breakdown=self._every(self.breakdown_every, number),
-            quality_fail=self._every(self.quality_fail_every, number),
-        )
+            rework = None
+            if self.rework_every and number % self.rework_every == 0:
+                rework = ("good", "scrapped")[self.reworks % 2]
+                self.reworks += 1
+            planned = shopfloor.run_order(
+                order["payload"],
+                self.usable_lots(),
+                self.scrap_reasons,
+                self.downtime_reasons,
+                breakdown=self._every(self.breakdown_every, number),
+                quality_fail=self._every(self.quality_fail_every, number),
+                partial=bool(self.partial_every) and number % self.partial_every == 0,
+                rework=rework,
+                used_serials=self.used_serials,
+            )
         events = [self._emit(order, event_type, data) for event_type, data in planned]
         self.store.set_order_status(order["mes_order_id"], "completed")
         self._wake.set()

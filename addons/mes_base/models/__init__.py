@@ -16,6 +16,7 @@ from . import (
     mes_message_intake,
     mes_message_master_data,
     mes_metrics,
+    mes_rework,
     mrp_bom,
     mrp_bom_byproduct,
     mrp_bom_line,

@@ -330,6 +330,31 @@ class MesBackend(models.Model):
         required=True,
         tracking=True,
     )
+    rework_location_id = fields.Many2one(
+        "stock.location",
+        "Rework location",
+        domain="[('usage', '=', 'internal')]",
+        check_company=True,
+        help="Where units the MES sends to rework wait (an internal location): moved there "
+        "when the MES reports them sent to rework, and out of it when it reports them reworked "
+        "or scrapped.",
+        tracking=True,
+    )
+    rework_method = fields.Selection(
+        [
+            ("rebuild", "Unbuild and rebuild order"),
+            ("return", "Back to stock as it is"),
+        ],
+        "Good after rework",
+        default="rebuild",
+        required=True,
+        help="How a unit the MES reports reworked good is recorded. Unbuild and rebuild: an "
+        "unbuild order returns its components, a rebuild order makes it again from them, "
+        "with the parts the MES reports replaced (the old ones scrapped), so that its "
+        "genealogy and cost are those of the unit as it leaves rework. Back to stock: moved "
+        "back as it is (the MES reported no part replaced).",
+        tracking=True,
+    )
     sequence_numbering = fields.Selection(
         [
             ("per_order", "Numbered per order (1, 2, 3, ...)"),

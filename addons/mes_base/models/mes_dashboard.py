@@ -177,6 +177,7 @@ class MesDashboard(models.AbstractModel):
             "queue.job": ("company_id", None),
             "stock.quant": ("company_id", None),
             "stock.scrap": ("company_id", "mes_message_ids.backend_id"),
+            "mes.rework": ("company_id", "backend_id"),
             "mrp.workcenter": ("company_id", None),
             "mrp.workcenter.productivity": ("company_id", "mes_backend_id"),
         }

@@ -396,6 +396,14 @@ class MesDashboard(models.AbstractModel):
                 model="stock.scrap",
                 idle="success",
             ),
+            self._tile(
+                "rework",
+                self.env._("In rework now"),
+                [("state", "=", "rework")],
+                level="warning",
+                model="mes.rework",
+                note=self.env._("units and quantities the MES sent to rework"),
+            ),
         ]
         return {
             "kind": "tiles",

@@ -444,7 +444,16 @@ class MesEventProcessor(models.AbstractModel):
             )
         return serials
 
-    def _add_lines(self, message, move, lots_and_quantities):
+    def _consume_line(self, message, production, product, lot, quantity, location):
+        """A component of ``production`` consumed from ``location``, as a picked line."""
+        move = production.move_raw_ids.filtered(
+            lambda m: m.product_id == product and m.state not in ("done", "cancel")
+        )[:1] or self._add_component(production, product, self.env["mrp.workorder"])
+        self._add_lines(message, move, [(lot, quantity)], location)
+        move.picked = True
+        return move
+
+    def _add_lines(self, message, move, lots_and_quantities, location=None):
         """One move line per lot and message: each posted quantity names its message."""
         return self.env["stock.move.line"].create(
             [
@@ -454,7 +463,7 @@ class MesEventProcessor(models.AbstractModel):
                     "product_uom_id": move.product_uom.id,
                     "lot_id": lot.id or False,
                     "quantity": quantity,
-                    "location_id": self._source_location(move, lot).id,
+                    "location_id": (location or self._source_location(move, lot)).id,
                     "location_dest_id": move.location_dest_id.id,
                     "picked": True,
                     "mes_message_id": message.id,
@@ -749,11 +758,12 @@ class MesEventProcessor(models.AbstractModel):
         if production.state == "confirmed":
             production.state = "progress"
 
-    def _prepare_consumption(self, production, backend, tolerance=True):
+    def _prepare_consumption(self, production, backend, tolerance=True, owner=None):
         """The components the order posts: the bill of materials for what it produced
         (Odoo owns consumption), or exactly what the MES reported (the MES owns it,
-        within the backend's tolerance when ``tolerance``)."""
-        if backend.consumption_owner == "odoo":
+        within the backend's tolerance when ``tolerance``). ``owner``: who owns it, if
+        not as the backend says."""
+        if (owner or backend.consumption_owner) == "odoo":
             production._set_qty_producing()
         else:
             open_moves = (production.move_raw_ids | production.move_byproduct_ids).filtered(
@@ -1035,6 +1045,45 @@ class MesEventProcessor(models.AbstractModel):
                     ref=production.name,
                 ),
             )
+
+    # Rework
+
+    def _process_rework_started(self, message, event):
+        production = self._production(message, event, closed_ok=True)
+        self._post_unit_now(message, production, event["data"])
+        reworks = self.env["mes.rework"]._start(self, message, production, event["data"])
+        return self.env._(
+            "sent to rework (%(reason)s): %(what)s",
+            reason=event["data"]["reason"],
+            what=", ".join(reworks.mapped("name")),
+        )
+
+    def _process_rework_completed(self, message, event):
+        production = self._production(message, event, closed_ok=True)
+        data = event["data"]
+        reworks = self.env["mes.rework"]._complete(self, message, production, data)
+        return self.env._(
+            "out of rework, %(result)s: %(what)s",
+            result=dict(reworks._fields["state"]._description_selection(self.env))[
+                reworks[:1].state
+            ],
+            what=", ".join(reworks.mapped("name")),
+        )
+
+    def _post_unit_now(self, message, production, data):
+        """A unit the MES sends to rework while it is held on the order (its last
+        planned one) is posted at once: rework is of what was produced. The order is
+        then done; the MES's final confirmation has nothing more to post."""
+        if not (
+            production.state not in ("done", "cancel")
+            and production.product_id.tracking == "serial"
+            and production.mes_output_qty
+            and production.lot_producing_id.name in (data.get("serials") or [data.get("lot")])
+        ):
+            return
+        self._prepare_consumption(production, message.backend_id, tolerance=False)
+        self._mark_done(message, production, production.date_finished, rest="close")
+        production.mes_closed_by_part = True
 
     # Scrap
 

@@ -68,6 +68,8 @@ MESSAGE_TYPE_SELECTION = [
     ("material_consumed", "Material consumed"),
     ("output_produced", "Output produced"),
     ("scrap_reported", "Scrap"),
+    ("rework_started", "Sent to rework"),
+    ("rework_completed", "Out of rework"),
     ("downtime_started", "Downtime started"),
     ("downtime_ended", "Downtime ended"),
     ("quality_result", "Quality result"),
@@ -280,6 +282,7 @@ class MesMessage(models.Model):
     job_uuid = fields.Char(index="btree_not_null", readonly=True, copy=False)
     move_ids = fields.Many2many("stock.move", string="Posted stock moves", readonly=True)
     scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
+    rework_ids = fields.Many2many("mes.rework", string="Rework", readonly=True)
     productivity_ids = fields.Many2many(
         "mrp.workcenter.productivity", string="Time logs", readonly=True
     )

@@ -133,6 +133,13 @@ class MrpProduction(models.Model):
         help="Something held up this order's MES reports and its people were told: they are "
         "told again when all of them are posted.",
     )
+    mes_rebuild = fields.Boolean(
+        "Rebuild after MES rework",
+        readonly=True,
+        copy=False,
+        help="Odoo's record of a unit the MES reworked (unbuilt and made again): not an "
+        "order for the MES, never sent to it.",
+    )
     mes_closed_by_part = fields.Boolean(
         "Closed by a partial confirmation",
         readonly=True,
@@ -573,6 +580,7 @@ class MrpProduction(models.Model):
             lambda p: (
                 p.state not in ("draft", "cancel")
                 and p.mes_state == "not_sent"
+                and not p.mes_rebuild
                 and p._mes_is_live()
             )
         )

@@ -21,6 +21,7 @@ from . import (
     test_monitoring,
     test_order_status,
     test_processing,
+    test_rework,
     test_security,
     test_serial_output,
 )

@@ -21,7 +21,7 @@ STATUSES = [
     ("variance", "Variance"),
 ]
 STATUS_RANK = {"balanced": 0, "tolerance": 1, "variance": 2, "pending": 3}
-KIND_SEQUENCE = {"output": 1, "byproduct": 2, "component": 3, "scrap": 4, "time": 5}
+KIND_SEQUENCE = {"output": 1, "byproduct": 2, "component": 3, "scrap": 4, "rework": 5, "time": 6}
 OPEN_INBOUND = ("received", "waiting", "error")
 # Time is compared in hours, to a few seconds: MES and Odoo keep start and end times to
 # the second, so each time log may differ by up to a second from the minutes reported.
@@ -458,6 +458,7 @@ class _Computation:
         kind = {
             "material_consumed": "component",
             "scrap_reported": "scrap",
+            "rework_completed": "rework",
             "output_produced": None,
             "operation_progress": "time",
             "operation_completed": "time",
@@ -476,8 +477,9 @@ class _Computation:
                 self._report_units(message, product, data.get("serials") or [])
             else:
                 self._report_material(message, kind, product, data)
-            if message.production_id == self.production:
-                # What went into the unit, reported with it.
+            if kind == "output" and message.production_id == self.production:
+                # What went into the unit, reported with it (the parts replaced in rework
+                # are the rework's cost).
                 processor = self.env["mes.event.processor"]
                 for component in data.get("components") or []:
                     try:
@@ -584,8 +586,28 @@ class _Computation:
                     kind == "byproduct" and self.mes_owned and not line.mes_message_id,
                 )
             self._value((kind, move.product_id), move)
-        scraps = self.env["stock.scrap"].search(
-            [("production_id", "=", production.id), ("state", "=", "done")]
+        # What the MES reworked of this order's output: the units out of rework, at what
+        # the rework cost (its scrap is the rework's, not the order's).
+        reworks = self.env["mes.rework"].search(
+            [("production_id", "=", production.id), ("state", "!=", "rework")]
+        )
+        for rework in reworks:
+            key = (
+                "rework",
+                rework.product_id.id,
+                False,
+                self._lot_key(rework.product_id, rework.lot_id.name),
+                False,
+            )
+            self.buckets[key]["posted"] += rework.quantity
+            costs = self.costs.setdefault(("rework", rework.product_id), [0.0, 0.0])
+            costs[0] += rework._cost()
+            costs[1] += rework.quantity
+        scraps = (
+            self.env["stock.scrap"].search(
+                [("production_id", "=", production.id), ("state", "=", "done")]
+            )
+            - reworks.scrap_ids
         )
         reported_scraps = self.messages.scrap_ids
         for scrap in scraps:

@@ -38,6 +38,7 @@ class MesReconciliationLine(models.Model):
             ("byproduct", "By-product"),
             ("component", "Component"),
             ("scrap", "Scrap"),
+            ("rework", "Rework"),
             ("time", "Work center time"),
         ],
         required=True,

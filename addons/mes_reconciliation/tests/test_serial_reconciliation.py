@@ -59,3 +59,61 @@ class TestSerialReconciliation(UnitCase, ReconciliationCase):
         )
         # Nothing consumed was reported for them, nothing posted.
         self.assertEqual(self._lines(third, "component", self.sensor), {"": (1, 0, 0, "balanced")})
+
+    def test_rework_is_reconciled_and_costed_under_the_order_that_made_the_unit(self):
+        rework_location = self.env["stock.location"].create(
+            {"name": "Rework", "usage": "internal", "location_id": self.stock_location.id}
+        )
+        self.backend.rework_location_id = rework_location
+        self.sensor.standard_price = 15.0
+        self.valve.standard_price = 40.0
+        production, ref = self._valves(2)
+        self._assert_processed(
+            self._unit(ref, "SN-1", housing="LOT-A", sensor="SEN-1"),
+            self._unit(ref, "SN-2", housing="LOT-B", sensor="SEN-2"),
+            self._complete_ref(ref),
+        )
+        unit = {"product": "T-VALVE", "quantity": 1, "uom": "Units"}
+        new_sensor = [{"product": "T-SENS", "quantity": 1, "uom": "Units", "serials": ["SEN-6"]}]
+        self._assert_processed(
+            self._send(
+                None,
+                "rework_started",
+                {**unit, "serials": ["SN-1"], "reason": "DMG"},
+                order_ref=ref,
+            ),
+            self._send(
+                None,
+                "rework_started",
+                {**unit, "serials": ["SN-2"], "reason": "DMG"},
+                order_ref=ref,
+            ),
+            self._send(
+                None,
+                "rework_completed",
+                {**unit, "serials": ["SN-1"], "result": "good", "components": new_sensor},
+                order_ref=ref,
+            ),
+            self._send(
+                None,
+                "rework_completed",
+                {**unit, "serials": ["SN-2"], "result": "scrapped"},
+                order_ref=ref,
+            ),
+        )
+        first, second = production._mes_family()
+        records = self._reconcile(first | second)
+        self.assertEqual(records.mapped("status"), ["balanced", "balanced"])
+        by_order = {record.production_id: record for record in records}
+        self.assertEqual(
+            self._lines(by_order[first], "rework", self.valve),
+            {"": (0, 1, 1, "balanced"), "SN-1": (0, 1, 1, "balanced")},
+        )
+        # The old sensor scrapped and the new one: 15 + 15.
+        rework_line = self._line(by_order[first], "rework", self.valve)
+        self.assertAlmostEqual(rework_line.posted_value, 30.0, places=2)
+        # A unit scrapped after rework: the valve's value.
+        rework_line = self._line(by_order[second], "rework", self.valve)
+        self.assertAlmostEqual(rework_line.posted_value, 40.0, places=2)
+        # The rework's scrap is not the order's scrap.
+        self.assertFalse(by_order[second].line_ids.filtered(lambda line: line.kind == "scrap"))

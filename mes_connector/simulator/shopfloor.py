@@ -324,7 +324,8 @@ def totals(events):
             _consumed(order, data)
         elif kind == "output_produced":
             order["produced"][data["product"]] += data["quantity"]
-            order["serials"][data["product"]] += data.get("serials") or []
+            if data.get("serials"):
+                order["serials"][data["product"]] += data["serials"]
             for component in data.get("components") or []:
                 _consumed(order, component)
         elif kind == "scrap_reported":

@@ -317,9 +317,11 @@ class Simulator:
                 # Event ids stay unique when tests reuse a database.
                 "--id-prefix",
                 f"SIM{uuid.uuid4().hex[:6].upper()}",
-                # The demo plant's lots of its lot-tracked component.
+                # The demo plant's lots of its lot-tracked components.
                 "--lots",
                 "PH-10=PH-2611-A,PH-2611-B",
+                "--lots",
+                "MB-41=MB-2611-A,MB-2611-B",
                 *options,
             ],
             env=env,

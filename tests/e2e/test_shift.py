@@ -14,7 +14,10 @@ from .conftest import Simulator, wait_for
 
 pytestmark = pytest.mark.e2e
 
-SHIFT = [("GP-100", 2), ("VA-200", 3), ("CB-300", 1), ("GP-100", 1), ("CB-300", 4)] * 4
+# 20 orders, 52 flow meters made one serial at a time among them.
+SHIFT = [("GP-100", 2), ("VA-200", 3), ("FM-400", 6), ("CB-300", 4), ("FM-400", 7)] * 4
+# A shift without serial-numbered units, partial confirmations or rework.
+BASIC_SHIFT = [("GP-100", 2), ("VA-200", 3), ("CB-300", 1), ("GP-100", 1), ("CB-300", 4)] * 4
 
 
 def _confirm_shift(rpc, shift=SHIFT):
@@ -39,25 +42,72 @@ def _confirm_shift(rpc, shift=SHIFT):
     return {p["name"]: p["id"] for p in rpc("mrp.production", "read", production_ids, ["name"])}
 
 
-def _run_shift(simulator, names):
-    # Every 5th order breaks down for 30 minutes, every 4th fails its final quality check.
-    simulator.post("/control", {"breakdown_every": 5, "quality_fail_every": 4})
+def _run_shift(simulator, names, units=True):
+    # Every 5th order breaks down for 30 minutes, every 4th fails its final quality check;
+    # with units: every 3rd runs over two shifts (a partial confirmation first), every
+    # 4th sends a unit to rework (reworked good, then scrapped, in turn).
+    simulator.post(
+        "/control",
+        {
+            "breakdown_every": 5,
+            "quality_fail_every": 4,
+            "partial_every": 3 if units else 0,
+            "rework_every": 4 if units else 0,
+        },
+    )
     for name in names:
         simulator.post(f"/orders/{quote(name, safe='')}/run")
     return {name: simulator.get("/totals")["orders"][name] for name in names}
 
 
-def _wait_done(rpc, orders, timeout=600):
+def _families(rpc, orders):
+    """{order name: ids of the orders of it}: the order, and those split from it as the
+    MES reported (units of serial output, parts of partial confirmations)."""
+    families = {name: {pid} for name, pid in orders.items()}
+    for row in rpc(
+        "mrp.production",
+        "search_read",
+        [("mes_order_ref", "in", list(orders))],
+        ["mes_order_ref"],
+    ):
+        families[row["mes_order_ref"]].add(row["id"])
+    return {name: sorted(ids) for name, ids in families.items()}
+
+
+def _wait_done(rpc, orders, timeout=600, simulator=None):
+    """Every order (and all split from it) done and, with ``simulator``, every event of
+    the orders it reported processed (rework comes after an order is done)."""
+    expected = None
+    if simulator is not None:
+        expected = sum(
+            1
+            for item in simulator.get("/events?after=0&limit=10000")["events"]
+            if item["body"]["order_ref"] in orders
+        )
+
     def done():
-        states = rpc("mrp.production", "read", list(orders.values()), ["state"])
+        ids = [pid for family in _families(rpc, orders).values() for pid in family]
+        states = rpc("mrp.production", "read", ids, ["state"])
         stuck = rpc(
             "mes.message",
             "search_read",
-            [("production_id", "in", list(orders.values())), ("state", "=", "error")],
+            [("production_id", "in", ids), ("state", "=", "error")],
             ["order_ref", "error_code", "error_text"],
         )
         assert not stuck, f"messages in error: {stuck}"
-        return all(s["state"] == "done" for s in states)
+        if expected is not None:
+            processed = rpc(
+                "mes.message",
+                "search_count",
+                [
+                    ("direction", "=", "inbound"),
+                    ("order_ref", "in", list(orders)),
+                    ("state", "=", "processed"),
+                ],
+            )
+            if processed < expected:
+                return False
+        return all(s["state"] in ("done", "cancel") for s in states)
 
     wait_for(done, timeout, "every order of the shift to be done", interval=2)
 
@@ -83,21 +133,45 @@ def _odoo_totals(rpc, orders, backend_id):
         )
     }
     result = {}
-    for name, pid in orders.items():
+    families = _families(rpc, orders)
+    for name in orders:
+        pid = families[name]
         produced = defaultdict(float)
         for move in rpc(
             "stock.move",
             "search_read",
-            [("production_id", "=", pid), ("state", "=", "done"), ("scrap_id", "=", False)],
+            [("production_id", "in", pid), ("state", "=", "done"), ("scrap_id", "=", False)],
             ["product_id", "quantity"],
         ):
             produced[code(move["product_id"])] += move["quantity"]
+        serials = defaultdict(list)
+        for line in rpc(
+            "stock.move.line",
+            "search_read",
+            [
+                ("move_id.production_id", "in", pid),
+                ("move_id.scrap_id", "=", False),
+                ("state", "=", "done"),
+                ("product_id.tracking", "=", "serial"),
+            ],
+            ["product_id", "lot_id"],
+        ):
+            serials[code(line["product_id"])].append(line["lot_id"][1])
+        rework = defaultdict(lambda: defaultdict(float))
+        for item in rpc(
+            "mes.rework",
+            "search_read",
+            [("mes_order_ref", "=", name)],
+            ["reason_tag_id", "state", "quantity"],
+        ):
+            outcome = {"good": "good", "scrapped": "scrapped"}.get(item["state"], "in rework")
+            rework[reasons[item["reason_tag_id"][0]]][outcome] += item["quantity"]
         consumed = defaultdict(lambda: defaultdict(float))
         for line in rpc(
             "stock.move.line",
             "search_read",
             [
-                ("move_id.raw_material_production_id", "=", pid),
+                ("move_id.raw_material_production_id", "in", pid),
                 ("move_id.scrap_id", "=", False),
                 ("state", "=", "done"),
             ],
@@ -109,7 +183,7 @@ def _odoo_totals(rpc, orders, backend_id):
         for item in rpc(
             "stock.scrap",
             "search_read",
-            [("production_id", "=", pid), ("state", "=", "done")],
+            [("production_id", "in", pid), ("state", "=", "done")],
             ["product_id", "scrap_qty", "scrap_reason_tag_ids"],
         ):
             reason = reasons[item["scrap_reason_tag_ids"][0]]
@@ -120,7 +194,7 @@ def _odoo_totals(rpc, orders, backend_id):
         ended = rpc(
             "mes.message",
             "search_read",
-            [("production_id", "=", pid), ("message_type", "=", "downtime_ended")],
+            [("production_id", "in", pid), ("message_type", "=", "downtime_ended")],
             ["productivity_ids"],
         )
         for message in ended:
@@ -135,10 +209,14 @@ def _odoo_totals(rpc, orders, backend_id):
                 downtime[wc] += (end - start).total_seconds() / 60
         result[name] = {
             "produced": {k: round(v, 3) for k, v in produced.items()},
+            "serials": {k: sorted(v) for k, v in serials.items()},
             "consumed": {
                 p: {lot: round(q, 3) for lot, q in lots.items()} for p, lots in consumed.items()
             },
             "scrap": {r: {p: round(q, 3) for p, q in items.items()} for r, items in scrap.items()},
+            "rework": {
+                r: {o: round(q, 3) for o, q in items.items()} for r, items in rework.items()
+            },
             "downtime_minutes": {k: round(v, 3) for k, v in downtime.items()},
             # The outcome of the inspections made from the MES's quality results.
             "quality": {
@@ -148,7 +226,7 @@ def _odoo_totals(rpc, orders, backend_id):
                 for inspection in rpc(
                     "qc.inspection",
                     "search_read",
-                    [("production_id", "=", pid), ("mes_message_id", "!=", False)],
+                    [("production_id", "in", pid), ("mes_message_id", "!=", False)],
                     ["mes_characteristic", "state"],
                     order="id",
                 )
@@ -157,7 +235,7 @@ def _odoo_totals(rpc, orders, backend_id):
     return result
 
 
-def _assert_same(odoo, mes):
+def _assert_same(odoo, mes, units=True):
     assert set(odoo) == set(mes)
     for name in mes:
         assert odoo[name] == mes[name], f"{name}: Odoo {odoo[name]} != MES {mes[name]}"
@@ -166,6 +244,27 @@ def _assert_same(odoo, mes):
     assert any(t["downtime_minutes"] for t in mes.values())
     assert any(len(lots) > 1 for t in mes.values() for lots in t["consumed"].values())
     assert any("fail" in t["quality"].values() for t in mes.values())
+    if units:
+        units_made = sum(len(s) for t in mes.values() for s in t["serials"].values())
+        assert units_made >= 50, units_made
+        outcomes = {o for t in mes.values() for r in t["rework"].values() for o in r}
+        assert outcomes == {"good", "scrapped"}, outcomes
+
+
+def _assert_parts(rpc, orders):
+    """Orders of lots confirmed in parts over two shifts: each part an order of its own,
+    done, with its own finished lot where the product has lots."""
+    families = _families(rpc, orders)
+    parts = []
+    for ids in families.values():
+        rows = rpc("mrp.production", "read", ids, ["product_id", "state", "lot_producing_id"])
+        if len(ids) > 1 and "FM-400" not in rows[0]["product_id"][1]:
+            parts.append(rows)
+    assert len(parts) >= 3, parts
+    for rows in parts:
+        assert {row["state"] for row in rows} == {"done"}, rows
+        lots = {row["lot_producing_id"][1] for row in rows if row["lot_producing_id"]}
+        assert len(lots) in (0, len(rows)), rows
 
 
 def _assert_breakdowns_became_maintenance(rpc, simulator, orders):
@@ -203,13 +302,14 @@ def _assert_reconciled(rpc, orders):
         "ir_cron_mes_reconciliation_refresh",
     )
     rpc("ir.cron", "method_direct_trigger", [cron[1]])
+    ids = [pid for family in _families(rpc, orders).values() for pid in family]
     records = rpc(
         "mes.reconciliation",
         "search_read",
-        [("production_id", "in", list(orders.values()))],
+        [("production_id", "in", ids)],
         ["production_id", "status", "unmatched", "variance_value", "pending_messages"],
     )
-    assert len(records) == len(orders)
+    assert len(records) == len(ids)
     for record in records:
         if record["status"] != "balanced":
             lines = rpc(
@@ -226,9 +326,10 @@ def test_shift_pushed_by_the_mes_posts_the_mes_totals(plant):
     rpc, simulator, _key = plant
     orders = _confirm_shift(rpc)
     mes = _run_shift(simulator, orders)
-    _wait_done(rpc, orders)
+    _wait_done(rpc, orders, simulator=simulator)
     backend_id = rpc("mes.backend", "search", [("code", "=", "SIM")])[0]
     _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+    _assert_parts(rpc, orders)
     _assert_breakdowns_became_maintenance(rpc, simulator, orders)
     _assert_reconciled(rpc, orders)
 
@@ -293,7 +394,7 @@ def test_shift_pulled_and_delivered_twice_concurrently_posts_the_mes_totals(
             )
 
         wait_for(pulled, 60, "the feed to be read to its end")
-        _wait_done(rpc, orders)
+        _wait_done(rpc, orders, simulator=feed)
         for name, pid in orders.items():
             count = rpc(
                 "mes.message",
@@ -337,9 +438,9 @@ def test_shift_reported_in_b2mml_transactions_posts_the_mes_totals(plant, tmp_pa
         {"base_url": b2mml_mes.url, "outbound_api_key_input": push_simulator.mes_key},
     )
     try:
-        orders = _confirm_shift(rpc)
-        mes = _run_shift(b2mml_mes, orders)
-        _wait_done(rpc, orders)
+        orders = _confirm_shift(rpc, BASIC_SHIFT)
+        mes = _run_shift(b2mml_mes, orders, units=False)
+        _wait_done(rpc, orders, simulator=b2mml_mes)
         documents = rpc(
             "mes.message",
             "search_read",
@@ -356,7 +457,7 @@ def test_shift_reported_in_b2mml_transactions_posts_the_mes_totals(plant, tmp_pa
         assert all(d["payload"].lstrip().startswith("<?xml") for d in documents)
         assert all("<SyncProductionPerformance" in d["payload"] for d in documents)
         assert {d["state"] for d in documents} == {"processed"}
-        _assert_same(_odoo_totals(rpc, orders, backend_id), mes)
+        _assert_same(_odoo_totals(rpc, orders, backend_id), mes, units=False)
         _assert_reconciled(rpc, orders)
     finally:
         rpc(

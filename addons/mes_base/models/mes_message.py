@@ -282,7 +282,7 @@ class MesMessage(models.Model):
     job_uuid = fields.Char(index="btree_not_null", readonly=True, copy=False)
     move_ids = fields.Many2many("stock.move", string="Posted stock moves", readonly=True)
     scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
-    rework_ids = fields.Many2many("mes.rework", string="Rework", readonly=True)
+    rework_ids = fields.Many2many("mes.rework", readonly=True)
     productivity_ids = fields.Many2many(
         "mrp.workcenter.productivity", string="Time logs", readonly=True
     )

@@ -44,7 +44,8 @@ fi
 MES_SIMULATOR_API_KEY=demo-odoo-to-mes-key MES_ODOO_API_KEY=demo-mes-to-odoo-key \
     "$PYTHON" -m mes_connector.simulator --port "$SIM_PORT" --db "$STATE_DIR/simulator.sqlite" \
     --odoo-url "http://127.0.0.1:$ODOO_PORT" --backend SIM --auto-complete "$SIM_RUN_SECONDS" \
-    --lots PH-10=PH-2611-A,PH-2611-B --lots MB-41=MB-2611-A,MB-2611-B &
+    --lots PH-10=PH-2611-A,PH-2611-B --lots MB-41=MB-2611-A,MB-2611-B \
+    --shift-mode --operators MES1001,MES1002 &
 SIM_PID=$!
 trap 'kill $SIM_PID 2>/dev/null || true' EXIT
 

@@ -6,7 +6,7 @@
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",
     "license": "AGPL-3",
-    "depends": ["mrp", "queue_job"],
+    "depends": ["mrp", "hr", "queue_job"],
     "external_dependencies": {
         "python": ["mes-connector", "requests", "jsonschema", "jsonschema-rs"]
     },
@@ -23,6 +23,7 @@
         "views/mes_error_cause_views.xml",
         "views/mes_master_data_views.xml",
         "views/mes_rework_views.xml",
+        "views/mes_labor_views.xml",
         "wizards/mes_adopt_wizard_views.xml",
         "views/mrp_production_views.xml",
         "views/mrp_workcenter_views.xml",

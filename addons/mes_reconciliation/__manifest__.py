@@ -6,7 +6,7 @@
     "website": "https://github.com/mes-connector/odoo-mes",
     "author": "Odoo MES Connector contributors",
     "license": "AGPL-3",
-    "depends": ["mes_base", "mrp_account"],
+    "depends": ["mes_base", "mrp_account", "hr_hourly_cost"],
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",

@@ -78,6 +78,18 @@ def main(argv=None):
         help="refuse orders that name materials or equipment the MES does not hold as "
         "active master data (POST /api/v1/master-data)",
     )
+    parser.add_argument(
+        "--shift-mode",
+        action="store_true",
+        help="run the shop floor as a shift does: every 3rd order over two shifts (a partial "
+        "confirmation first), every 4th with a unit sent to rework",
+    )
+    parser.add_argument(
+        "--operators",
+        default="",
+        metavar="BADGE,BADGE",
+        help="badges of the operators named on operation reports (employees' Badge IDs)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -100,7 +112,11 @@ def main(argv=None):
         report=args.report,
         strict=args.strict,
         answer=args.answer,
-    ).start()
+    )
+    if args.shift_mode:
+        sim.partial_every, sim.rework_every = 3, 4
+    sim.operators = tuple(badge for badge in args.operators.split(",") if badge)
+    sim.start()
     logging.getLogger(__name__).info("MES simulator listening on %s", sim.url)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -56,12 +56,12 @@ API (JSON, ``Authorization: Bearer <key>`` when the simulator has a key):
   rework per reason and outcome, downtime minutes per resource.
 - ``POST /api/v1/control`` ``{"down": bool, "delay": seconds, "auto_complete": seconds,
   "async_ack": bool, "breakdown_every": n, "quality_fail_every": n, "partial_every": n,
-  "rework_every": n, "strict": bool,
+  "rework_every": n, "operators": ["<badge>", ...], "strict": bool,
   "refuse_materials": {"<code>": "<reason>"}, "answer": "json" | "bod"}`` (async_ack:
   answer 202 without the MES order id; every n-th order run has a 30-minute breakdown,
   fails its quality check (0: left to chance), is run in two shifts (a partial
   confirmation, then the rest), sends a unit to rework (good, then scrapped, in turn;
-  0: never); strict: orders must name known master
+  0: never), names these operators on its operation reports; strict: orders must name known master
   data; refuse_materials: the MES refuses those materials with that reason; answer: how
   B2MML requests are answered, see above): fault switches (not authenticated: for
   tests and demos on 127.0.0.1).
@@ -501,6 +501,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{switch}: {value!r} must be a whole number, 0 or more")
                 setattr(sim, switch, value)
+        if "operators" in body:
+            crew = body["operators"] or []
+            if not isinstance(crew, list) or not all(isinstance(c, str) and c for c in crew):
+                raise ValueError(f"operators: {crew!r} must be a list of operator badges")
+            sim.operators = tuple(crew)
         if "answer" in body:
             if body["answer"] not in ANSWER_FORMATS:
                 raise ValueError(
@@ -590,6 +595,7 @@ class SimulatorServer:
         self.rework_every = 0
         self.reworks = 0
         self.used_serials = set()
+        self.operators = ()
         self.runs = 0
         self._runs_lock = threading.Lock()
         self.push_interval = push_interval
@@ -772,6 +778,7 @@ class SimulatorServer:
                 partial=bool(self.partial_every) and number % self.partial_every == 0,
                 rework=rework,
                 used_serials=self.used_serials,
+                operators=self.operators,
             )
         events = [self._emit(order, event_type, data) for event_type, data in planned]
         self.store.set_order_status(order["mes_order_id"], "completed")

@@ -30,6 +30,7 @@ def run_order(
     partial=False,
     rework=None,
     used_serials=None,
+    operators=(),
 ):
     """The events of one order run from start to finish, as ``(event_type, data)`` pairs.
 
@@ -44,7 +45,10 @@ def run_order(
     serial and what went into it. ``partial``: the order is run in two shifts, the
     first confirmed as a part. ``rework`` ("good" or "scrapped"): one unit (or one of the
     lot) is sent to rework, with that outcome. ``used_serials``: the serials of
-    components the shop floor already used (a set, added to).
+    components the shop floor already used (a set, added to). ``operators``: badges
+    of the operators the shop floor has; each operation names who worked on it and
+    their minutes (one on the machine's whole time, a second one on every other
+    operation for half of it).
     """
     lots = lots or {}
     rng = random.Random(seed if seed is not None else order["order_id"])
@@ -81,25 +85,27 @@ def run_order(
             )
         )
 
-    for operation in operations:
+    for index, operation in enumerate(operations):
         minutes = operation.get("duration_minutes") or 0
         setup = _round(min(5.0, minutes / 4))
         run = _round(minutes - setup)
         clock += timedelta(minutes=setup + run)
-        events.append(
-            (
-                "operation_completed",
-                {
-                    "operation": operation["sequence"],
-                    "resource": operation["resource"],
-                    "good_quantity": quantity,
-                    "uom": order["uom"],
-                    "setup_minutes": setup,
-                    "run_minutes": run,
-                    "ended_at": clock.isoformat(),
-                },
-            )
-        )
+        report = {
+            "operation": operation["sequence"],
+            "resource": operation["resource"],
+            "good_quantity": quantity,
+            "uom": order["uom"],
+            "setup_minutes": setup,
+            "run_minutes": run,
+            "ended_at": clock.isoformat(),
+        }
+        if operators:
+            crew = [{"operator": operators[index % len(operators)], "minutes": _round(setup + run)}]
+            if len(operators) > 1 and index % 2:
+                helper = operators[(index + 1) % len(operators)]
+                crew.append({"operator": helper, "minutes": _round((setup + run) / 2)})
+            report["operators"] = crew
+        events.append(("operation_completed", report))
 
     product = order["product"]
     serial = product.get("tracking") == "serial"
@@ -299,7 +305,8 @@ def totals(events):
     units), ``consumed`` {product: {lot or serial: qty}} (components reported with a
     unit included), ``scrap`` {reason: {product: qty}} (units scrapped after rework,
     and the parts rework replaced, under the rework's reason), ``rework`` {reason:
-    {"good" | "scrapped": qty}}, ``downtime_minutes`` {resource: minutes},
+    {"good" | "scrapped": qty}}, ``labor_minutes`` {operator: minutes},
+    ``downtime_minutes`` {resource: minutes},
     ``quality`` {characteristic: "pass" | "fail"} (the last result of each).
     """
     out = defaultdict(
@@ -309,6 +316,7 @@ def totals(events):
             "consumed": defaultdict(lambda: defaultdict(float)),
             "scrap": defaultdict(lambda: defaultdict(float)),
             "rework": defaultdict(lambda: defaultdict(float)),
+            "labor_minutes": defaultdict(float),
             "downtime_minutes": defaultdict(float),
             "quality": {},
         }
@@ -339,6 +347,9 @@ def totals(events):
                 order["scrap"][data.get("reason") or reason][data["product"]] += data["quantity"]
             for part in data.get("components") or []:
                 order["scrap"][reason][part["product"]] += part["quantity"]
+        elif kind in ("operation_progress", "operation_completed"):
+            for item in data.get("operators") or []:
+                order["labor_minutes"][item["operator"]] += item["minutes"]
         elif kind == "quality_result":
             order["quality"][data["characteristic"]] = data["result"]
         elif kind == "downtime_started":

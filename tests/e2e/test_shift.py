@@ -53,6 +53,8 @@ def _run_shift(simulator, names, units=True):
             "quality_fail_every": 4,
             "partial_every": 3 if units else 0,
             "rework_every": 4 if units else 0,
+            # The demo plant's operators, by their badges.
+            "operators": ["MES1001", "MES1002"] if units else [],
         },
     )
     for name in names:
@@ -166,6 +168,14 @@ def _odoo_totals(rpc, orders, backend_id):
         ):
             outcome = {"good": "good", "scrapped": "scrapped"}.get(item["state"], "in rework")
             rework[reasons[item["reason_tag_id"][0]]][outcome] += item["quantity"]
+        labor = defaultdict(float)
+        for item in rpc(
+            "mes.labor",
+            "search_read",
+            [("production_id", "in", pid)],
+            ["operator_code", "minutes"],
+        ):
+            labor[item["operator_code"]] += item["minutes"]
         consumed = defaultdict(lambda: defaultdict(float))
         for line in rpc(
             "stock.move.line",
@@ -217,6 +227,7 @@ def _odoo_totals(rpc, orders, backend_id):
             "rework": {
                 r: {o: round(q, 3) for o, q in items.items()} for r, items in rework.items()
             },
+            "labor_minutes": {k: round(v, 3) for k, v in labor.items()},
             "downtime_minutes": {k: round(v, 3) for k, v in downtime.items()},
             # The outcome of the inspections made from the MES's quality results.
             "quality": {
@@ -249,6 +260,8 @@ def _assert_same(odoo, mes, units=True):
         assert units_made >= 50, units_made
         outcomes = {o for t in mes.values() for r in t["rework"].values() for o in r}
         assert outcomes == {"good", "scrapped"}, outcomes
+        crew = {o for t in mes.values() for o in t["labor_minutes"]}
+        assert crew == {"MES1001", "MES1002"}, crew
 
 
 def _assert_parts(rpc, orders):

@@ -5,6 +5,7 @@ from . import (
     mes_dashboard_shop_floor,
     mes_error_cause,
     mes_event_processor,
+    mes_labor,
     mes_mapping,
     mes_master_data,
     mes_master_data_part,

@@ -142,6 +142,22 @@ class MesEventProcessor(models.AbstractModel):
         uom = self._uom(message, data["uom"], product, f"{field}.uom")
         return uom._compute_quantity(data["quantity"], to_uom, rounding_method="HALF-UP")
 
+    def _operator(self, message, code, field):
+        """The employee an MES operator badge or code stands for: mapped, or the
+        employee of the company with that badge."""
+
+        def by_badge(value):
+            return (
+                self.env["hr.employee"]
+                .sudo()
+                .search(
+                    [("barcode", "=", value), ("company_id", "in", [False, message.company_id.id])],
+                    limit=1,
+                )
+            )
+
+        return message.backend_id._resolve("operator", code, field, by_badge)
+
     def _workcenter(self, message, code, field):
         def by_code(value):
             return self.env["mrp.workcenter"].search(
@@ -1173,13 +1189,18 @@ class MesEventProcessor(models.AbstractModel):
             msg=message.external_id,
             worker=f", {data['worker']}" if data.get("worker") else "",
         )
+        labor = self.env["mes.labor"]._record(
+            self, message, workorder, data.get("operators") or [], ended
+        )
+        # Odoo's time logs name one user: the operator's, when one operator did the work.
+        user = labor.user_id if len(labor) == 1 else self.env["res.users"]
         if setup:
             logs |= self._time_log(
-                workorder, self._setup_loss(), started, started + setup, description
+                workorder, self._setup_loss(), started, started + setup, description, user
             )
         if run or not setup:
             logs |= self._time_log(
-                workorder, self._productive_loss(), started + setup, ended, description
+                workorder, self._productive_loss(), started + setup, ended, description, user
             )
         uom = production.product_uom_id
         if data.get("good_quantity"):
@@ -1189,19 +1210,25 @@ class MesEventProcessor(models.AbstractModel):
             unit = self._uom(message, data["uom"], production.product_id, "data.uom")
             workorder.mes_reject_qty += unit._compute_quantity(data["reject_quantity"], uom)
         message.productivity_ids |= logs
+        operators = labor and self.env._(
+            ", labor: %s",
+            ", ".join(f"{line.employee_id.sudo().name} {line.minutes:g} min" for line in labor),
+        )
         if finish:
             workorder.with_context(mes_no_timer=True).button_finish()
         return self.env._(
-            "operation %(op)s of %(ref)s: %(state)s, %(minutes).1f min logged",
+            "operation %(op)s of %(ref)s: %(state)s, %(minutes).1f min logged%(labor)s",
             op=workorder.name,
             ref=production.name,
             state=workorder.state,
             minutes=sum(logs.mapped("duration")),
+            labor=operators or "",
         )
 
-    def _time_log(self, workorder, loss, start, end, description):
+    def _time_log(self, workorder, loss, start, end, description, user=None):
         return self.env["mrp.workcenter.productivity"].create(
             {
+                **({"user_id": user.id} if user else {}),
                 "workorder_id": workorder.id,
                 "workcenter_id": workorder.workcenter_id.id,
                 "company_id": workorder.company_id.id,

@@ -7,6 +7,7 @@ MAPPING_FIELDS = {
     "uom": "uom_id",
     "scrap_reason": "scrap_tag_id",
     "downtime_reason": "loss_id",
+    "operator": "employee_id",
 }
 
 
@@ -28,6 +29,7 @@ class MesMapping(models.Model):
             ("uom", "Unit of measure"),
             ("scrap_reason", "Scrap reason"),
             ("downtime_reason", "Downtime reason"),
+            ("operator", "Operator"),
         ],
         "Type",
         required=True,
@@ -43,6 +45,7 @@ class MesMapping(models.Model):
     loss_id = fields.Many2one(
         "mrp.workcenter.productivity.loss", "Downtime reason", ondelete="cascade"
     )
+    employee_id = fields.Many2one("hr.employee", ondelete="cascade", check_company=True)
     active = fields.Boolean(default=True)
 
     _sql_constraints = [

@@ -283,6 +283,7 @@ class MesMessage(models.Model):
     move_ids = fields.Many2many("stock.move", string="Posted stock moves", readonly=True)
     scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
     rework_ids = fields.Many2many("mes.rework", readonly=True)
+    labor_ids = fields.One2many("mes.labor", "message_id", "Operator labor", readonly=True)
     productivity_ids = fields.Many2many(
         "mrp.workcenter.productivity", string="Time logs", readonly=True
     )

@@ -61,16 +61,8 @@ class MesRework(models.Model):
         (serial) or one for the quantity."""
         backend = message.backend_id
         location = self._location(backend)
-        product = processor._product(message, data["product"], "data.product")
-        quantity = processor._quantity(message, data, product, product.uom_id)
+        product, parts = self._parts(processor, message, data)
         tag = backend._resolve("scrap_reason", data["reason"], "data.reason")
-        if product.tracking == "serial":
-            parts = [
-                (processor._lot(message, product, serial, "data.serials"), 1.0)
-                for serial in processor._serials(product, data, quantity)
-            ]
-        else:
-            parts = [(processor._lot(message, product, data.get("lot"), "data.lot"), quantity)]
         reworks = self.browse()
         for lot, qty in parts:
             made_by = self._made_by(production, product, lot)
@@ -97,6 +89,18 @@ class MesRework(models.Model):
         # Shown (and reconciled) under the order that made it.
         message.production_id = reworks[-1:].production_id or production
         return reworks
+
+    def _parts(self, processor, message, data):
+        """The product a rework report names, and its parts: (lot, quantity) per serial
+        unit, or the quantity (of its lot)."""
+        product = processor._product(message, data["product"], "data.product")
+        quantity = processor._quantity(message, data, product, product.uom_id)
+        if product.tracking == "serial":
+            return product, [
+                (processor._lot(message, product, serial, "data.serials"), 1.0)
+                for serial in processor._serials(product, data, quantity)
+            ]
+        return product, [(processor._lot(message, product, data.get("lot"), "data.lot"), quantity)]
 
     def _location(self, backend):
         if not backend.rework_location_id:
@@ -195,15 +199,7 @@ class MesRework(models.Model):
         """Good or scrapped: the units or quantity the MES names, in rework since it sent
         them there (the oldest first; a part of a quantity splits its record)."""
         backend = message.backend_id
-        product = processor._product(message, data["product"], "data.product")
-        quantity = processor._quantity(message, data, product, product.uom_id)
-        if product.tracking == "serial":
-            wanted = [
-                (processor._lot(message, product, serial, "data.serials"), 1.0)
-                for serial in processor._serials(product, data, quantity)
-            ]
-        else:
-            wanted = [(processor._lot(message, product, data.get("lot"), "data.lot"), quantity)]
+        product, wanted = self._parts(processor, message, data)
         scrap_tag = (
             backend._resolve("scrap_reason", data["reason"], "data.reason")
             if data.get("reason")
@@ -293,12 +289,23 @@ class MesRework(models.Model):
 
     def _scrap(self, message, production, tag):
         self.ensure_one()
-        scrap = self.env["stock.scrap"].create(
+        scrap = self._new_scrap(
+            message, self.product_id, self.quantity, self.product_id.uom_id, self.lot_id, tag
+        )
+        scrap.do_scrap()
+        self.write({"state": "scrapped", "scrap_ids": [Command.link(scrap.id)]})
+        message.scrap_ids |= scrap
+        message.move_ids |= scrap.move_ids
+
+    def _new_scrap(self, message, product, quantity, uom, lot, tag):
+        """A scrap order, from the rework location, of what came out of this rework,
+        under the order that made the unit."""
+        return self.env["stock.scrap"].create(
             {
-                "product_id": self.product_id.id,
-                "scrap_qty": self.quantity,
-                "product_uom_id": self.product_id.uom_id.id,
-                "lot_id": self.lot_id.id or False,
+                "product_id": product.id,
+                "scrap_qty": quantity,
+                "product_uom_id": uom.id,
+                "lot_id": lot.id or False,
                 "location_id": self.backend_id.rework_location_id.id,
                 "production_id": self.production_id.id or False,
                 "company_id": self.company_id.id,
@@ -306,10 +313,6 @@ class MesRework(models.Model):
                 "origin": message.external_id,
             }
         )
-        scrap.do_scrap()
-        self.write({"state": "scrapped", "scrap_ids": [Command.link(scrap.id)]})
-        message.scrap_ids |= scrap
-        message.move_ids |= scrap.move_ids
 
     def _good(self, processor, message, data):
         self.ensure_one()
@@ -367,18 +370,13 @@ class MesRework(models.Model):
         old = returned.filtered(lambda line: line.product_id in replaced)
         scraps = self.env["stock.scrap"]
         for line in old:
-            scraps |= self.env["stock.scrap"].create(
-                {
-                    "product_id": line.product_id.id,
-                    "scrap_qty": line.quantity,
-                    "product_uom_id": line.product_uom_id.id,
-                    "lot_id": line.lot_id.id or False,
-                    "location_id": location.id,
-                    "production_id": made_by.id or False,
-                    "company_id": self.company_id.id,
-                    "scrap_reason_tag_ids": [Command.set(self.reason_tag_id.ids)],
-                    "origin": message.external_id,
-                }
+            scraps |= self._new_scrap(
+                message,
+                line.product_id,
+                line.quantity,
+                line.product_uom_id,
+                line.lot_id,
+                self.reason_tag_id,
             )
         scraps.do_scrap()
         rebuild = self.env["mrp.production"].create(

@@ -19,6 +19,7 @@ from . import (
     test_master_data,
     test_master_data_edges,
     test_monitoring,
+    test_operators,
     test_order_status,
     test_processing,
     test_rework,

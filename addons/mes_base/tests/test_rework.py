@@ -50,18 +50,20 @@ class TestRework(UnitCase):
     def _rework(self, ref, event_type, **data):
         return self._send(None, event_type, data, order_ref=ref)
 
+    def _sent(self, ref, serial, reason="LEAK"):
+        """A valve sent to rework."""
+        unit = {"product": "T-VALVE", "quantity": 1, "uom": "Units", "serials": [serial]}
+        return self._rework(ref, "rework_started", reason=reason, **unit)
+
+    def _out(self, ref, serial, result, **extra):
+        """A valve out of rework."""
+        unit = {"product": "T-VALVE", "quantity": 1, "uom": "Units", "serials": [serial]}
+        return self._rework(ref, "rework_completed", result=result, **unit, **extra)
+
     def test_a_unit_reworked_good_is_unbuilt_and_rebuilt_with_its_new_part(self):
         _production, ref = self._two_valves()
         sn_1 = self._serial("SN-1")
-        started = self._rework(
-            ref,
-            "rework_started",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-1"],
-            reason="LEAK",
-        )
+        started = self._sent(ref, "SN-1")
         self._assert_processed(started)
         rework = started.rework_ids
         self.assertEqual(
@@ -70,14 +72,10 @@ class TestRework(UnitCase):
         )
         self.assertEqual(self._at(self.rework_location, self.valve, sn_1), 1)
         self.assertEqual(self._at(self.stock_location, self.valve, sn_1), 0)
-        good = self._rework(
+        good = self._out(
             ref,
-            "rework_completed",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-1"],
-            result="good",
+            "SN-1",
+            "good",
             components=[{"product": "T-SENS", "quantity": 1, "uom": "Units", "serials": ["SEN-6"]}],
         )
         self._assert_processed(good)
@@ -115,27 +113,8 @@ class TestRework(UnitCase):
     def test_a_unit_scrapped_after_rework(self):
         _production, ref = self._two_valves()
         sn_2 = self._serial("SN-2")
-        self._assert_processed(
-            self._rework(
-                ref,
-                "rework_started",
-                product="T-VALVE",
-                quantity=1,
-                uom="Units",
-                serials=["SN-2"],
-                reason="LEAK",
-            )
-        )
-        scrapped = self._rework(
-            ref,
-            "rework_completed",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-2"],
-            result="scrapped",
-            reason="BROKEN",
-        )
+        self._assert_processed(self._sent(ref, "SN-2"))
+        scrapped = self._out(ref, "SN-2", "scrapped", reason="BROKEN")
         self._assert_processed(scrapped)
         rework = scrapped.rework_ids
         self.assertEqual(rework.state, "scrapped")
@@ -202,25 +181,11 @@ class TestRework(UnitCase):
     def test_parts_replaced_need_the_rebuild_method(self):
         self.backend.rework_method = "return"
         _production, ref = self._two_valves()
-        self._assert_processed(
-            self._rework(
-                ref,
-                "rework_started",
-                product="T-VALVE",
-                quantity=1,
-                uom="Units",
-                serials=["SN-1"],
-                reason="LEAK",
-            )
-        )
-        message = self._rework(
+        self._assert_processed(self._sent(ref, "SN-1"))
+        message = self._out(
             ref,
-            "rework_completed",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-1"],
-            result="good",
+            "SN-1",
+            "good",
             components=[{"product": "T-SENS", "quantity": 1, "uom": "Units", "serials": ["SEN-6"]}],
         )
         self.assertEqual(message.error_code, "rework_parts_not_recorded")
@@ -233,15 +198,7 @@ class TestRework(UnitCase):
         )
         family = production._mes_family()
         self.assertEqual(family.mapped("state"), ["done", "progress"])
-        started = self._rework(
-            ref,
-            "rework_started",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-2"],
-            reason="LEAK",
-        )
+        started = self._sent(ref, "SN-2")
         self._assert_processed(started)
         self.assertEqual(family.mapped("state"), ["done", "done"])
         self.assertEqual(self._at(self.rework_location, self.valve, self._serial("SN-2")), 1)
@@ -253,15 +210,7 @@ class TestRework(UnitCase):
         _production, ref = self._two_valves()
         lot = self._serial("SN-1")
         self.stock._update_available_quantity(self.valve, self.stock_location, -1, lot_id=lot)
-        message = self._rework(
-            ref,
-            "rework_started",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-1"],
-            reason="LEAK",
-        )
+        message = self._sent(ref, "SN-1")
         self.assertEqual(message.error_code, "rework_not_in_stock")
         self.assertIn(
             "1.0 Units of [T-VALVE] Valve SN-1 sent to rework, but Odoo has 0", message.error_text
@@ -270,25 +219,13 @@ class TestRework(UnitCase):
     def test_without_a_rework_location_the_backend_is_named(self):
         self.backend.rework_location_id = False
         _production, ref = self._two_valves()
-        message = self._rework(
-            ref,
-            "rework_started",
-            product="T-VALVE",
-            quantity=1,
-            uom="Units",
-            serials=["SN-1"],
-            reason="LEAK",
-        )
+        message = self._sent(ref, "SN-1")
         self.assertEqual(message.error_code, "rework_location_missing")
         self.assertIn("MES backend Test MES has no rework location", message.error_text)
 
     def test_units_in_rework_show_on_the_shop_floor_dashboard(self):
         _production, ref = self._two_valves()
-        unit = {"product": "T-VALVE", "quantity": 1, "uom": "Units", "reason": "LEAK"}
-        self._assert_processed(
-            self._rework(ref, "rework_started", serials=["SN-1"], **unit),
-            self._rework(ref, "rework_started", serials=["SN-2"], **unit),
-        )
+        self._assert_processed(self._sent(ref, "SN-1"), self._sent(ref, "SN-2"))
 
         def tile():
             dashboard = self.env["mes.dashboard"].get_dashboard("shopfloor", {"period": "7d"})
@@ -298,15 +235,5 @@ class TestRework(UnitCase):
         self.assertEqual((tile()["value"], tile()["level"]), (2, "warning"))
         listed = self.env["mes.rework"].search(tile()["action"]["domain"])
         self.assertEqual(sorted(listed.lot_id.mapped("name")), ["SN-1", "SN-2"])
-        self._assert_processed(
-            self._rework(
-                ref,
-                "rework_completed",
-                product="T-VALVE",
-                quantity=1,
-                uom="Units",
-                serials=["SN-2"],
-                result="scrapped",
-            )
-        )
+        self._assert_processed(self._out(ref, "SN-2", "scrapped"))
         self.assertEqual((tile()["value"], tile()["level"]), (1, "warning"))

@@ -21,7 +21,17 @@ STATUSES = [
     ("variance", "Variance"),
 ]
 STATUS_RANK = {"balanced": 0, "tolerance": 1, "variance": 2, "pending": 3}
-KIND_SEQUENCE = {"output": 1, "byproduct": 2, "component": 3, "scrap": 4, "rework": 5, "time": 6}
+KIND_SEQUENCE = {
+    "output": 1,
+    "byproduct": 2,
+    "component": 3,
+    "scrap": 4,
+    "rework": 5,
+    "time": 6,
+    "labor": 7,
+}
+# Kinds counted in hours (work center time, operator labor).
+HOUR_KINDS = ("time", "labor")
 OPEN_INBOUND = ("received", "waiting", "error")
 # Time is compared in hours, to a few seconds: MES and Odoo keep start and end times to
 # the second, so each time log may differ by up to a second from the minutes reported.
@@ -469,6 +479,7 @@ class _Computation:
             key = ("time", False, False, "", message.workcenter_id.id)
             quantity = message.reported_minutes / 60.0
             self.timed_workcenters.add(message.workcenter_id.id)
+            self._report_labor(message)
         else:
             product = message.product_id
             kind = kind or (self._kind_of(product) if product else "output")
@@ -489,6 +500,17 @@ class _Computation:
                     self._report_material(message, "component", part, component)
             return
         self._add_report(message, key, quantity)
+
+    def _report_labor(self, message):
+        """The operators an operation report names, and their hours, per work center."""
+        processor = self.env["mes.event.processor"]
+        for item in message._event_data().get("operators") or []:
+            try:
+                label = processor._operator(message, item["operator"], "").sudo().name
+            except MesDataError:
+                label = item["operator"]
+            key = ("labor", False, False, label, message.workcenter_id.id)
+            self._add_report(message, key, item["minutes"] / 60.0)
 
     def _add_report(self, message, key, quantity):
         bucket = self.buckets[key]
@@ -618,6 +640,13 @@ class _Computation:
                 "scrap", scrap.product_id, scrap.lot_id.name, quantity, scrap not in reported_scraps
             )
             self._value(("scrap", scrap.product_id), scrap.move_ids)
+        for labor in self.env["mes.labor"].search([("production_id", "=", production.id)]):
+            employee = labor.employee_id.sudo()
+            key = ("labor", False, False, employee.name, labor.workcenter_id.id)
+            self.buckets[key]["posted"] += labor.hours
+            costs = self.costs.setdefault(("labor", labor.workcenter_id.id), [0.0, 0.0])
+            costs[0] += labor.hours * employee.hourly_cost
+            costs[1] += labor.hours
         logs = self.env["mrp.workcenter.productivity"].search(
             [("workorder_id", "in", production.workorder_ids.ids)]
         )
@@ -714,6 +743,9 @@ class _Computation:
     def _unit_cost(self, kind, product, workcenter):
         if kind == "time":
             return workcenter.costs_hour
+        if kind == "labor":
+            value, hours = self.costs.get(("labor", workcenter.id), (0.0, 0.0))
+            return value / hours if hours else 0.0
         value, quantity = self.costs.get((kind, product), (0.0, 0.0))
         if quantity:
             return value / quantity
@@ -726,10 +758,10 @@ class _Computation:
         product = self.env["product.product"].browse(product_id)
         workcenter = self.env["mrp.workcenter"].browse(workcenter_id)
         uom = product.uom_id if product else self.env.ref("uom.product_uom_hour")
-        rounding = uom.rounding if kind != "time" else TIME_ROUNDING
+        rounding = uom.rounding if kind not in HOUR_KINDS else TIME_ROUNDING
         digits = (
             TIME_DIGITS
-            if kind == "time"
+            if kind in HOUR_KINDS
             else self.env["decimal.precision"].precision_get("Product Unit of Measure")
         )
 
@@ -748,7 +780,10 @@ class _Computation:
             # expected durations when the order was closed) have nothing to be compared to.
             unmatched = 0.0
         variance = qty(posted - reported) if mes_reported else 0.0
-        usage = qty(reported - planned) if mes_reported and not lot_detail else 0.0
+        # Odoo plans no labor: nothing to measure its use against.
+        usage = (
+            qty(reported - planned) if mes_reported and not lot_detail and kind != "labor" else 0.0
+        )
         unit_cost = self._unit_cost(kind, product, workcenter)
         currency = self.company.currency_id
         variance_value = currency.round(variance * unit_cost)
@@ -770,7 +805,8 @@ class _Computation:
             "product_id": product.id or False,
             "mes_code": code or False,
             "lot_id": lot.id or False,
-            "lot_name": lot_name or False,
+            "lot_name": (lot_name if kind != "labor" else False) or False,
+            "operator_name": (lot_name if kind == "labor" else False) or False,
             "workcenter_id": workcenter.id or False,
             "uom_id": uom.id,
             "planned_qty": planned,

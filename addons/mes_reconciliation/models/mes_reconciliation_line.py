@@ -40,11 +40,13 @@ class MesReconciliationLine(models.Model):
             ("scrap", "Scrap"),
             ("rework", "Rework"),
             ("time", "Work center time"),
+            ("labor", "Operator labor"),
         ],
         required=True,
     )
     kind_sequence = fields.Integer()
     product_id = fields.Many2one("product.product", index=True)
+    operator_name = fields.Char("Operator", help="Labor lines: the operator whose time it is.")
     mes_code = fields.Char(
         "MES code", help="What the MES called it, when Odoo could not tell which product it is."
     )

@@ -6,6 +6,7 @@ if not hasattr(_odoo_test_common, "SETATTR_SOURCES"):
 
 from . import (
     test_access,
+    test_labor_reconciliation,
     test_reconciliation,
     test_reconciliation_tour,
     test_serial_reconciliation,

@@ -1088,8 +1088,9 @@ class MesEventProcessor(models.AbstractModel):
 
     def _post_unit_now(self, message, production, data):
         """A unit the MES sends to rework while it is held on the order (its last
-        planned one) is posted at once: rework is of what was produced. The order is
-        then done; the MES's final confirmation has nothing more to post."""
+        planned one) is posted at once: rework is of what was produced. The order stays
+        open for one unit more (a replacement the MES may make); the final confirmation
+        closes it short when none comes."""
         if not (
             production.state not in ("done", "cancel")
             and production.product_id.tracking == "serial"
@@ -1097,9 +1098,8 @@ class MesEventProcessor(models.AbstractModel):
             and production.lot_producing_id.name in (data.get("serials") or [data.get("lot")])
         ):
             return
-        self._prepare_consumption(production, message.backend_id, tolerance=False)
-        self._mark_done(message, production, production.date_finished, rest="close")
-        production.mes_closed_by_part = True
+        unit = production.product_id.uom_id._compute_quantity(1.0, production.product_uom_id)
+        self._post_held_unit(message, production, unit)
 
     # Scrap
 

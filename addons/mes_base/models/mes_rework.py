@@ -43,7 +43,7 @@ class MesRework(models.Model):
     started_at = fields.Datetime("Sent to rework", readonly=True)
     ended_at = fields.Datetime("Out of rework", readonly=True)
     move_ids = fields.Many2many("stock.move", string="Stock moves", readonly=True)
-    unbuild_id = fields.Many2one("mrp.unbuild", "Unbuild order", readonly=True)
+    unbuild_ids = fields.Many2many("mrp.unbuild", string="Unbuild orders", readonly=True)
     rebuild_id = fields.Many2one("mrp.production", "Rebuild order", readonly=True)
     scrap_ids = fields.Many2many("stock.scrap", string="Scrap orders", readonly=True)
     message_ids = fields.Many2many("mes.message", string="MES messages", readonly=True)
@@ -66,9 +66,8 @@ class MesRework(models.Model):
         reworks = self.browse()
         for lot, qty in parts:
             made_by = self._made_by(production, product, lot)
-            move = self._move(
-                message, product, lot, qty, self._stock_of(product, lot, qty), location
-            )
+            source = self._stock_of(message, product, lot, qty, location)
+            move = self._move(message, product, lot, qty, source, location)
             reworks |= self.create(
                 {
                     "backend_id": backend.id,
@@ -115,15 +114,52 @@ class MesRework(models.Model):
         return backend.rework_location_id
 
     def _made_by(self, production, product, lot):
-        """The order (of the MES order's family) whose output the unit or lot was."""
-        family = production._mes_family()
-        made = family.filtered(
-            lambda p: p.product_id == product and (not lot or p.lot_producing_id == lot)
+        """The order whose output the unit or lot is: the last that produced it (a
+        rebuild after an earlier rework included); of untracked output, the order's."""
+        if lot:
+            producers = self._producers(product, lot)
+            if not producers:
+                raise MesDataError(
+                    "rework_not_produced",
+                    self.env._(
+                        "data: %(lot)s of %(product)s was not produced by a manufacturing "
+                        "order: rework is recorded for what Odoo produced.",
+                        lot=lot.name,
+                        product=product.display_name,
+                    ),
+                    value=lot.name,
+                )
+            return producers[0][0]
+        made = production._mes_family().filtered(
+            lambda p: p.product_id == product and p.state == "done"
         )
-        return made.filtered(lambda p: p.state == "done")[-1:] or made[-1:] or production
+        return made[-1:] or production
 
-    def _stock_of(self, product, lot, quantity):
-        """The internal location holding ``quantity`` of the product (and lot)."""
+    def _producers(self, product, lot):
+        """[(order, quantity of the lot it produced)], the latest first."""
+        lines = (
+            self.env["stock.move.line"]
+            .sudo()
+            .search(
+                [
+                    ("product_id", "=", product.id),
+                    ("lot_id", "=", lot.id),
+                    ("state", "=", "done"),
+                    ("location_id.usage", "=", "production"),
+                    ("move_id.production_id", "!=", False),
+                ],
+                order="id desc",
+            )
+        )
+        produced = {}
+        for line in lines:
+            production = line.move_id.production_id.with_env(self.env)
+            produced[production] = produced.get(production, 0.0) + line.quantity_product_uom
+        return list(produced.items())
+
+    def _stock_of(self, message, product, lot, quantity, rework_location):
+        """The internal location of the company holding ``quantity`` of the product (and
+        lot), outside the rework location."""
         quants = (
             self.env["stock.quant"]
             .sudo()
@@ -132,6 +168,9 @@ class MesRework(models.Model):
                     ("product_id", "=", product.id),
                     ("lot_id", "=", lot.id or False),
                     ("location_id.usage", "=", "internal"),
+                    ("location_id.company_id", "=", message.company_id.id),
+                    "!",
+                    ("location_id", "child_of", rework_location.id),
                     ("quantity", ">", 0),
                 ],
                 order="quantity desc",
@@ -147,8 +186,9 @@ class MesRework(models.Model):
                 "rework_not_in_stock",
                 self.env._(
                     "data: %(qty)s %(uom)s of %(product)s%(lot)s sent to rework, but Odoo has "
-                    "%(have)s in stock (%(where)s). Rework is of what was produced: report its "
-                    "output first; in-process defects are reported as scrap.",
+                    "%(have)s in stock outside rework (%(where)s). Rework is of what was "
+                    "produced and posted (a unit is posted when reported, a lot when its order "
+                    "or part is confirmed); in-process defects are reported as scrap.",
                     qty=quantity,
                     uom=product.uom_id.name,
                     product=product.display_name,
@@ -340,27 +380,69 @@ class MesRework(models.Model):
             return
         self._rebuild(processor, message, data, stock)
 
+    def _unbuild_sources(self):
+        """[(order, quantity)] to unbuild the rework's quantity from: the orders that
+        produced it, the latest first, each for at most what it produced (a lot made in
+        two parts is unbuilt from both)."""
+        if self.lot_id:
+            producers = self._producers(self.product_id, self.lot_id)
+        else:
+            made = (
+                self.production_id._mes_family()
+                .filtered(lambda p: p.product_id == self.product_id and p.state == "done")
+                .sorted("id", reverse=True)
+            )
+            producers = [
+                (p, p.product_uom_id._compute_quantity(p.qty_produced, self.product_id.uom_id))
+                for p in made
+            ]
+        rounding = self.product_id.uom_id.rounding
+        sources, left = [], self.quantity
+        for production, produced in producers:
+            if float_compare(left, 0, precision_rounding=rounding) <= 0:
+                break
+            take = min(left, produced)
+            sources.append((production, take))
+            left -= take
+        if float_compare(left, 0, precision_rounding=rounding) > 0:
+            raise MesDataError(
+                "rework_not_produced",
+                self.env._(
+                    "%(qty)s %(uom)s of %(product)s%(lot)s cannot be unbuilt: the orders that "
+                    "produced it made %(made)s.",
+                    qty=self.quantity,
+                    uom=self.product_id.uom_id.name,
+                    product=self.product_id.display_name,
+                    lot=f" {self.lot_id.name}" if self.lot_id else "",
+                    made=self.quantity - left,
+                ),
+            )
+        return sources
+
     def _rebuild(self, processor, message, data, stock):
         """Unbuild the unit in the rework location (its components come back with their
         lots), then make it again from them in a rebuild order, the parts the MES reports
         replaced (``components``) instead of the old ones, which are scrapped."""
         location = self.backend_id.rework_location_id
         made_by = self.production_id
-        unbuild = self.env["mrp.unbuild"].create(
-            {
-                "product_id": self.product_id.id,
-                "product_qty": self.quantity,
-                "product_uom_id": self.product_id.uom_id.id,
-                "bom_id": made_by.bom_id.id,
-                "mo_id": made_by.id if made_by.state == "done" else False,
-                "lot_id": self.lot_id.id or False,
-                "location_id": location.id,
-                "location_dest_id": location.id,
-                "company_id": self.company_id.id,
-            }
-        )
-        unbuild.action_unbuild()
-        returned = unbuild.produce_line_ids.filtered(
+        unbuilds = self.env["mrp.unbuild"]
+        for source, quantity in self._unbuild_sources():
+            unbuilds |= self.env["mrp.unbuild"].create(
+                {
+                    "product_id": self.product_id.id,
+                    "product_qty": quantity,
+                    "product_uom_id": self.product_id.uom_id.id,
+                    "bom_id": source.bom_id.id,
+                    "mo_id": source.id,
+                    "lot_id": self.lot_id.id or False,
+                    "location_id": location.id,
+                    "location_dest_id": location.id,
+                    "company_id": self.company_id.id,
+                }
+            )
+        for unbuild in unbuilds:
+            unbuild.action_unbuild()
+        returned = unbuilds.produce_line_ids.filtered(
             lambda m: m.product_id != self.product_id
         ).move_line_ids
         replaced = {
@@ -413,15 +495,15 @@ class MesRework(models.Model):
         self.write(
             {
                 "state": "good",
-                "unbuild_id": unbuild.id,
+                "unbuild_ids": [Command.set(unbuilds.ids)],
                 "rebuild_id": rebuild.id,
                 "scrap_ids": [Command.link(scrap.id) for scrap in scraps],
             }
         )
         message.scrap_ids |= scraps
         message.move_ids |= (
-            unbuild.produce_line_ids
-            | unbuild.consume_line_ids
+            unbuilds.produce_line_ids
+            | unbuilds.consume_line_ids
             | scraps.move_ids
             | rebuild.move_raw_ids
             | rebuild.move_finished_ids

@@ -81,7 +81,7 @@ class TestRework(UnitCase):
         self._assert_processed(good)
         self.assertEqual(good.rework_ids, rework)
         self.assertEqual(rework.state, "good")
-        self.assertEqual(rework.unbuild_id.state, "done")
+        self.assertEqual(rework.unbuild_ids.mapped("state"), ["done"])
         rebuild = rework.rebuild_id
         self.assertEqual((rebuild.state, rebuild.lot_producing_id), ("done", sn_1))
         self.assertTrue(rebuild.mes_rebuild)
@@ -200,11 +200,31 @@ class TestRework(UnitCase):
         self.assertEqual(family.mapped("state"), ["done", "progress"])
         started = self._sent(ref, "SN-2")
         self._assert_processed(started)
-        self.assertEqual(family.mapped("state"), ["done", "done"])
+        # SN-2 posted; the order stays open for a replacement the MES may make.
+        family = production._mes_family()
+        self.assertEqual(
+            [(p.state, p.product_qty) for p in family], [("done", 1), ("done", 1), ("confirmed", 1)]
+        )
         self.assertEqual(self._at(self.rework_location, self.valve, self._serial("SN-2")), 1)
+        self._assert_processed(self._unit(ref, "SN-3", sensor="SEN-3"))
+        final = self._complete_ref(ref, quantity=3, uom="Units")
+        self._assert_processed(final)
+        self.assertEqual(family.mapped("state"), ["done"] * 3)
+        self.assertEqual(family.lot_producing_id.mapped("name"), ["SN-1", "SN-2", "SN-3"])
+
+    def test_no_replacement_for_the_unit_in_rework_closes_the_order_short(self):
+        production, ref = self._valves(2)
+        self._assert_processed(
+            self._unit(ref, "SN-1", sensor="SEN-1"),
+            self._unit(ref, "SN-2", sensor="SEN-2"),
+            self._sent(ref, "SN-2"),
+        )
         final = self._complete_ref(ref)
         self._assert_processed(final)
-        self.assertIn("nothing left to post", final.result_text)
+        family = production._mes_family() | final.production_id
+        self.assertEqual(
+            [(p.state, p.product_qty) for p in family], [("done", 1), ("done", 1), ("cancel", 1)]
+        )
 
     def test_rework_of_what_is_not_in_stock_is_refused(self):
         _production, ref = self._two_valves()

@@ -425,9 +425,12 @@ class _Computation:
                 ("state", "!=", "cancelled"),
                 "|",
                 "|",
+                "|",
                 ("production_id", "=", production.id),
-                # A report of several serial units posts on the orders of each.
+                # A report of several serial units posts on the orders of each, a rework
+                # report under the orders that made what it reworked.
                 ("move_ids", "in", production.move_finished_ids.ids),
+                ("rework_ids.production_id", "=", production.id),
                 "&",
                 ("order_ref", "=", production.name),
                 ("company_id", "=", self.company.id),
@@ -486,6 +489,19 @@ class _Computation:
             data = message._event_data()
             if kind == "output" and product.tracking == "serial":
                 self._report_units(message, product, data.get("serials") or [])
+            elif kind == "rework" and message.rework_ids:
+                # Out of rework: what of it this order made.
+                for rework in message.rework_ids.filtered(
+                    lambda r: r.production_id == self.production
+                ):
+                    key = (
+                        "rework",
+                        product.id,
+                        False,
+                        self._lot_key(product, rework.lot_id.name),
+                        False,
+                    )
+                    self._add_report(message, key, rework.quantity)
             else:
                 self._report_material(message, kind, product, data)
             if kind == "output" and message.production_id == self.production:

@@ -10,4 +10,5 @@ from . import (
     test_reconciliation,
     test_reconciliation_tour,
     test_serial_reconciliation,
+    test_units_edges,
 )

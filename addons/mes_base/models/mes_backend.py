@@ -317,7 +317,8 @@ class MesBackend(models.Model):
         "Final confirmation closes the order",
         default=True,
         help="When the MES confirms an order, post it and mark it done. Otherwise the produced "
-        "quantity is recorded and a planner closes the order.",
+        "quantity is recorded and a planner closes the order. A shift's partial confirmation "
+        "(final: false) posts its part either way.",
         tracking=True,
     )
     backorder_policy = fields.Selection(

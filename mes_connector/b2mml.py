@@ -279,6 +279,10 @@ def _performance_segment(response, operation, slot, conventions):
             )
     if report.get("worker"):
         _add(_add(element, "PersonnelActual"), "PersonID", report["worker"])
+    for item in report.get("operators") or []:
+        person = _add(element, "PersonnelActual")
+        _add(person, "PersonID", item["operator"])
+        _quantity(person, item["minutes"], "min")
     if report.get("resource"):
         _add(_add(element, "EquipmentActual"), "EquipmentID", report["resource"])
     for downtime in slot["downtimes"].values():
@@ -616,6 +620,17 @@ _MATERIAL_CHILDREN = _MATERIAL_COMMON | {
     "MaterialProducedActualProperty",
     "MaterialConsumedActualProperty",
 }
+# Units of time a PersonnelActual's Quantity may be in, as minutes (UN/ECE codes too).
+_LABOR_UNITS = {
+    "min": 1.0,
+    "minute": 1.0,
+    "minutes": 1.0,
+    "h": 60.0,
+    "hr": 60.0,
+    "hour": 60.0,
+    "hours": 60.0,
+    "hur": 60.0,
+}
 _QUANTITY_CHILDREN = {"QuantityString", "DataType", "UnitOfMeasure", "Key", "Any"}
 _UNSUPPORTED = {
     "ConsumableActual": "reports consumables, which no mes.event/1 event carries",
@@ -922,6 +937,31 @@ class _Walker:
             return None
         return float(number), uom
 
+    def _operators(self, children, path):
+        """The people a segment names with the time they spent (a PersonnelActual with a
+        PersonID and a Quantity in minutes or hours): the operation's labor."""
+        operators = []
+        for index, person in enumerate(self._all(children, "PersonnelActual"), 1):
+            where = f"{path}/PersonnelActual[{index}]"
+            if person.find("{*}Quantity") is None:
+                continue  # a person named without time: the worker, not labor
+            badge = self._code(person.find("{*}PersonID"), f"{where}/PersonID")
+            parts = [(_local(child), child) for child in person if isinstance(child.tag, str)]
+            amount = self._quantity(parts, where)
+            if badge is None or amount is None:
+                continue
+            quantity, uom = amount
+            factor = _LABOR_UNITS.get(uom.casefold())
+            if factor is None:
+                self.errors.append(
+                    FieldError(
+                        f"{where}/Quantity/UnitOfMeasure", uom, "is no unit of time (min, h)"
+                    )
+                )
+                continue
+            operators.append({"operator": badge, "minutes": round(quantity * factor, 6)})
+        return operators
+
     @staticmethod
     def _state(element):
         text = _text(element)
@@ -1180,16 +1220,21 @@ class _Reader(_Walker):
             )
             if resource:
                 data["resource"] = resource
-        person = self._first(children, "PersonnelActual")
+        # The worker: the first person named without time (with time, labor below).
+        people = self._all(children, "PersonnelActual")
+        person = next((p for p in people if p.find("{*}Quantity") is None), None)
         if person is not None:
             worker = self._code(
                 person.find("{*}PersonID"),
-                f"{path}/PersonnelActual[1]/PersonID",
+                f"{path}/PersonnelActual[{people.index(person) + 1}]/PersonID",
                 _TEXT_MAX,
                 required=False,
             )
             if worker:
                 data["worker"] = worker
+        operators = self._operators(children, path)
+        if operators:
+            data["operators"] = operators
         figures = self._operation_figures(segment, path)
         if "good_quantity" in figures:
             produced = []  # what the MES counted good, said as such

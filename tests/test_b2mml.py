@@ -1429,6 +1429,7 @@ def _shift_events(seed):
         now=datetime(2026, 1, 31, 12, 0, tzinfo=UTC),
         breakdown=True,
         quality_fail=seed % 2 == 1,
+        operators=("ANN", "BEN"),
     )
     return [
         {
@@ -2271,3 +2272,59 @@ def test_schedule_times_and_quantities_out_of_range_are_refused():
     assert _reasons(much, production_schedule_to_order) == [
         (f"{path}/QuantityString", "1e13", "is more than 1000000000000, the largest quantity")
     ]
+
+
+def _labor_xml(unit="min", quantity="45"):
+    event = {
+        "schema": "mes.event/1",
+        "event_id": "MES-1-E0001",
+        "event_type": "operation_completed",
+        "order_ref": "WH/MO/00001",
+        "sequence": 1,
+        "occurred_at": "2026-01-31T09:30:00+00:00",
+        "data": {
+            "operation": 10,
+            "run_minutes": 45.0,
+            "operators": [
+                {"operator": "MES1001", "minutes": 45.0},
+                {"operator": "MES1002", "minutes": 22.5},
+            ],
+        },
+    }
+    xml = b2mml.events_to_production_performance(
+        [event], document_id="LABOR-1", published_at=PUBLISHED
+    )
+    if unit != "min":
+        xml = xml.replace(
+            b"<QuantityString>45</QuantityString>",
+            f"<QuantityString>{quantity}</QuantityString>".encode(),
+            1,
+        )
+        xml = xml.replace(
+            b"<UnitOfMeasure>min</UnitOfMeasure>",
+            f"<UnitOfMeasure>{unit}</UnitOfMeasure>".encode(),
+            1,
+        )
+    return xml
+
+
+def test_operators_and_their_labor_are_personnel_actuals_with_a_quantity_of_time():
+    xml = _labor_xml()
+    _assert_valid(_performance_xsd(), xml)
+    assert xml.count(b"<PersonnelActual>") == 2
+    (operation,) = _events(xml)
+    assert operation["data"]["operators"] == [
+        {"operator": "MES1001", "minutes": 45.0},
+        {"operator": "MES1002", "minutes": 22.5},
+    ]
+    # Hours (and the UN/ECE code for them) are minutes times 60.
+    (in_hours,) = _events(_labor_xml("HUR", "0.75"))
+    assert in_hours["data"]["operators"][0] == {"operator": "MES1001", "minutes": 45.0}
+    errors, text = _errors(_labor_xml("kg", "3"))
+    assert errors == [
+        (
+            "ProductionResponse[1]/SegmentResponse[1]/PersonnelActual[1]/Quantity/UnitOfMeasure",
+            "kg",
+        )
+    ]
+    assert "is no unit of time (min, h)" in text

@@ -54,7 +54,7 @@ def _run_shift(simulator, names, units=True):
             "partial_every": 3 if units else 0,
             "rework_every": 4 if units else 0,
             # The demo plant's operators, by their badges.
-            "operators": ["MES1001", "MES1002"] if units else [],
+            "operators": ["MES1001", "MES1002"],
         },
     )
     for name in names:

@@ -106,4 +106,4 @@ def test_the_served_document_is_self_contained(odoo):
     text = str(document)
     assert "event.v1.json" not in text and "$defs" not in text
     variants = document["components"]["schemas"]["Event"]["oneOf"]
-    assert len(variants) == 12
+    assert len(variants) == 14

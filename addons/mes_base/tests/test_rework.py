@@ -3,7 +3,9 @@
 from .test_serial_output import UnitCase
 
 
-class TestRework(UnitCase):
+class ReworkCase(UnitCase):
+    """Valves made one serial at a time, a rework location, reasons LEAK and BROKEN."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -60,6 +62,8 @@ class TestRework(UnitCase):
         unit = {"product": "T-VALVE", "quantity": 1, "uom": "Units", "serials": [serial]}
         return self._rework(ref, "rework_completed", result=result, **unit, **extra)
 
+
+class TestRework(ReworkCase):
     def test_a_unit_reworked_good_is_unbuilt_and_rebuilt_with_its_new_part(self):
         _production, ref = self._two_valves()
         sn_1 = self._serial("SN-1")

@@ -9,27 +9,14 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user
 
 from odoo.addons.mes_base.tests.common import at, recent
-from odoo.addons.mes_base.tests.test_serial_output import UnitCase
+from odoo.addons.mes_base.tests.test_rework import ReworkCase
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 
-class TestUnitsEdges(UnitCase):
+class TestUnitsEdges(ReworkCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rework_location = cls.env["stock.location"].create(
-            {"name": "Rework", "usage": "internal", "location_id": cls.stock_location.id}
-        )
-        cls.backend.rework_location_id = cls.rework_location
-        cls.leak = cls.env["stock.scrap.reason.tag"].create({"name": "Leak (attack)"})
-        cls.env["mes.mapping"].create(
-            {
-                "backend_id": cls.backend.id,
-                "mapping_type": "scrap_reason",
-                "mes_code": "LEAK",
-                "scrap_tag_id": cls.leak.id,
-            }
-        )
         product = cls.env["product.product"]
         cls.gear = product.create(
             {"name": "Gear", "default_code": "T-GEAR", "is_storable": True, "tracking": "lot"}
@@ -47,21 +34,6 @@ class TestUnitsEdges(UnitCase):
         )
 
     # Helpers
-
-    def _serial(self, name, product=None):
-        return self.env["stock.lot"].search(
-            [("name", "=", name), ("product_id", "=", (product or self.valve).id)]
-        )
-
-    def _at(self, location, product, lot=None):
-        quants = self.stock.search(
-            [
-                ("product_id", "=", product.id),
-                ("lot_id", "=", lot.id if lot else False),
-                ("location_id", "=", location.id),
-            ]
-        )
-        return sum(quants.mapped("quantity"))
 
     def _internal(self, product, lot=None, company=None):
         domain = [
@@ -84,15 +56,6 @@ class TestUnitsEdges(UnitCase):
     def _out(self, ref, serials, result, **extra):
         unit = {"product": "T-VALVE", "quantity": len(serials), "uom": "Units", "serials": serials}
         return self._ev(ref, "rework_completed", result=result, **unit, **extra)
-
-    def _two_valves(self):
-        production, ref = self._valves(2)
-        self._assert_processed(
-            self._unit(ref, "SN-1", housing="LOT-A", sensor="SEN-1"),
-            self._unit(ref, "SN-2", housing="LOT-B", sensor="SEN-2"),
-            self._complete_ref(ref),
-        )
-        return production, ref
 
     def _pumps_done(self, qty=5):
         production = self._confirmed(qty=qty)
@@ -119,7 +82,7 @@ class TestUnitsEdges(UnitCase):
         )
 
     def _cancel(self, message):
-        message.action_cancel("attack test: refused as expected")
+        message.action_cancel("sent by mistake")
 
     # 1. Serial units: idempotency, order, reuse
 
@@ -388,7 +351,7 @@ class TestUnitsEdges(UnitCase):
         """Company A's order made 5 pumps, all shipped; company B has 10 pumps (the
         product is shared). A's MES sends 3 pumps to rework: A has none, refused."""
         self.backend.rework_method = "return"
-        other = self.env["res.company"].create({"name": "Plant B (attack)"})
+        other = self.env["res.company"].create({"name": "Plant B (edges)"})
         warehouse_b = self.env["stock.warehouse"].search([("company_id", "=", other.id)], limit=1)
         self.assertTrue(warehouse_b)
         production = self._pumps_done(5)
@@ -524,7 +487,7 @@ class TestUnitsEdges(UnitCase):
 
     def test_operator_mapping_to_an_employee_of_another_company_is_refused(self):
         """PASS expected: check_company on the mapping."""
-        other = self.env["res.company"].create({"name": "Plant C (attack)"})
+        other = self.env["res.company"].create({"name": "Plant C (edges)"})
         outsider = self.env["hr.employee"].create({"name": "Outsider C", "company_id": other.id})
         with self.assertRaises(Exception) as caught:
             self.env["mes.mapping"].create(
@@ -562,7 +525,7 @@ class TestUnitsEdges(UnitCase):
         other = self.env["res.company"].create({"name": "Plant B (rules)"})
         user_b = new_test_user(
             self.env,
-            "mes_attack_b",
+            "mes_edges_b",
             groups="mes_base.group_mes_manager,mrp.group_mrp_manager",
             company_id=other.id,
             company_ids=[Command.set(other.ids)],
@@ -575,7 +538,7 @@ class TestUnitsEdges(UnitCase):
     def test_plain_mrp_user_has_no_new_rpc_surface(self):
         """PASS expected: an MRP user without MES rights reads no rework or labor, and the
         new models have no public method."""
-        user = new_test_user(self.env, "mes_attack_mrp", groups="mrp.group_mrp_user")
+        user = new_test_user(self.env, "mes_edges_mrp", groups="mrp.group_mrp_user")
         for model in ("mes.rework", "mes.labor"):
             with self.assertRaises(AccessError):
                 self.env[model].with_user(user).search_read([], ["id"])
@@ -602,7 +565,7 @@ class TestUnitsEdges(UnitCase):
         """Company A holds 3 pumps in WH/Stock, company B 10 (the product is shared).
         A's MES sends A's 3 pumps to rework: they are A's, it must be posted."""
         self.backend.rework_method = "return"
-        other = self.env["res.company"].create({"name": "Plant B2 (attack)"})
+        other = self.env["res.company"].create({"name": "Plant B2 (edges)"})
         warehouse_b = self.env["stock.warehouse"].search([("company_id", "=", other.id)], limit=1)
         production = self._pumps_done(3)
         self.stock._update_available_quantity(self.pump, warehouse_b.lot_stock_id, 10)
@@ -651,7 +614,7 @@ class TestUnitsEdges(UnitCase):
 
     def test_units_of_an_order_of_another_company_wait(self):
         """PASS expected: the MES of company A names an order of company B: it waits."""
-        other = self.env["res.company"].create({"name": "Plant D (attack)"})
+        other = self.env["res.company"].create({"name": "Plant D (edges)"})
         production = self.env["mrp.production"].create(
             {"product_id": self.valve.id, "product_qty": 2, "company_id": other.id}
         )

@@ -204,6 +204,26 @@ class TestIntake(MesCase, HttpCase):
         again = self._post(body, content_type="text/xml").json()
         self.assertEqual(again["status"], "duplicate")
 
+    def test_operators_in_b2mml_are_personnel_actuals_with_their_time(self):
+        self.backend.consumption_owner = "mes"
+        anna = self.env["hr.employee"].create({"name": "Anna (b2mml)", "barcode": "B7001"})
+        production = self._production(qty=2)
+        production.action_confirm()
+        body = self._performance(production).replace(
+            "<SegmentState>",
+            "<PersonnelActual><PersonID>B7001</PersonID><Quantity><QuantityString>0.75"
+            "</QuantityString><UnitOfMeasure>h</UnitOfMeasure></Quantity></PersonnelActual>"
+            "<SegmentState>",
+            1,
+        )
+        answer = self._post(body, content_type="application/xml").json()
+        document = self.env["mes.message"].browse(answer["message_id"])
+        for event in document.child_ids.sorted("sequence"):
+            event._process()
+            self.assertEqual(event.state, "processed", event.error_text)
+        labor = self.env["mes.labor"].search([("production_id", "=", production.id)])
+        self.assertEqual([(line.employee_id, line.minutes) for line in labor], [(anna, 45.0)])
+
     def _wrapped(self, body, verb, confirmation=None, bod_id="BOD-1"):
         """A bare performance in a ``<verb>ProductionPerformance`` BOD, as MES send it."""
         namespace = "http://www.wbf.org/xml/B2MML-V0401"

@@ -116,8 +116,8 @@ class MesRework(models.Model):
     def _made_by(self, production, product, lot):
         """The order whose output the unit or lot is: the last that produced it (a
         rebuild after an earlier rework included); of untracked output, the order's."""
+        producers = self._producers(product, lot, production)
         if lot:
-            producers = self._producers(product, lot)
             if not producers:
                 raise MesDataError(
                     "rework_not_produced",
@@ -130,13 +130,22 @@ class MesRework(models.Model):
                     value=lot.name,
                 )
             return producers[0][0]
-        made = production._mes_family().filtered(
-            lambda p: p.product_id == product and p.state == "done"
-        )
-        return made[-1:] or production
+        return producers[0][0] if producers else production
 
-    def _producers(self, product, lot):
-        """[(order, quantity of the lot it produced)], the latest first."""
+    def _producers(self, product, lot, production):
+        """[(order, quantity it produced)], the latest first: of a lot, the orders whose
+        output it was (rebuilds included); of untracked output, the done orders of the
+        MES order ``production`` is part of."""
+        if not lot:
+            made = (
+                production._mes_family()
+                .filtered(lambda p: p.product_id == product and p.state == "done")
+                .sorted("id", reverse=True)
+            )
+            return [
+                (p, p.product_uom_id._compute_quantity(p.qty_produced, product.uom_id))
+                for p in made
+            ]
         lines = (
             self.env["stock.move.line"]
             .sudo()
@@ -384,18 +393,7 @@ class MesRework(models.Model):
         """[(order, quantity)] to unbuild the rework's quantity from: the orders that
         produced it, the latest first, each for at most what it produced (a lot made in
         two parts is unbuilt from both)."""
-        if self.lot_id:
-            producers = self._producers(self.product_id, self.lot_id)
-        else:
-            made = (
-                self.production_id._mes_family()
-                .filtered(lambda p: p.product_id == self.product_id and p.state == "done")
-                .sorted("id", reverse=True)
-            )
-            producers = [
-                (p, p.product_uom_id._compute_quantity(p.qty_produced, self.product_id.uom_id))
-                for p in made
-            ]
+        producers = self._producers(self.product_id, self.lot_id, self.production_id)
         rounding = self.product_id.uom_id.rounding
         sources, left = [], self.quantity
         for production, produced in producers:

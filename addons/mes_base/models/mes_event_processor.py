@@ -9,6 +9,9 @@ from ..locking import lock_or_retry
 # How far an MES time may be from Odoo's clock and still be the order's own.
 CLOCK_SLACK_PAST = timedelta(days=1)
 CLOCK_SLACK_FUTURE = timedelta(minutes=5)
+# Finished units one report may post: each is an order of its own, posted in the
+# report's transaction (a runaway list would hold the order for minutes).
+MAX_UNITS_PER_REPORT = 500
 
 
 def utc_naive(text):
@@ -591,6 +594,16 @@ class MesEventProcessor(models.AbstractModel):
         reports after it is consumed by it.
         """
         serials = self._serials(product, data, quantity)
+        if len(serials) > MAX_UNITS_PER_REPORT:
+            raise MesDataError(
+                "too_many_units",
+                self.env._(
+                    "data.serials: %(n)s units in one report; at most %(max)s are posted at "
+                    "once (each is an order of its own). Report the units in smaller batches.",
+                    n=len(serials),
+                    max=MAX_UNITS_PER_REPORT,
+                ),
+            )
         components = data.get("components") or []
         if components and len(serials) > 1:
             raise MesDataError(

@@ -268,6 +268,20 @@ class TestSerialOutput(UnitCase):
         self.assertEqual(message.error_code, "serial_count")
         self.assertIn("data.serials: 1 serial numbers for a quantity of 2.0", message.error_text)
 
+    def test_a_runaway_list_of_units_is_refused_before_anything_is_posted(self):
+        production, ref = self._valves(3)
+        serials = [f"R-{n}" for n in range(501)]
+        message = self._send(
+            None,
+            "output_produced",
+            {"product": "T-VALVE", "quantity": 501, "uom": "Units", "serials": serials},
+            order_ref=ref,
+        )
+        self.assertEqual(message.error_code, "too_many_units")
+        self.assertIn("data.serials: 501 units in one report; at most 500", message.error_text)
+        self.assertEqual((production.state, production.name), ("confirmed", ref))
+        self.assertFalse(self.env["stock.lot"].search([("name", "=like", "R-%")]))
+
     def test_components_of_several_units_in_one_report_are_refused(self):
         _production, ref = self._valves(3)
         message = self._send(
